@@ -1,0 +1,26 @@
+"""Every callback-data factory. Ids and indexes only, never text; each packs to ≤ 64 bytes."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from aiogram.filters.callback_data import CallbackData
+
+
+class Act(StrEnum):
+    pick = "p"
+    done = "d"
+    skip = "s"
+
+
+class AnswerCb(CallbackData, prefix="a"):
+    """A button under a question: survey version, question position, action, option index."""
+
+    v: int
+    q: int
+    k: Act
+    o: int = 0
+
+
+class OpenSurveyCb(CallbackData, prefix="o"):
+    code: str

@@ -1,0 +1,64 @@
+"""Build the bot and its dispatcher from settings; polling runner and webhook glue."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
+from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
+from aiogram.types import BotCommand
+
+from bot import errors
+from bot.middlewares import DbSessionMiddleware, TranslatorMiddleware
+from bot.routers import privacy, start, survey
+from surveys.db import SessionMaker
+from surveys.i18n import Translator
+from surveys.settings import Settings
+
+log = logging.getLogger(__name__)
+COMMANDS = ("start", "surveys", "cancel", "help", "privacy", "forget")
+
+
+def build_bot(settings: Settings) -> Bot:
+    if settings.bot_token is None:
+        raise ValueError("BOT_TOKEN is not set")
+    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    return Bot(settings.bot_token.get_secret_value(), session=session)
+
+
+def _storage(settings: Settings) -> tuple[BaseStorage, BaseEventIsolation]:
+    """aiogram FSM holds UI scratch only; survey state lives in our database."""
+    if settings.redis_url:
+        from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
+
+        storage = RedisStorage.from_url(settings.redis_url, state_ttl=86400, data_ttl=86400)
+        return storage, RedisEventIsolation(storage.redis)
+    return MemoryStorage(), SimpleEventIsolation()
+
+
+def build_dispatcher(settings: Settings, sessionmaker: SessionMaker) -> Dispatcher:
+    storage, isolation = _storage(settings)
+    # Isolation serialises updates of one chat, so a double tap cannot race itself.
+    dp = Dispatcher(storage=storage, events_isolation=isolation, settings=settings)
+    dp.update.outer_middleware(DbSessionMiddleware(sessionmaker, settings.secret_key_bytes()))
+    dp.update.outer_middleware(TranslatorMiddleware())
+    dp.include_routers(errors.router, start.router, privacy.router, survey.router)
+    dp.startup.register(set_commands)
+    return dp
+
+
+async def set_commands(bot: Bot) -> None:
+    t = Translator()
+    commands = [BotCommand(command=c, description=t(f"command.{c}")) for c in COMMANDS]
+    await bot.set_my_commands(commands)
+    await bot.set_my_commands(commands, language_code="zh")
+
+
+async def run_polling(dp: Dispatcher, bot: Bot) -> None:
+    await bot.delete_webhook(drop_pending_updates=False)
+    await dp.start_polling(
+        bot, handle_signals=False, allowed_updates=dp.resolve_used_update_types()
+    )

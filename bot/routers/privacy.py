@@ -1,0 +1,28 @@
+"""/forget: erase the citizen's personal data (PIPL §47); anonymous answers stay."""
+
+from __future__ import annotations
+
+from aiogram import Router
+from aiogram.filters import Command
+from aiogram.fsm.context import FSMContext
+from aiogram.types import Message
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from surveys import respondents
+from surveys.i18n import Translator
+from surveys.models import Respondent
+
+router = Router(name=__name__)
+
+
+@router.message(Command("forget"))
+async def forget(
+    message: Message,
+    session: AsyncSession,
+    respondent: Respondent,
+    state: FSMContext,
+    t: Translator,
+) -> None:
+    erased = await respondents.forget_respondent(session=session, respondent=respondent)
+    await state.clear()
+    await message.answer(t("forget.done") if erased else t("forget.nothing"))

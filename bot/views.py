@@ -1,0 +1,113 @@
+"""Sending service replies to Telegram. Presentation only: no decisions about answers."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message
+
+from bot import render
+from surveys.clock import today as today_in
+from surveys.conversation import Reply
+from surveys.engine import STALE
+from surveys.i18n import Translator
+from surveys.models import SurveyVersion
+from surveys.settings import Settings
+
+log = logging.getLogger(__name__)
+PROMPT_KEY = "prompt_message_id"
+
+
+def today(settings: Settings) -> date:
+    return today_in(settings.tz)
+
+
+async def show_survey_list(message: Message, versions: list[SurveyVersion], t: Translator) -> None:
+    if not versions:
+        await message.answer(t("surveys.none_open"))
+        return
+    await message.answer(t("surveys.pick"), reply_markup=render.survey_list_keyboard(versions))
+
+
+async def show_reply(message: Message, reply: Reply, state: FSMContext, t: Translator) -> None:
+    """A survey (re)started: intro, any notice, then the current question."""
+    if reply.intro is not None:
+        title, intro = reply.intro
+        await message.answer(f"《{title}》\n{intro}".strip())
+    if reply.notice is not None:
+        await message.answer(t.label(reply.notice))
+    await _send_next(message, reply, state, t)
+
+
+async def show_button_reply(
+    query: CallbackQuery, reply: Reply, state: FSMContext, t: Translator
+) -> None:
+    message = query.message if isinstance(query.message, Message) else None
+    if reply.notice is not None:
+        await query.answer(t.label(reply.notice), show_alert=True)
+        if reply.notice == STALE and message is not None:
+            await _edit(message.edit_reply_markup(reply_markup=None))
+            await _send_next(message, reply, state, t)
+        return
+    await query.answer()
+    if message is None:
+        return
+    if reply.toggled and reply.prompt is not None and reply.version_id is not None:
+        keyboard = render.prompt_keyboard(t, reply.prompt, reply.version_id)
+        await _edit(message.edit_reply_markup(reply_markup=keyboard))
+        return
+    if reply.answered is not None:
+        await _edit(message.edit_text(render.answered_text(t, reply.answered)))
+    await _send_next(message, reply, state, t)
+
+
+async def show_text_reply(
+    message: Message, reply: Reply, state: FSMContext, t: Translator
+) -> None:
+    if reply.notice is not None:
+        await message.answer(t.label(reply.notice))
+        if reply.prompt is not None:
+            await drop_prompt_buttons(message.bot, message.chat.id, state)
+            await _send_next(message, reply, state, t)
+        return
+    if reply.answered is not None:
+        prompt_id = (await state.get_data()).get(PROMPT_KEY)
+        if prompt_id is not None and message.bot is not None:
+            text = render.answered_text(t, reply.answered)
+            await _edit(
+                message.bot.edit_message_text(text, chat_id=message.chat.id, message_id=prompt_id)
+            )
+    await _send_next(message, reply, state, t)
+
+
+async def _send_next(message: Message, reply: Reply, state: FSMContext, t: Translator) -> None:
+    if reply.finished is not None:
+        await state.update_data({PROMPT_KEY: None})
+        await message.answer(t.label(reply.finished))
+        return
+    if reply.prompt is None or reply.version_id is None:
+        return
+    keyboard = render.prompt_keyboard(t, reply.prompt, reply.version_id)
+    sent = await message.answer(render.prompt_text(t, reply.prompt), reply_markup=keyboard)
+    await state.update_data({PROMPT_KEY: sent.message_id})
+
+
+async def drop_prompt_buttons(bot: Bot | None, chat_id: int, state: FSMContext) -> None:
+    """Take the buttons off the last question so no live stale buttons remain."""
+    prompt_id = (await state.get_data()).get(PROMPT_KEY)
+    if prompt_id is None or bot is None:
+        return
+    await state.update_data({PROMPT_KEY: None})
+    await _edit(bot.edit_message_reply_markup(chat_id=chat_id, message_id=prompt_id))
+
+
+async def _edit(call: object) -> None:
+    """Run an edit; an old or unchanged message is not worth failing the update for."""
+    try:
+        await call  # type: ignore[misc]
+    except TelegramBadRequest as exc:
+        log.info("edit skipped: %s", exc.message)

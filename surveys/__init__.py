@@ -1,0 +1,1 @@
+"""The minyi domain: surveys, conversations, respondents and their storage."""

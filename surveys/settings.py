@@ -1,0 +1,102 @@
+"""The one settings object of minyi, read from the environment and `.env`.
+
+There is no import-time instance: entry points call :func:`get_settings` and pass the
+object down, so tests build their own :class:`Settings` without touching ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+OFFICIAL_TELEGRAM_API = "https://api.telegram.org"
+SECRET_KEY_FILE = "secret.key"
+
+
+class BotMode(StrEnum):
+    polling = "polling"
+    webhook = "webhook"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_ignore_empty=True, extra="ignore", frozen=True
+    )
+
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    bot_token: SecretStr | None = None
+    telegram_api_url: str = OFFICIAL_TELEGRAM_API
+    bot_mode: BotMode = BotMode.polling
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    redis_url: str | None = None
+    timezone: str = "Asia/Shanghai"
+    secret_key: SecretStr | None = None
+    default_locale: str = "zh_Hans"
+    log_level: str = "INFO"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("telegram_api_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("TELEGRAM_API_URL must start with http:// or https://")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _webhook_needs_url(self) -> Settings:
+        if self.bot_mode is BotMode.webhook and not self.webhook_url:
+            raise ValueError("BOT_MODE=webhook needs WEBHOOK_URL")
+        return self
+
+    @property
+    def db_url(self) -> str:
+        """The database URL; the SQLite file under ``data_dir`` unless set."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'minyi.db').as_posix()}"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def secret_key_bytes(self) -> bytes:
+        """The key for keyed hashes: ``SECRET_KEY`` or the one kept in ``data_dir``."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value().encode()
+        return ensure_secret_key_file(self.data_dir).encode()
+
+
+def ensure_secret_key_file(data_dir: Path) -> str:
+    """Read the generated secret key, creating it (mode 600) on first use."""
+    path = data_dir / SECRET_KEY_FILE
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    path.touch(mode=0o600)
+    path.write_text(key + "\n")
+    return key
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The settings of this process, read once from the environment and `.env`."""
+    return Settings()
