@@ -70,7 +70,7 @@ async def load_survey(
 
 
 async def _check_units(session: AsyncSession, definition: SurveyDefinition, source: str) -> None:
-    if definition.units == "all":
+    if not definition.units:
         return
     known = set((await session.exec(select(Unit.code))).all())
     problems = [
@@ -179,7 +179,7 @@ def definition_of(version: SurveyVersion) -> SurveyDefinition:
 async def target_units(*, session: AsyncSession, definition: SurveyDefinition) -> list[Unit]:
     """The units a respondent may pick, in the survey's order (or load order for 'all')."""
     units = (await session.exec(select(Unit).where(col(Unit.active).is_(True)))).all()
-    if definition.units == "all":
+    if not definition.units:
         kind_order = list(UnitKind)
         return sorted(units, key=lambda u: (kind_order.index(u.kind), u.id or 0))
     by_code = {u.code: u for u in units}

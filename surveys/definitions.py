@@ -7,7 +7,7 @@ import json
 import re
 from datetime import date
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import yaml
 from pydantic import (
@@ -65,9 +65,22 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+def _code_text(value: Any) -> Any:
+    # YAML reads `30` as a number and `yes` as true; a code is text, so say so plainly.
+    if isinstance(value, bool):
+        raise ValueError("a code must be text: put yes/no/true/false in quotes")
+    return str(value) if isinstance(value, int) else value
+
+
+def _codes_text(values: Any) -> Any:
+    return [_code_text(v) for v in values] if isinstance(values, list) else values
+
+
 class Option(_Strict):
     code: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")
     label: str = Field(min_length=1, max_length=60)
+
+    _text_code = field_validator("code", mode="before")(_code_text)
 
 
 class Condition(_Strict):
@@ -76,8 +89,10 @@ class Condition(_Strict):
     question: str
     in_: list[str] | None = Field(default=None, alias="in", min_length=1)
     not_in: list[str] | None = Field(default=None, min_length=1)
-    lte: int | None = None
-    gte: int | None = None
+    lte: int | None = Field(default=None, ge=0, le=10)
+    gte: int | None = Field(default=None, ge=0, le=10)
+
+    _text_codes = field_validator("in_", "not_in", mode="before")(_codes_text)
 
     @model_validator(mode="after")
     def _one_operator(self) -> Condition:
@@ -115,18 +130,18 @@ class Question(_Strict):
     def _options_fit_type(self) -> Question:
         has_options = self.type in (QuestionType.single, QuestionType.multi)
         if has_options and len(self.options) < 2:
-            raise ValueError(f"a {self.type} question needs at least 2 options")
+            raise ValueError(f"options: a {self.type} question needs at least 2 options")
         if not has_options and self.options:
-            raise ValueError(f"a {self.type} question takes no options")
+            raise ValueError(f"options: a {self.type} question takes no options")
         codes = [o.code for o in self.options]
         if len(set(codes)) != len(codes):
-            raise ValueError("option codes must be unique")
+            raise ValueError("options: option codes must be unique")
         if self.type is not QuestionType.multi and (self.min is not None or self.max is not None):
-            raise ValueError("min and max apply to multi questions only")
+            raise ValueError("min: min and max apply to multi questions only")
         if self.type is QuestionType.multi:
             low, high = self.min_choices, self.max_choices
             if not 1 <= low <= high <= len(self.options):
-                raise ValueError(f"need 1 <= min ({low}) <= max ({high}) <= options")
+                raise ValueError(f"max: need 1 <= min ({low}) <= max ({high}) <= options")
         return self
 
     @property
@@ -154,9 +169,15 @@ class SurveyDefinition(_Strict):
     opens_on: date
     closes_on: date
     anonymous: bool = True
-    units: Literal["all"] | Annotated[list[str], Field(min_length=1)] = "all"
+    # Empty means every active unit; YAML may say `units: all`.
+    units: list[Annotated[str, Field(pattern=CODE_RE)]] = Field(default_factory=list)
     unit_question: str | None = Field(default=None, max_length=300)
     questions: list[Question] = Field(min_length=1, max_length=60)
+
+    @field_validator("units", mode="before")
+    @classmethod
+    def _all_units(cls, value: Any) -> Any:
+        return [] if value in ("all", None) else value
 
     @field_validator("period")
     @classmethod
@@ -167,15 +188,26 @@ class SurveyDefinition(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> SurveyDefinition:
+        problems = []
         if self.closes_on < self.opens_on:
-            raise ValueError("closes_on is before opens_on")
+            problems.append("closes_on: closes_on is before opens_on")
         seen: dict[str, Question] = {}
         for index, question in enumerate(self.questions):
             if question.key in seen:
-                raise ValueError(f"questions[{index}].key: {question.key!r} is used twice")
-            for condition in question.show_if:
-                _check_condition(index, condition, seen)
-            seen[question.key] = question
+                problems.append(f"questions[{index}].key: {question.key!r} is used twice")
+            problems += [
+                problem
+                for position, condition in enumerate(question.show_if)
+                if (
+                    problem := _check_condition(
+                        f"questions[{index}].show_if[{position}]", condition, seen
+                    )
+                )
+            ]
+            seen.setdefault(question.key, question)
+        if problems:
+            # One error per line; _describe splits them so each names its own path.
+            raise ValueError("\n".join(problems))
         return self
 
     def digest(self) -> str:
@@ -187,18 +219,19 @@ class SurveyDefinition(_Strict):
         return next(q for q in self.questions if q.key == key)
 
 
-def _check_condition(index: int, condition: Condition, earlier: dict[str, Question]) -> None:
-    where = f"questions[{index}].show_if"
+def _check_condition(where: str, condition: Condition, earlier: dict[str, Question]) -> str:
+    """The problem with one condition, or an empty string."""
     target = earlier.get(condition.question)
     if target is None:
-        raise ValueError(f"{where}: {condition.question!r} is not an earlier question")
+        return f"{where}.question: {condition.question!r} is not an earlier question"
     numeric = condition.lte is not None or condition.gte is not None
     if numeric and target.type is not QuestionType.scale:
-        raise ValueError(f"{where}: lte/gte need a scale question")
+        return f"{where}: lte/gte need a scale question, {condition.question!r} is not one"
     listed = (condition.in_ or []) + (condition.not_in or [])
     unknown = [code for code in listed if code not in target.codes()]
     if unknown:
-        raise ValueError(f"{where}: {condition.question!r} has no option {unknown[0]!r}")
+        return f"{where}: {condition.question!r} has no option {unknown[0]!r}"
+    return ""
 
 
 def parse_definition(text: str, *, source: str = "<survey>") -> SurveyDefinition:
@@ -214,12 +247,25 @@ def parse_definition(text: str, *, source: str = "<survey>") -> SurveyDefinition
     try:
         return SurveyDefinition.model_validate(data)
     except ValidationError as exc:
-        raise DefinitionInvalid(source, [_describe(err) for err in exc.errors()]) from exc
+        problems = [line for err in exc.errors() for line in _describe(err)]
+        raise DefinitionInvalid(source, problems) from exc
 
 
-def _describe(err: Any) -> str:
+FIELD_PREFIX = re.compile(r"^([A-Za-z_][\w.\[\]]*): (.*)$", re.DOTALL)
+
+
+def _describe(err: Any) -> list[str]:
+    """Turn one pydantic error into lines of ``path: problem``."""
     path = ""
     for part in err["loc"]:
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    message = str(err["msg"]).removeprefix("Value error, ")
-    return f"{path or '(top)'}: {message}"
+    lines = []
+    for message in str(err["msg"]).removeprefix("Value error, ").split("\n"):
+        # Model-level checks name the field themselves ("options: …"); join it to the path.
+        match = FIELD_PREFIX.match(message)
+        where = path
+        if match:
+            where = f"{path}.{match.group(1)}" if path else match.group(1)
+            message = match.group(2)
+        lines.append(f"{where or '(top)'}: {message}")
+    return lines
