@@ -11,14 +11,14 @@ from typing import Annotated, TypeVar
 import typer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from surveys import catalog, conversation, migrate, units
+from surveys import catalog, conversation, demo, migrate, units
+from surveys.clock import today
 from surveys.db import create_sessionmaker, engine_from_settings, unit_of_work
 from surveys.definitions import parse_definition
 from surveys.exceptions import DomainError, InvalidFile
 from surveys.settings import Settings, get_settings
 
 T = TypeVar("T")
-DATA_DIR = Path(__file__).resolve().parent.parent / "surveys" / "data"
 
 app = typer.Typer(
     help="minyi 民意: surveys and 好差评 for the 数字政府 evaluation.", no_args_is_help=True
@@ -109,9 +109,14 @@ def survey_link(
 
 @demo_app.command("load")
 def demo_load() -> None:
-    """Load the demo units and the demo survey (safe to run again)."""
-    units_load(DATA_DIR / "units.csv")
-    survey_load(DATA_DIR / "demo_survey.yaml")
+    """Load the demo units and the demo survey for the current half-year (safe to rerun)."""
+    units_load(demo.UNITS_CSV)
+    definition = demo.demo_survey(today(get_settings().tz))
+    result = _in_transaction(
+        lambda s: catalog.load_survey(session=s, definition=definition, source="demo survey")
+    )
+    state = "new version" if result.created else "unchanged, still version"
+    typer.echo(f"{definition.code}: {state} {result.version.version}")
 
 
 @app.command()
