@@ -244,7 +244,7 @@ def _text(question: Question, state: State, raw: str) -> Step:
             )
         return _accept(question, state, text)
     if question.type is QuestionType.scale:
-        if text.isascii() and text.isdigit() and int(text) <= 10:
+        if text.isascii() and text.isdigit() and len(text) <= 2 and int(text) <= 10:
             return _accept(question, state, int(text))
         return Rejected(Msg(N_("engine.scale_range")))
     return Rejected(USE_BUTTONS)
@@ -256,16 +256,17 @@ def is_valid(question: Question, value: AnswerValue) -> bool:
         return not question.required
     kind = question.type
     if kind is QuestionType.text:
-        return isinstance(value, str) and 0 < len(value) <= question.max_length
+        return isinstance(value, str) and bool(value.strip()) and len(value) <= question.max_length
     if kind is QuestionType.scale:
-        return isinstance(value, int) and 0 <= value <= 10
+        return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 10
     if kind is QuestionType.multi:
         return (
             isinstance(value, list)
+            and all(isinstance(code, str) for code in value)
             and question.min_choices <= len(value) <= question.max_choices
             and set(value) <= set(question.codes())
             and len(set(value)) == len(value)
         )
     if kind is QuestionType.satisfaction:
-        return value in {level.value for level in Level}
+        return isinstance(value, str) and value in {level.value for level in Level}
     return isinstance(value, str) and value in question.codes()
