@@ -9,6 +9,7 @@ from aiogram.filters import ExceptionTypeFilter
 from aiogram.types import ErrorEvent
 
 from bot.middlewares import locale_for
+from surveys.engine import N_
 from surveys.exceptions import DomainError
 from surveys.i18n import Translator
 
@@ -27,7 +28,7 @@ async def domain_error(event: ErrorEvent, bot: Bot) -> None:
 @router.errors()
 async def unexpected_error(event: ErrorEvent, bot: Bot) -> None:
     log.error("update %s failed: %r", event.update.update_id, event.exception)
-    await _tell(event, bot, "error.unexpected", {})
+    await _tell(event, bot, N_("error.unexpected"), {})
 
 
 async def _tell(event: ErrorEvent, bot: Bot, key: str, params: dict[str, object]) -> None:

@@ -17,7 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from surveys import catalog, engine, respondents
 from surveys.definitions import Level, Question, QuestionType, SurveyDefinition
 from surveys.engine import N_, AnswerValue, Label, Msg, Prompt
-from surveys.exceptions import AlreadyResponded, BadDeepLink, UnknownUnit
+from surveys.exceptions import AlreadyResponded, BadDeepLink, NoTargetUnits, UnknownUnit
 from surveys.models import (
     Answer,
     Conversation,
@@ -32,6 +32,7 @@ from surveys.models import (
 
 SURVEY_LINK = re.compile(r"^s_([A-Za-z0-9-]{1,32})(?:_([A-Za-z0-9-]{1,32}))?$")
 UNIT_POSITION = 0
+MAX_PAYLOAD = 64
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,8 @@ def deep_link_payload(survey_code: str, unit_code: str | None = None) -> str:
 
 
 def parse_deep_link(payload: str) -> tuple[str, str | None]:
-    match = SURVEY_LINK.match(payload)
+    # Telegram carries at most 64 characters in a start parameter.
+    match = SURVEY_LINK.match(payload) if len(payload) <= MAX_PAYLOAD else None
     if match is None:
         raise BadDeepLink(payload=payload[:64])
     return match.group(1), match.group(2)
@@ -78,6 +80,8 @@ async def begin_survey(
     catalog.ensure_open(version, today)
     definition = catalog.definition_of(version)
     units = await catalog.target_units(session=session, definition=definition)
+    if not units:
+        raise NoTargetUnits(title=version.title)
     fixed = _fixed_unit(units, unit_code)
     response = await _existing_response(session, respondent, version)
     if response is None:
@@ -90,7 +94,7 @@ async def begin_survey(
         )
         session.add(response)
         await session.flush()
-    elif response.status is ResponseStatus.completed:
+    elif response.status == ResponseStatus.completed:
         raise AlreadyResponded(title=version.title, period=version.period)
     else:
         version = await session.get_one(SurveyVersion, response.survey_version_id)
@@ -145,6 +149,7 @@ async def cancel_survey(*, session: AsyncSession, respondent: Respondent) -> boo
     if conversation is None:
         return False
     await session.delete(conversation)
+    await session.flush()
     return True
 
 

@@ -32,6 +32,11 @@ class SurveyClosed(DomainError):
     status_code = 409
 
 
+class NoTargetUnits(DomainError):
+    key = "error.no_target_units"
+    status_code = 409
+
+
 class AlreadyResponded(DomainError):
     key = "error.already_responded"
     status_code = 409

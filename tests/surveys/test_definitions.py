@@ -210,7 +210,8 @@ class TestParseDefinition:
 
     def test_a_yes_no_option_code_asks_for_quotes(self) -> None:
         text = _with_question(
-            "{key: d, type: single, text: D, options: [{code: yes, label: A}, {code: b, label: B}]}"
+            "{key: d, type: single, text: D, "
+            "options: [{code: yes, label: A}, {code: b, label: B}]}"
         )
         assert _only_problem(text) == (
             "questions[3].options[0].code: a code must be text: put yes/no/true/false in quotes"

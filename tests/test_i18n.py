@@ -1,0 +1,149 @@
+"""The zh_Hans catalogue translates every key the code uses, and holds no unused entries."""
+
+from __future__ import annotations
+
+import ast
+import string
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.main import COMMANDS
+from surveys.definitions import Level
+from surveys.engine import Msg
+from surveys.i18n import DEFAULT_LOCALE, DOMAIN, LOCALES_DIR, Translator, load_translations
+
+REPO = Path(__file__).resolve().parent.parent
+PACKAGES = ("surveys", "bot", "api")
+MARKERS = {"t", "N_", "Msg", "_"}
+
+
+def _sources() -> Iterator[tuple[Path, ast.Module]]:
+    for package in PACKAGES:
+        for path in sorted((REPO / package).rglob("*.py")):
+            yield path, ast.parse(path.read_text("utf-8"), filename=str(path))
+
+
+def _callee(call: ast.Call) -> str | None:
+    if isinstance(call.func, ast.Name):
+        return call.func.id
+    if isinstance(call.func, ast.Attribute):
+        return call.func.attr
+    return None
+
+
+def _literal_calls(tree: ast.Module) -> Iterator[tuple[str, ast.Call]]:
+    """(key, call) for every marker call whose first argument is a string literal."""
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call) or _callee(node) not in MARKERS or not node.args:
+            continue
+        first = node.args[0]
+        # Msg(N_("key"), {...}): the marker is inside, the parameters outside.
+        if isinstance(first, ast.Call) and _callee(first) == "N_" and first.args:
+            first = first.args[0]
+        if isinstance(first, ast.Constant) and isinstance(first.value, str):
+            yield first.value, node
+
+
+def _exception_keys() -> set[str]:
+    tree = ast.parse((REPO / "surveys" / "exceptions.py").read_text("utf-8"))
+    return {
+        statement.value.value
+        for node in tree.body
+        if isinstance(node, ast.ClassDef)
+        for statement in node.body
+        if isinstance(statement, ast.Assign)
+        and [getattr(target, "id", None) for target in statement.targets] == ["key"]
+        and isinstance(statement.value, ast.Constant)
+        and isinstance(statement.value.value, str)
+    }
+
+
+def used_keys() -> set[str]:
+    marked = {key for _, tree in _sources() for key, _ in _literal_calls(tree)}
+    # Built at run time: engine.label_of uses f"level.{code}", set_commands f"command.{c}".
+    dynamic = {f"level.{level.value}" for level in Level} | {f"command.{c}" for c in COMMANDS}
+    return marked | dynamic | _exception_keys()
+
+
+def catalogue_keys() -> set[str]:
+    from babel.messages.pofile import read_po
+
+    path = LOCALES_DIR / DEFAULT_LOCALE / "LC_MESSAGES" / f"{DOMAIN}.po"
+    with path.open("rb") as handle:
+        return {str(message.id) for message in read_po(handle) if message.id}
+
+
+def fields(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+class TestCatalogue:
+    def test_extraction_finds_keys_of_every_kind(self) -> None:
+        keys = used_keys()
+
+        assert {"survey.thanks", "engine.stale", "help.text", "error.survey_closed"} <= keys
+        assert {"level.neutral", "command.forget"} <= keys
+
+    @pytest.mark.parametrize("key", sorted(used_keys()))
+    def test_every_used_key_has_a_zh_hans_translation(self, key: str) -> None:
+        text = load_translations()[DEFAULT_LOCALE].gettext(key)
+
+        assert text.strip()
+        assert text != key
+
+    def test_no_entry_is_unused(self) -> None:
+        extras = catalogue_keys() - used_keys()
+
+        assert extras == set(), f"catalogue entries no code uses (or marks with N_): {extras}"
+
+    def test_placeholders_match_the_parameters_given_in_code(self) -> None:
+        t = load_translations()[DEFAULT_LOCALE]
+        mismatches = []
+        for path, tree in _sources():
+            for key, call in _literal_calls(tree):
+                given = _parameter_names(call)
+                if given is not None and fields(t.gettext(key)) != given:
+                    mismatches.append((path.name, key, sorted(given)))
+
+        assert mismatches == []
+
+
+def _parameter_names(call: ast.Call) -> set[str] | None:
+    """Names passed with a key: t(key, a=…) or Msg(key, {"a": …}); None if not literal."""
+    if _callee(call) == "t":
+        if any(k.arg is None for k in call.keywords):
+            return None
+        return {k.arg for k in call.keywords if k.arg is not None}
+    if _callee(call) == "Msg":
+        if len(call.args) < 2:
+            return set()
+        params = call.args[1]
+        if isinstance(params, ast.Dict) and all(isinstance(k, ast.Constant) for k in params.keys):
+            return {str(k.value) for k in params.keys if isinstance(k, ast.Constant)}
+    return None
+
+
+class TestTranslator:
+    def test_translates_a_key(self) -> None:
+        assert Translator()("survey.thanks").startswith("问卷已完成")
+
+    def test_label_formats_params(self) -> None:
+        t = Translator()
+
+        text = t.label(Msg("engine.too_long", {"max": 500, "got": 612}))
+
+        assert text == "回答内容过长（612 字），请控制在 500 字以内。"
+
+    def test_label_passes_survey_text_through(self) -> None:
+        assert Translator().label("您的年龄段是？") == "您的年龄段是？"
+
+    def test_call_formats_keyword_params(self) -> None:
+        assert Translator()("survey.your_answer", answer="满意") == "✔ 您的回答：满意"
+
+    def test_unknown_locale_falls_back_to_zh_hans(self) -> None:
+        t = Translator("xx")
+
+        assert t.locale == DEFAULT_LOCALE
+        assert t("level.neutral") == "基本满意"
