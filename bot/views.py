@@ -50,7 +50,8 @@ async def show_button_reply(
     if reply.notice is not None:
         await query.answer(t.label(reply.notice), show_alert=True)
         if reply.notice == STALE and message is not None:
-            await _edit(message.edit_reply_markup(reply_markup=None))
+            if message.reply_markup is not None:
+                await _edit(message.edit_reply_markup(reply_markup=None))
             await _send_next(message, reply, state, t)
         return
     await query.answer()
@@ -62,6 +63,8 @@ async def show_button_reply(
         return
     if reply.answered is not None:
         await _edit(message.edit_text(render.answered_text(t, reply.answered)))
+        if (await state.get_data()).get(PROMPT_KEY) == message.message_id:
+            await state.update_data({PROMPT_KEY: None})
     await _send_next(message, reply, state, t)
 
 
@@ -91,6 +94,8 @@ async def _send_next(message: Message, reply: Reply, state: FSMContext, t: Trans
         return
     if reply.prompt is None or reply.version_id is None:
         return
+    # One question with live buttons at a time: a re-asked question replaces the last one.
+    await drop_prompt_buttons(message.bot, message.chat.id, state)
     keyboard = render.prompt_keyboard(t, reply.prompt, reply.version_id)
     sent = await message.answer(render.prompt_text(t, reply.prompt), reply_markup=keyboard)
     await state.update_data({PROMPT_KEY: sent.message_id})
