@@ -73,13 +73,12 @@ async def show_text_reply(
 ) -> None:
     if reply.notice is not None:
         await message.answer(t.label(reply.notice))
-        if reply.prompt is not None:
-            await drop_prompt_buttons(message.bot, message.chat.id, state)
-            await _send_next(message, reply, state, t)
+        await _send_next(message, reply, state, t)
         return
     if reply.answered is not None:
         prompt_id = (await state.get_data()).get(PROMPT_KEY)
         if prompt_id is not None and message.bot is not None:
+            await state.update_data({PROMPT_KEY: None})
             text = render.answered_text(t, reply.answered)
             await _edit(
                 message.bot.edit_message_text(text, chat_id=message.chat.id, message_id=prompt_id)
