@@ -11,11 +11,12 @@ from typing import Annotated, TypeVar
 import typer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from surveys import catalog, conversation, demo, migrate, units
+from surveys import catalog, conversation, demo, migrate, respondents, units
 from surveys.clock import today
 from surveys.db import create_sessionmaker, engine_from_settings, unit_of_work
 from surveys.definitions import parse_definition
 from surveys.exceptions import DomainError, InvalidFile
+from surveys.models import utcnow
 from surveys.settings import Settings, get_settings
 
 T = TypeVar("T")
@@ -30,7 +31,9 @@ demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(units_app, name="units")
 app.add_typer(survey_app, name="survey")
+privacy_app = typer.Typer(help="Personal data.", no_args_is_help=True)
 app.add_typer(demo_app, name="demo")
+app.add_typer(privacy_app, name="privacy")
 
 FileArg = Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)]
 
@@ -117,6 +120,16 @@ def demo_load() -> None:
     )
     state = "new version" if result.created else "unchanged, still version"
     typer.echo(f"{definition.code}: {state} {result.version.version}")
+
+
+@privacy_app.command("purge")
+def privacy_purge() -> None:
+    """Delete chat ids unused for IDENTITY_RETENTION_DAYS (default 730); answers stay."""
+    days = get_settings().identity_retention_days
+    deleted = _in_transaction(
+        lambda s: respondents.purge_stale_identities(session=s, now=utcnow(), days=days)
+    )
+    typer.echo(f"{deleted} identity row(s) older than {days} days deleted")
 
 
 @app.command()

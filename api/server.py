@@ -8,11 +8,14 @@ import hmac
 import logging
 
 import uvicorn
+from fastapi import FastAPI
 
 from api.main import create_app
 from bot.main import build_bot, build_dispatcher, run_polling
 from bot.webhook import set_webhook, webhook_router
-from surveys.db import create_sessionmaker, engine_from_settings
+from surveys import respondents
+from surveys.db import SessionMaker, create_sessionmaker, engine_from_settings, unit_of_work
+from surveys.models import utcnow
 from surveys.settings import BotMode, Settings
 
 log = logging.getLogger(__name__)
@@ -26,20 +29,42 @@ def webhook_secret(settings: Settings) -> str:
 
 
 async def serve(settings: Settings) -> None:
+    """Serve until stopped; raises SystemExit(1) when the bot could not run."""
     engine = engine_from_settings(settings)
     sessionmaker = create_sessionmaker(engine)
     app = create_app(settings, sessionmaker)
+    purging = asyncio.create_task(_purge_daily(settings, sessionmaker))
     config = uvicorn.Config(
         app, host=settings.api_host, port=settings.api_port, log_level=settings.log_level.lower()
     )
     server = uvicorn.Server(config)
+    try:
+        await _serve_with_bot(settings, app, server, sessionmaker)
+    finally:
+        purging.cancel()
+        await engine.dispose()
+
+
+async def _purge_daily(settings: Settings, sessionmaker: SessionMaker) -> None:
+    """Retention: contact data unused for IDENTITY_RETENTION_DAYS goes, once a day."""
+    while True:
+        async with unit_of_work(sessionmaker) as session:
+            deleted = await respondents.purge_stale_identities(
+                session=session, now=utcnow(), days=settings.identity_retention_days
+            )
+        log.info("retention: %d identity row(s) deleted", deleted)
+        await asyncio.sleep(86400)
+
+
+async def _serve_with_bot(
+    settings: Settings, app: FastAPI, server: uvicorn.Server, sessionmaker: SessionMaker
+) -> None:
     if settings.bot_token is None:
         log.warning(
             "BOT_TOKEN is not set: serving the API only. Set BOT_TOKEN in the environment "
             "or in .env (from @BotFather) to run the Telegram bot too."
         )
         await server.serve()
-        await engine.dispose()
         return
     bot = build_bot(settings)
     dp = build_dispatcher(settings, sessionmaker)
@@ -53,10 +78,24 @@ async def serve(settings: Settings) -> None:
             await set_webhook(bot, settings.webhook_url, secret, dp)
         else:
             polling = asyncio.create_task(run_polling(dp, bot))
+            polling.add_done_callback(lambda task: _bot_stopped(task, server, settings))
         await server.serve()
     finally:
-        if polling is not None:
+        if polling is not None and not polling.done():
             await dp.stop_polling()
             await polling
         await bot.session.close()
-        await engine.dispose()
+    if polling is not None and polling.done() and not polling.cancelled() and polling.exception():
+        raise SystemExit(1)
+
+
+def _bot_stopped(task: asyncio.Task[None], server: uvicorn.Server, settings: Settings) -> None:
+    """A bot that cannot reach Telegram stops the whole process, loudly, for a supervisor."""
+    if task.cancelled() or task.exception() is None:
+        return
+    log.error(
+        "the bot stopped: %r; is TELEGRAM_API_URL (%s) reachable and BOT_TOKEN right?",
+        task.exception(),
+        settings.telegram_api_url,
+    )
+    server.should_exit = True

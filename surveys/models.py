@@ -109,6 +109,8 @@ class Identity(SQLModel, table=True):
     chat_id: int = Field(sa_type=sa.BigInteger)
     language_code: str | None = Field(default=None, max_length=16)
     created_at: datetime = _ts()
+    # Retention counts from the last contact (PIPL §19; domain.md §7).
+    last_seen_at: datetime = _ts(index=True)
 
 
 class Response(SQLModel, table=True):

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from datetime import datetime, timedelta
 
-from sqlmodel import col, delete, select
+from sqlmodel import col, delete, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from surveys.models import Conversation, Identity, InboundEvent, Respondent
+from surveys.models import Conversation, Identity, InboundEvent, Respondent, utcnow
 from surveys.sql import insert_ignore
 
 
@@ -36,14 +37,29 @@ async def remember_contact(
     language_code: str | None,
 ) -> None:
     """Keep the one thing needed to write back: the chat id (no names, no usernames)."""
-    await insert_ignore(
+    created = await insert_ignore(
         session,
         Identity,
         respondent_id=respondent.id,
         channel=channel,
         chat_id=chat_id,
         language_code=language_code,
+        created_at=utcnow(),
+        last_seen_at=utcnow(),
     )
+    if not created:
+        await session.exec(
+            update(Identity)
+            .where(col(Identity.respondent_id) == respondent.id)
+            .values(chat_id=chat_id, language_code=language_code, last_seen_at=utcnow())
+        )
+
+
+async def purge_stale_identities(*, session: AsyncSession, now: datetime, days: int) -> int:
+    """Delete contact data unused for ``days``; the anonymous answers stay."""
+    cutoff = now - timedelta(days=days)
+    result = await session.exec(delete(Identity).where(col(Identity.last_seen_at) < cutoff))
+    return int(result.rowcount)
 
 
 async def forget_respondent(*, session: AsyncSession, respondent: Respondent) -> int:

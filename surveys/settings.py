@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     default_locale: str = "zh_Hans"
     log_level: str = "INFO"
+    identity_retention_days: int = Field(default=730, ge=1)
 
     @field_validator("timezone")
     @classmethod

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 10:50:18.947263
+Create Date: 2026-11-23 11:30:58.953195
 """
 from collections.abc import Sequence
 
@@ -61,10 +61,14 @@ def upgrade() -> None:
     sa.Column('chat_id', sa.BigInteger(), nullable=False),
     sa.Column('language_code', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('last_seen_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['respondent_id'], ['respondent.id'], name=op.f('fk_identity_respondent_id_respondent'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_identity')),
     sa.UniqueConstraint('respondent_id', name=op.f('uq_identity_respondent_id'))
     )
+    with op.batch_alter_table('identity', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_identity_last_seen_at'), ['last_seen_at'], unique=False)
+
     op.create_table('survey_version',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('survey_id', sa.Integer(), nullable=False),
@@ -155,6 +159,9 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_survey_version_survey_id'))
 
     op.drop_table('survey_version')
+    with op.batch_alter_table('identity', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_identity_last_seen_at'))
+
     op.drop_table('identity')
     with op.batch_alter_table('unit', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_unit_code'))

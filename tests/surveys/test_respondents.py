@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
-from sqlmodel import func, select
+from sqlmodel import col, func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from surveys import respondents
 from surveys.db import SessionMaker, unit_of_work
-from surveys.models import InboundEvent, Respondent
+from surveys.models import Identity, InboundEvent, Respondent
 
 SECRET = b"test-secret"
 USER_ID = 987654321
@@ -112,3 +113,50 @@ class TestClaimEvent:
 
         assert again is True
         assert rows == ["tg:1:100"]
+
+
+async def _contact(session: AsyncSession, external_id: int) -> Respondent:
+    respondent = await respondents.get_or_create_respondent(
+        session=session, secret=b"k", channel="telegram", external_id=external_id
+    )
+    await respondents.remember_contact(
+        session=session,
+        respondent=respondent,
+        channel="telegram",
+        chat_id=external_id,
+        language_code="zh-hans",
+    )
+    return respondent
+
+
+class TestRememberContact:
+    async def test_one_row_per_respondent_refreshed_on_each_contact(
+        self, session: AsyncSession
+    ) -> None:
+        respondent_id = (await _contact(session, 7)).id
+        first = (await session.exec(select(Identity))).one()
+        seen = first.last_seen_at
+        await _contact(session, 7)
+        session.expire_all()
+        rows = (await session.exec(select(Identity))).all()
+        assert [(r.respondent_id, r.chat_id) for r in rows] == [(respondent_id, 7)]
+        assert rows[0].last_seen_at >= seen
+
+
+class TestPurgeStaleIdentities:
+    async def test_deletes_only_contacts_unused_for_the_retention(
+        self, session: AsyncSession
+    ) -> None:
+        old = await _contact(session, 1)
+        await _contact(session, 2)
+        await session.exec(
+            update(Identity)
+            .where(col(Identity.respondent_id) == old.id)
+            .values(last_seen_at=datetime(2020, 1, 1, tzinfo=UTC))
+        )
+        now = datetime(2026, 11, 23, tzinfo=UTC)
+        deleted = await respondents.purge_stale_identities(session=session, now=now, days=730)
+        assert deleted == 1
+        assert [i.chat_id for i in (await session.exec(select(Identity))).all()] == [2]
+        # The pseudonymous respondent stays, so its answers stay in the statistics.
+        assert await session.get(Respondent, old.id) is not None
