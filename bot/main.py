@@ -9,6 +9,13 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
+from aiogram.methods import (
+    AnswerCallbackQuery,
+    EditMessageReplyMarkup,
+    EditMessageText,
+    SendMessage,
+)
+from aiogram.methods.base import Response
 from aiogram.types import BotCommand
 
 from bot import errors
@@ -19,6 +26,12 @@ from surveys.i18n import Translator
 from surveys.settings import Settings
 
 log = logging.getLogger(__name__)
+# pydantic keeps parametrised generics only weakly; aiogram builds Response[...] for every
+# call, so without these references the classes are rebuilt again and again (~1.6 ms/update).
+_RESPONSE_TYPES = [
+    Response[method.__returning__]  # type: ignore[name-defined]
+    for method in (SendMessage, EditMessageText, EditMessageReplyMarkup, AnswerCallbackQuery)
+]
 COMMANDS = ("start", "surveys", "cancel", "help", "privacy", "forget")
 
 

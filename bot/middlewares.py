@@ -2,35 +2,62 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, Update, User
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from surveys import respondents
 from surveys.db import SessionMaker
 from surveys.i18n import DEFAULT_LOCALE, Translator, load_translations
+from surveys.models import Respondent, pk
 
 log = logging.getLogger(__name__)
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 CHANNEL = "telegram"
+KNOWN_RESPONDENTS = 100_000
+
+
+class Outbox(list[Callable[[], object]]):
+    """Bot API calls a handler wants made once its transaction has committed.
+
+    Sending after the commit keeps the database's write lock off the network, and an
+    answer is never acknowledged before it is stored.
+    """
+
+    def later(self, call: Callable[..., object], *args: Any, **kwargs: Any) -> None:
+        self.append(partial(call, *args, **kwargs))
+
+    async def flush(self) -> None:
+        for call in self:
+            result = call()
+            if inspect.isawaitable(result):
+                await result
+        self.clear()
 
 
 class DbSessionMiddleware(BaseMiddleware):
     """One transaction per update, committed after the handler; replays are dropped.
 
     The update id is claimed in the same transaction as the answer it carries, so a
-    redelivered update stores nothing twice.
+    redelivered update stores nothing twice. Outgoing messages wait in the outbox until
+    the commit.
     """
 
     def __init__(self, sessionmaker: SessionMaker, secret: bytes) -> None:
         self.sessionmaker = sessionmaker
         self.secret = secret
+        # Respondent rows are never deleted, so a committed pseudonym -> id stays true.
+        self._known: dict[str, int] = {}
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         assert isinstance(event, Update)
+        outbox = data["outbox"] = Outbox()
         async with self.sessionmaker() as session:
             key = f"tg:{data['bot'].id}:{event.update_id}"
             if not await respondents.claim_event(session=session, key=key):
@@ -38,9 +65,7 @@ class DbSessionMiddleware(BaseMiddleware):
                 return None
             user: User | None = data.get("event_from_user")
             if user is not None and not user.is_bot:
-                data["respondent"] = await respondents.get_or_create_respondent(
-                    session=session, secret=self.secret, channel=CHANNEL, external_id=user.id
-                )
+                data["respondent"] = await self._respondent(session, user)
             data["session"] = session
             try:
                 result = await handler(event, data)
@@ -48,7 +73,24 @@ class DbSessionMiddleware(BaseMiddleware):
                 await session.rollback()
                 raise
             await session.commit()
-            return result
+        if "respondent" in data:
+            self._remember(data["respondent"])
+        await outbox.flush()
+        return result
+
+    async def _respondent(self, session: AsyncSession, user: User) -> Respondent:
+        name = respondents.pseudonym(self.secret, CHANNEL, user.id)
+        known = self._known.get(name)
+        if known is not None:
+            return Respondent(id=known, pseudonym=name)
+        return await respondents.get_or_create_respondent(
+            session=session, secret=self.secret, channel=CHANNEL, external_id=user.id
+        )
+
+    def _remember(self, respondent: Respondent) -> None:
+        if len(self._known) >= KNOWN_RESPONDENTS:
+            self._known.clear()
+        self._known[respondent.pseudonym] = pk(respondent)
 
 
 class TranslatorMiddleware(BaseMiddleware):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiogram.types import InlineKeyboardMarkup
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.callbacks import Act, AnswerCb, OpenSurveyCb
@@ -23,23 +23,32 @@ def prompt_text(t: Translator, prompt: Prompt) -> str:
 
 
 def prompt_keyboard(t: Translator, prompt: Prompt, version_id: int) -> InlineKeyboardMarkup | None:
-    builder = InlineKeyboardBuilder()
-    for choice in prompt.options:
-        mark = "✅ " if choice.selected else ""
-        data = AnswerCb(v=version_id, q=prompt.position, k=Act.pick, o=choice.index)
-        builder.button(text=mark + t.label(choice.label), callback_data=data.pack())
+    # Built directly rather than with InlineKeyboardBuilder, whose copies cost ~1 ms a
+    # keyboard on the hot path of every answer.
+    buttons = [
+        _button(
+            ("✅ " if choice.selected else "") + t.label(choice.label),
+            AnswerCb(v=version_id, q=prompt.position, k=Act.pick, o=choice.index),
+        )
+        for choice in prompt.options
+    ]
     width = ROW_WIDTH.get(prompt.type, 2 if prompt.position == 0 else 1)
-    builder.adjust(width)
-    extra = InlineKeyboardBuilder()
+    rows = [buttons[i : i + width] for i in range(0, len(buttons), width)]
+    extra = []
     if prompt.done_button:
         done = AnswerCb(v=version_id, q=prompt.position, k=Act.done)
-        extra.button(text=t("button.done"), callback_data=done.pack())
+        extra.append(_button(t("button.done"), done))
     if prompt.skippable:
-        skip = AnswerCb(v=version_id, q=prompt.position, k=Act.skip)
-        extra.button(text=t("button.skip"), callback_data=skip.pack())
-    builder.attach(extra)
-    markup = builder.as_markup()
-    return markup if markup.inline_keyboard else None
+        extra.append(
+            _button(t("button.skip"), AnswerCb(v=version_id, q=prompt.position, k=Act.skip))
+        )
+    if extra:
+        rows.append(extra)
+    return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
+
+
+def _button(text: str, data: AnswerCb) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text=text, callback_data=data.pack())
 
 
 def answered_text(t: Translator, answered: Answered) -> str:

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, replace
 from datetime import date
 
-from sqlmodel import col, select
+from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from surveys import catalog, engine, respondents
@@ -175,16 +175,36 @@ async def submit(
     state = engine.State(answers=await _answers(session, response), draft=tuple(response.draft))
     result = engine.step(definition, state, given)
     if isinstance(result, engine.Rejected):
-        return replace(await _reply_for(session, response, version), notice=result.reason)
-    response.draft = list(result.state.draft)
-    session.add(response)
+        return _showing(definition, version, state, notice=result.reason)
+    if list(result.state.draft) != response.draft:
+        response.draft = list(result.state.draft)
+        session.add(response)
     if isinstance(result, engine.Toggled):
-        return replace(await _reply_for(session, response, version), toggled=True)
+        return _showing(definition, version, result.state, toggled=True)
     session.add(_answer_row(response, result.question, result.value))
     answered = Answered(result.question.text, _labels(result.question, result.value))
     if engine.prompt(definition, result.state) is None:
         return await _finish(session, respondent, response, answered)
-    return replace(await _reply_for(session, response, version), answered=answered)
+    return _showing(definition, version, result.state, answered=answered)
+
+
+def _showing(
+    definition: SurveyDefinition,
+    version: SurveyVersion,
+    state: engine.State,
+    *,
+    notice: Msg | None = None,
+    toggled: bool = False,
+    answered: Answered | None = None,
+) -> Reply:
+    """A reply showing the question that comes after ``state``."""
+    return Reply(
+        notice=notice,
+        toggled=toggled,
+        answered=answered,
+        prompt=engine.prompt(definition, state),
+        version_id=version.id,
+    )
 
 
 async def _submit_unit(
@@ -209,9 +229,9 @@ async def _finish(
     response.status = ResponseStatus.completed
     response.completed_at = utcnow()
     session.add(response)
-    conversation = await session.get(Conversation, respondent.id)
-    if conversation is not None:
-        await session.delete(conversation)
+    await session.exec(
+        delete(Conversation).where(col(Conversation.respondent_id) == respondent.id)
+    )
     await session.flush()
     return Reply(answered=answered, finished=Msg(N_("survey.thanks")))
 
@@ -219,12 +239,15 @@ async def _finish(
 async def _load(
     session: AsyncSession, respondent: Respondent
 ) -> tuple[Response, SurveyVersion] | None:
-    conversation = await session.get(Conversation, respondent.id)
-    if conversation is None:
-        return None
-    response = await session.get_one(Response, conversation.response_id)
-    version = await session.get_one(SurveyVersion, response.survey_version_id)
-    return response, version
+    # One round trip: this runs on every answer.
+    statement = (
+        select(Response, SurveyVersion)
+        .join(Conversation, col(Conversation.response_id) == col(Response.id))
+        .join(SurveyVersion, col(SurveyVersion.id) == col(Response.survey_version_id))
+        .where(Conversation.respondent_id == respondent.id)
+    )
+    row = (await session.exec(statement)).first()
+    return None if row is None else (row[0], row[1])
 
 
 async def _reply_for(session: AsyncSession, response: Response, version: SurveyVersion) -> Reply:

@@ -8,6 +8,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.middlewares import Outbox
 from surveys import respondents
 from surveys.i18n import Translator
 from surveys.models import Respondent
@@ -22,7 +23,8 @@ async def forget(
     respondent: Respondent,
     state: FSMContext,
     t: Translator,
+    outbox: Outbox,
 ) -> None:
     erased = await respondents.forget_respondent(session=session, respondent=respondent)
-    await state.clear()
-    await message.answer(t("forget.done") if erased else t("forget.nothing"))
+    outbox.later(state.clear)
+    outbox.later(message.answer, t("forget.done") if erased else t("forget.nothing"))

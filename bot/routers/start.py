@@ -9,7 +9,7 @@ from aiogram.types import Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import views
-from bot.middlewares import CHANNEL
+from bot.middlewares import CHANNEL, Outbox
 from surveys import conversation
 from surveys.i18n import Translator
 from surveys.models import Respondent
@@ -27,8 +27,8 @@ async def start(
     settings: Settings,
     state: FSMContext,
     t: Translator,
+    outbox: Outbox,
 ) -> None:
-    await message.answer(t("privacy.notice"))
     welcome = await conversation.welcome(
         session=session,
         respondent=respondent,
@@ -38,10 +38,11 @@ async def start(
         payload=command.args,
         today=views.today(settings),
     )
+    outbox.later(message.answer, t("privacy.notice"))
     if welcome.reply is not None:
-        await views.show_reply(message, welcome.reply, state, t)
+        outbox.later(views.show_reply, message, welcome.reply, state, t)
     else:
-        await views.show_survey_list(message, welcome.open_surveys, t)
+        outbox.later(views.show_survey_list, message, welcome.open_surveys, t)
 
 
 @router.message(Command("help"))

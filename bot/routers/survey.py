@@ -10,6 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import views
 from bot.callbacks import Act, AnswerCb, OpenSurveyCb
+from bot.middlewares import Outbox
 from surveys import catalog, conversation, engine
 from surveys.i18n import Translator
 from surveys.models import Respondent
@@ -20,10 +21,10 @@ router = Router(name=__name__)
 
 @router.message(Command("surveys"))
 async def list_surveys(
-    message: Message, session: AsyncSession, settings: Settings, t: Translator
+    message: Message, session: AsyncSession, settings: Settings, t: Translator, outbox: Outbox
 ) -> None:
     versions = await catalog.open_surveys(session=session, today=views.today(settings))
-    await views.show_survey_list(message, versions, t)
+    outbox.later(views.show_survey_list, message, versions, t)
 
 
 @router.message(Command("cancel"))
@@ -33,10 +34,11 @@ async def cancel(
     respondent: Respondent,
     state: FSMContext,
     t: Translator,
+    outbox: Outbox,
 ) -> None:
     left = await conversation.cancel_survey(session=session, respondent=respondent)
-    await views.drop_prompt_buttons(message.bot, message.chat.id, state)
-    await message.answer(t("cancel.done") if left else t("cancel.nothing"))
+    outbox.later(views.drop_prompt_buttons, message.bot, message.chat.id, state)
+    outbox.later(message.answer, t("cancel.done") if left else t("cancel.nothing"))
 
 
 @router.callback_query(OpenSurveyCb.filter())
@@ -48,6 +50,7 @@ async def open_survey(
     settings: Settings,
     state: FSMContext,
     t: Translator,
+    outbox: Outbox,
 ) -> None:
     reply = await conversation.begin_survey(
         session=session,
@@ -56,9 +59,9 @@ async def open_survey(
         unit_code=None,
         today=views.today(settings),
     )
-    await query.answer()
+    outbox.later(query.answer)
     if isinstance(query.message, Message):
-        await views.show_reply(query.message, reply, state, t)
+        outbox.later(views.show_reply, query.message, reply, state, t)
 
 
 @router.callback_query(AnswerCb.filter())
@@ -70,6 +73,7 @@ async def answer_button(
     settings: Settings,
     state: FSMContext,
     t: Translator,
+    outbox: Outbox,
 ) -> None:
     reply = await conversation.submit(
         session=session,
@@ -78,7 +82,7 @@ async def answer_button(
         version_id=callback_data.v,
         today=views.today(settings),
     )
-    await views.show_button_reply(query, reply, state, t)
+    outbox.later(views.show_button_reply, query, reply, state, t)
 
 
 def _input_of(data: AnswerCb) -> engine.Input:
@@ -97,6 +101,7 @@ async def answer_text(
     settings: Settings,
     state: FSMContext,
     t: Translator,
+    outbox: Outbox,
 ) -> None:
     reply = await conversation.submit(
         session=session,
@@ -105,7 +110,7 @@ async def answer_text(
         version_id=None,
         today=views.today(settings),
     )
-    await views.show_text_reply(message, reply, state, t)
+    outbox.later(views.show_text_reply, message, reply, state, t)
 
 
 @router.callback_query()
