@@ -6,6 +6,7 @@ import hmac
 from typing import Any
 
 from aiogram import Bot, Dispatcher
+from aiogram.types import Update
 from fastapi import APIRouter, Header, HTTPException, Request
 
 WEBHOOK_PATH = "/telegram/webhook"
@@ -23,7 +24,11 @@ def webhook_router(dp: Dispatcher, bot: Bot, secret: str) -> APIRouter:
         given = x_telegram_bot_api_secret_token or ""
         if not hmac.compare_digest(given.encode(), secret.encode()):
             raise HTTPException(status_code=401, detail="bad secret token")
-        await dp.feed_webhook_update(bot, await request.json())
+        try:
+            update = Update.model_validate(await request.json(), context={"bot": bot})
+        except ValueError:  # not JSON, not UTF-8, or not an Update
+            raise HTTPException(status_code=400, detail="malformed update") from None
+        await dp.feed_webhook_update(bot, update)
         return {"ok": True}
 
     return router
