@@ -158,3 +158,123 @@ class InboundEvent(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=64)
     received_at: datetime = _ts()
+
+
+# 好差评 ----------------------------------------------------------------------------------
+
+
+class RatingSource(StrEnum):
+    bot = "bot"  # our chat bot
+    api = "api"  # POST /api/v1/ratings
+    file = "file"  # minyi import ratings
+
+
+class CaseState(StrEnum):
+    """The 差评 loop (domain.md §3); names shown in Chinese through the catalogue."""
+
+    pending = "待核实"
+    verifying = "核实中"
+    rectifying = "整改中"
+    replied = "已反馈"
+    rerated = "已复评"
+    closed = "已关闭"
+    unfounded = "不属实"
+    appealing = "申诉中"
+    appeal_upheld = "申诉成立"
+    appeal_rejected = "申诉驳回"
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token for an integration; only its SHA-256 is stored."""
+
+    __tablename__ = "api_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64)
+    token_hash: str = Field(max_length=64, unique=True, index=True)
+    unit_id: int | None = Field(default=None, foreign_key="unit.id")
+    created_at: datetime = _ts()
+    revoked_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+
+
+class ServiceEvent(SQLModel, table=True):
+    """A finished 办件 pushed by a service system; the citizen may rate it."""
+
+    __tablename__ = "service_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_no: str = Field(max_length=64, unique=True, index=True)  # 办件编号
+    item_code: str = Field(max_length=64)  # 事项编码
+    item_name: str = Field(max_length=200)
+    unit_id: int = Field(foreign_key="unit.id", index=True)
+    window_code: str | None = Field(default=None, max_length=32)
+    channel: int = Field(ge=1, le=7)  # GB/T 39046 pf code
+    finished_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    # Printed on the receipt or sent by SMS as a deep link; links the citizen's chat.
+    link_token: str = Field(max_length=64, unique=True, index=True)
+    respondent_id: int | None = Field(default=None, foreign_key="respondent.id", index=True)
+    invited_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    reminded_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    token_id: int | None = Field(default=None, foreign_key="api_token.id")
+    received_at: datetime = _ts()
+
+
+class Rating(SQLModel, table=True):
+    """One 好差评 rating. A later round or a late change adds a row; history is kept."""
+
+    __table_args__ = (sa.UniqueConstraint("source", "source_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: RatingSource = Field(sa_type=sa.String(8))
+    source_id: str = Field(max_length=64)  # idempotency key within the source
+    service_event_id: int | None = Field(default=None, foreign_key="service_event.id")
+    unit_id: int = Field(foreign_key="unit.id", index=True)
+    item_code: str | None = Field(default=None, max_length=64)
+    item_name: str | None = Field(default=None, max_length=200)
+    window_code: str | None = Field(default=None, max_length=32)
+    channel: int = Field(ge=1, le=7)
+    respondent_id: int | None = Field(default=None, foreign_key="respondent.id", index=True)
+    level: str = Field(max_length=20)  # surveys.definitions.Level code
+    reasons: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    comment: str | None = Field(default=None, sa_type=sa.Text)
+    contact_ok: bool = False  # 实名: the citizen agreed to be contacted
+    round: int = 1  # 评价次数: 2 after 整改
+    is_default: bool = False  # 系统默认评价: stored apart, never counted
+    active: bool = True  # False once replaced by a later change or round
+    excluded: bool = False  # 申诉成立: kept, audited, left out of scores
+    period: str = Field(max_length=8, index=True)
+    rated_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    received_at: datetime = _ts()
+
+
+class FollowUpCase(SQLModel, table=True):
+    """The follow-up of one 差评 by the responsible unit."""
+
+    __tablename__ = "follow_up_case"
+
+    id: int | None = Field(default=None, primary_key=True)
+    rating_id: int = Field(foreign_key="rating.id", unique=True)
+    unit_id: int = Field(foreign_key="unit.id", index=True)
+    state: CaseState = Field(default=CaseState.pending, sa_type=sa.String(8), index=True)
+    contact_due: date
+    rectify_due: date
+    rerating: str | None = Field(default=None, max_length=20)
+    opened_at: datetime = _ts()
+    closed_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    escalated_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+
+
+class CaseEvent(SQLModel, table=True):
+    """The case timeline: every transition, reply and citizen message, with who and when."""
+
+    __tablename__ = "case_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="follow_up_case.id", index=True)
+    actor: str = Field(max_length=64)  # staff username, "citizen" or "system"
+    kind: str = Field(max_length=16)  # transition / reply / citizen / note
+    from_state: str | None = Field(default=None, max_length=8)
+    to_state: str | None = Field(default=None, max_length=8)
+    note: str | None = Field(default=None, sa_type=sa.Text)
+    delivered_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    at: datetime = _ts()

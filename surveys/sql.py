@@ -14,6 +14,12 @@ async def insert_ignore(session: AsyncSession, model: type[SQLModel], **values: 
     dialect = session.bind.dialect.name if session.bind else "sqlite"
     module: Any = postgresql if dialect == "postgresql" else sqlite
     table = model.__table__  # type: ignore[attr-defined]
-    statement = module.insert(table).values(**values).on_conflict_do_nothing()
+    # psycopg reports rowcount -1 for INSERT … ON CONFLICT unless asked to keep it.
+    statement = (
+        module.insert(table)
+        .values(**values)
+        .on_conflict_do_nothing()
+        .execution_options(preserve_rowcount=True)
+    )
     result = await session.exec(statement)
     return bool(result.rowcount)

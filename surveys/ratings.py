@@ -1,0 +1,211 @@
+"""好差评 ratings: code maps at the edges, validation, idempotent ingestion, 差评 detection."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from surveys.definitions import Level
+from surveys.demo import half_year
+from surveys.models import Rating, RatingSource, ServiceEvent, Unit, pk
+
+BAD_LEVELS = frozenset({Level.dissatisfied, Level.very_dissatisfied})
+# GB/T 39046 Table A.8 numbers 1 = 非常满意 … 5 = 非常不满意; the national/provincial
+# interface field `satisfaction` runs the other way, 1 = 非常不满意 … 5 = 非常满意.
+GBT39046_LEVELS = {1: Level.very_satisfied, 2: Level.satisfied, 3: Level.neutral,
+                   4: Level.dissatisfied, 5: Level.very_dissatisfied}  # fmt: skip
+INTERFACE_LEVELS = {6 - n: level for n, level in GBT39046_LEVELS.items()}
+
+
+def level_from_gbt39046(number: int) -> Level:
+    return GBT39046_LEVELS[number]
+
+
+def level_from_interface(number: int) -> Level:
+    return INTERFACE_LEVELS[number]
+
+
+def gbt39046_number(level: Level) -> int:
+    return next(n for n, value in GBT39046_LEVELS.items() if value is level)
+
+
+def interface_number(level: Level) -> int:
+    return next(n for n, value in INTERFACE_LEVELS.items() if value is level)
+
+
+def is_bad(level: str) -> bool:
+    """差评 = 不满意 + 非常不满意 (内蒙古 好差评工作制度 第七条)."""
+    return level in BAD_LEVELS
+
+
+def period_of(moment: datetime, tz: ZoneInfo) -> str:
+    """The half-year code of a moment, by the local date (Asia/Shanghai by default)."""
+    return half_year(moment.astimezone(tz).date())[0]
+
+
+class RatingIn(BaseModel):
+    """One rating as integrations send it (API body, or one row of an imported file)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    source_id: str = Field(min_length=1, max_length=64)
+    unit: str = Field(min_length=1, max_length=32)
+    level: Level
+    channel: int = Field(ge=1, le=7)
+    rated_at: datetime
+    case_no: str | None = Field(default=None, max_length=64)
+    item_code: str | None = Field(default=None, max_length=64)
+    item_name: str | None = Field(default=None, max_length=200)
+    window: str | None = Field(default=None, max_length=32)
+    reasons: list[str] = Field(default_factory=list, max_length=10)
+    comment: str | None = Field(default=None, max_length=2000)
+    contact_ok: bool = False
+    round: int = Field(default=1, ge=1, le=2)
+    is_default: bool = False
+
+    @field_validator("rated_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("rated_at needs a time zone offset, e.g. 2026-11-23T10:00:00+08:00")
+        return value
+
+
+@dataclass
+class RowError:
+    row: int  # 0-based position in the batch; files report their line numbers
+    field: str
+    message: str
+
+
+@dataclass
+class IngestResult:
+    created: list[Rating] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)  # source ids already stored
+    errors: list[RowError] = field(default_factory=list)
+
+
+def validate_rows(
+    rows: Sequence[dict[str, object]],
+) -> tuple[list[RatingIn | None], list[RowError]]:
+    """Parse each row; a bad row gives one error per bad field and None in its place."""
+    parsed: list[RatingIn | None] = []
+    errors: list[RowError] = []
+    for index, row in enumerate(rows):
+        try:
+            parsed.append(RatingIn.model_validate(row))
+        except ValidationError as exc:
+            parsed.append(None)
+            for err in exc.errors():
+                where = ".".join(str(p) for p in err["loc"]) or "(row)"
+                errors.append(
+                    RowError(index, where, str(err["msg"]).removeprefix("Value error, "))
+                )
+    return parsed, errors
+
+
+async def ingest(
+    *,
+    session: AsyncSession,
+    items: Sequence[RatingIn | None],
+    source: RatingSource,
+    tz: ZoneInfo,
+    now: datetime,
+    grace_days: int,
+) -> IngestResult:
+    """Store the valid new ratings; known source ids are reported, not stored twice.
+
+    A rating whose half-year closed more than ``grace_days`` ago is refused, and so is
+    one naming a unit or 办件 that does not exist.
+    """
+    result = IngestResult()
+    units = {u.code: u for u in (await session.exec(select(Unit))).all()}
+    wanted = [i.source_id for i in items if i is not None]
+    known = set(
+        (
+            await session.exec(
+                select(Rating.source_id).where(
+                    Rating.source == source, col(Rating.source_id).in_(wanted)
+                )
+            )
+        ).all()
+    )
+    seen: set[str] = set()
+    for index, item in enumerate(items):
+        if item is None:
+            continue
+        if item.source_id in known or item.source_id in seen:
+            result.duplicates.append(item.source_id)
+            continue
+        problem = await _problem(session, item, units, tz, now, grace_days)
+        if problem is not None:
+            result.errors.append(RowError(index, *problem))
+            continue
+        seen.add(item.source_id)
+        rating = await _store(session, item, source, units[item.unit], tz)
+        result.created.append(rating)
+    await session.flush()
+    return result
+
+
+async def _problem(
+    session: AsyncSession,
+    item: RatingIn,
+    units: dict[str, Unit],
+    tz: ZoneInfo,
+    now: datetime,
+    grace_days: int,
+) -> tuple[str, str] | None:
+    unit = units.get(item.unit)
+    if unit is None or not unit.active:
+        return "unit", f"unknown unit {item.unit!r}"
+    _, _, last_day = half_year(item.rated_at.astimezone(tz).date())
+    if now.astimezone(tz).date() > last_day + timedelta(days=grace_days):
+        period = period_of(item.rated_at, tz)
+        return "rated_at", f"period {period} closed on {last_day + timedelta(days=grace_days)}"
+    if item.rated_at > now + timedelta(minutes=5):
+        return "rated_at", "rated_at is in the future"
+    if item.case_no is not None and await _event(session, item.case_no) is None:
+        return "case_no", f"unknown 办件 {item.case_no!r}"
+    return None
+
+
+async def _event(session: AsyncSession, case_no: str) -> ServiceEvent | None:
+    statement = select(ServiceEvent).where(ServiceEvent.case_no == case_no)
+    return (await session.exec(statement)).first()
+
+
+async def _store(
+    session: AsyncSession, item: RatingIn, source: RatingSource, unit: Unit, tz: ZoneInfo
+) -> Rating:
+    event = await _event(session, item.case_no) if item.case_no else None
+    rating = Rating(
+        source=source,
+        source_id=item.source_id,
+        service_event_id=event.id if event else None,
+        unit_id=pk(unit),
+        item_code=item.item_code or (event.item_code if event else None),
+        item_name=item.item_name or (event.item_name if event else None),
+        window_code=item.window or (event.window_code if event else None),
+        channel=item.channel,
+        level=item.level.value,
+        reasons=item.reasons,
+        comment=item.comment,
+        contact_ok=item.contact_ok,
+        round=item.round,
+        is_default=item.is_default,
+        period=period_of(item.rated_at, tz),
+        rated_at=item.rated_at.astimezone(UTC),
+    )
+    session.add(rating)
+    return rating
+
+
+def today_in(tz: ZoneInfo, now: datetime) -> date:
+    return now.astimezone(tz).date()
