@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, NoReturn, TypeVar
 
 import typer
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -16,6 +16,7 @@ from surveys.clock import today
 from surveys.db import create_sessionmaker, engine_from_settings, unit_of_work
 from surveys.definitions import parse_definition
 from surveys.exceptions import DomainError, InvalidFile
+from surveys.i18n import Translator
 from surveys.models import utcnow
 from surveys.settings import Settings, get_settings
 
@@ -57,8 +58,7 @@ def _in_transaction(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
         typer.secho("Nothing was stored.", err=True)
         raise typer.Exit(2) from exc
     except DomainError as exc:
-        typer.secho(f"{exc.key}: {exc.params}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from exc
+        _refuse(exc)
 
 
 @db_app.command("upgrade")
@@ -106,7 +106,18 @@ def survey_link(
 ) -> None:
     """Print the /start payload (deep link) for a poster or QR code."""
     payload = conversation.deep_link_payload(code, unit)
-    conversation.parse_deep_link(payload)
+    if len(payload) > conversation.MAX_PAYLOAD:
+        typer.secho(
+            f"the link payload {payload!r} has {len(payload)} characters; Telegram allows "
+            f"{conversation.MAX_PAYLOAD}: use shorter survey or unit codes",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(2)
+    try:
+        conversation.parse_deep_link(payload)
+    except DomainError as exc:
+        _refuse(exc)
     typer.echo(f"https://t.me/<bot username>?start={payload}")
 
 
@@ -142,6 +153,11 @@ def serve() -> None:
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     asyncio.run(run(settings))
+
+
+def _refuse(exc: DomainError) -> NoReturn:
+    typer.secho(Translator()(exc.key, **exc.params), fg=typer.colors.RED, err=True)
+    raise typer.Exit(2) from exc
 
 
 def _parse(parse: Callable[[], T]) -> T:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import logging
+from collections.abc import Iterator
 
 import uvicorn
 from fastapi import FastAPI
@@ -19,6 +21,17 @@ from surveys.models import utcnow
 from surveys.settings import BotMode, Settings
 
 log = logging.getLogger(__name__)
+
+
+class Server(uvicorn.Server):
+    """uvicorn re-raises SIGTERM/SIGINT after shutting down, killing the process before the
+    bot and the database are closed; here the signal ends serving and nothing more."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            yield
+            self._captured_signals.clear()
 
 
 def webhook_secret(settings: Settings) -> str:
@@ -37,7 +50,7 @@ async def serve(settings: Settings) -> None:
     config = uvicorn.Config(
         app, host=settings.api_host, port=settings.api_port, log_level=settings.log_level.lower()
     )
-    server = uvicorn.Server(config)
+    server = Server(config)
     try:
         await _serve_with_bot(settings, app, server, sessionmaker)
     finally:

@@ -248,6 +248,9 @@ def parse_definition(text: str, *, source: str = "<survey>") -> SurveyDefinition
         return SurveyDefinition.model_validate(data)
     except ValidationError as exc:
         problems = [line for err in exc.errors() for line in _describe(err)]
+        # Pydantic skips the cross-field checks once a field fails; run the ones that
+        # only need keys on the raw data, so one pass reports every problem.
+        problems += [p for p in _raw_cross_checks(data) if p not in problems]
         raise DefinitionInvalid(source, problems) from exc
 
 
@@ -269,3 +272,29 @@ def _describe(err: Any) -> list[str]:
             message = match.group(2)
         lines.append(f"{where or '(top)'}: {message}")
     return lines
+
+
+def _raw_cross_checks(data: dict[str, Any]) -> list[str]:
+    """Duplicate keys and show_if on unknown or later questions, on unvalidated data."""
+    questions = data.get("questions")
+    if not isinstance(questions, list):
+        return []
+    problems: list[str] = []
+    earlier: set[str] = set()
+    for index, question in enumerate(questions):
+        if not isinstance(question, dict):
+            continue
+        key = question.get("key")
+        if isinstance(key, str) and key in earlier:
+            problems.append(f"questions[{index}].key: {key!r} is used twice")
+        conditions = question.get("show_if") or []
+        for position, condition in enumerate(
+            [conditions] if isinstance(conditions, dict) else conditions
+        ):
+            target = condition.get("question") if isinstance(condition, dict) else None
+            if isinstance(target, str) and target not in earlier:
+                where = f"questions[{index}].show_if[{position}].question"
+                problems.append(f"{where}: {target!r} is not an earlier question")
+        if isinstance(key, str):
+            earlier.add(key)
+    return problems
