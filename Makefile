@@ -31,7 +31,7 @@ typecheck: $(STAMP)
 test: lint typecheck
 	$(BIN)/pytest
 
-bench: migrate
+bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_answers.py
 
 clean:
