@@ -272,7 +272,7 @@ class CaseEvent(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="follow_up_case.id", index=True)
     actor: str = Field(max_length=64)  # staff username, "citizen" or "system"
-    kind: str = Field(max_length=16)  # transition / reply / citizen / note
+    kind: str = Field(max_length=16)  # opened/transition/reply/citizen/rerating/escalated
     from_state: str | None = Field(default=None, max_length=8)
     to_state: str | None = Field(default=None, max_length=8)
     note: str | None = Field(default=None, sa_type=sa.Text)
