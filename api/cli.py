@@ -11,7 +11,17 @@ from typing import Annotated, NoReturn, TypeVar
 import typer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from surveys import catalog, conversation, demo, migrate, respondents, units
+from surveys import (
+    catalog,
+    conversation,
+    demo,
+    feedback,
+    migrate,
+    respondents,
+    tokens,
+    units,
+    workdays,
+)
 from surveys.clock import today
 from surveys.db import create_sessionmaker, engine_from_settings, unit_of_work
 from surveys.definitions import parse_definition
@@ -33,6 +43,10 @@ app.add_typer(db_app, name="db")
 app.add_typer(units_app, name="units")
 app.add_typer(survey_app, name="survey")
 privacy_app = typer.Typer(help="Personal data.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens for integrations.", no_args_is_help=True)
+import_app = typer.Typer(help="Imports from other systems.", no_args_is_help=True)
+app.add_typer(import_app, name="import")
+app.add_typer(token_app, name="token")
 app.add_typer(demo_app, name="demo")
 app.add_typer(privacy_app, name="privacy")
 
@@ -141,6 +155,60 @@ def privacy_purge() -> None:
         lambda s: respondents.purge_stale_identities(session=s, now=utcnow(), days=days)
     )
     typer.echo(f"{deleted} identity row(s) older than {days} days deleted")
+
+
+@token_app.command("create")
+def token_create(
+    name: str,
+    unit: Annotated[str | None, typer.Option(help="Bind the token to one unit code")] = None,
+) -> None:
+    """Create an API token for an integration; the secret is printed once, stored hashed."""
+
+    async def create(session: AsyncSession) -> str:
+        bound = await units.get_unit_or_raise(session=session, code=unit) if unit else None
+        _, raw = await tokens.create_token(session=session, name=name, unit=bound)
+        return raw
+
+    raw = _in_transaction(create)
+    typer.echo(f"token {name!r} created; keep it now, it is not shown again:\n{raw}")
+
+
+@token_app.command("list")
+def token_list() -> None:
+    """Tokens with their unit and state (never their secrets)."""
+    for token in _in_transaction(lambda s: tokens.list_tokens(session=s)):
+        state = f"revoked {token.revoked_at:%Y-%m-%d}" if token.revoked_at else "active"
+        typer.echo(f"{token.name}\tunit={token.unit_id or 'all'}\t{state}")
+
+
+@token_app.command("revoke")
+def token_revoke(name: str) -> None:
+    """Revoke a token by name."""
+    _in_transaction(lambda s: tokens.revoke_token(session=s, name=name))
+    typer.echo(f"token {name!r} revoked")
+
+
+@import_app.command("ratings")
+def import_ratings(file: FileArg) -> None:
+    """Import 好差评 ratings from .csv or .xlsx: every row is stored, or none."""
+    settings = get_settings()
+    received = _in_transaction(
+        lambda s: feedback.import_ratings_file(
+            session=s,
+            path=file,
+            tz=settings.tz,
+            now=utcnow(),
+            grace_days=settings.rating_grace_days,
+            policy=workdays.DeadlinePolicy(
+                contact_days=settings.case_contact_days, rectify_days=settings.case_rectify_days
+            ),
+        )
+    )
+    result = received.result
+    typer.echo(
+        f"{len(result.created)} rating(s) imported, {len(result.duplicates)} already imported "
+        f"(skipped), {len(received.opened)} 差评 follow-up case(s) opened"
+    )
 
 
 @app.command()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -21,6 +21,9 @@ BAD_LEVELS = frozenset({Level.dissatisfied, Level.very_dissatisfied})
 GBT39046_LEVELS = {1: Level.very_satisfied, 2: Level.satisfied, 3: Level.neutral,
                    4: Level.dissatisfied, 5: Level.very_dissatisfied}  # fmt: skip
 INTERFACE_LEVELS = {6 - n: level for n, level in GBT39046_LEVELS.items()}
+# Clocks of integrations drift; a rating a few minutes ahead of ours is not from the future.
+FUTURE_SLACK = timedelta(minutes=5)
+IN_CHUNK = 500
 
 
 def level_from_gbt39046(number: int) -> Level:
@@ -110,6 +113,20 @@ def validate_rows(
     return parsed, errors
 
 
+async def check(
+    *,
+    session: AsyncSession,
+    items: Sequence[RatingIn | None],
+    source: RatingSource,
+    tz: ZoneInfo,
+    now: datetime,
+    grace_days: int,
+) -> IngestResult:
+    """What :func:`ingest` would refuse and skip, without writing anything (``created`` empty)."""
+    result, _ = await _plan(session, items, source, tz, now, grace_days)
+    return result
+
+
 async def ingest(
     *,
     session: AsyncSession,
@@ -122,20 +139,35 @@ async def ingest(
     """Store the valid new ratings; known source ids are reported, not stored twice.
 
     A rating whose half-year closed more than ``grace_days`` ago is refused, and so is
-    one naming a unit or 办件 that does not exist.
+    one naming a unit or 办件 that does not exist, or a 办件 of another unit.
     """
-    result = IngestResult()
+    result, accepted = await _plan(session, items, source, tz, now, grace_days)
+    for item, unit, event in accepted:
+        rating = _rating(item, source, unit, event, tz)
+        session.add(rating)
+        result.created.append(rating)
+    await session.flush()
+    return result
+
+
+_Accepted = tuple[RatingIn, Unit, ServiceEvent | None]
+
+
+async def _plan(
+    session: AsyncSession,
+    items: Sequence[RatingIn | None],
+    source: RatingSource,
+    tz: ZoneInfo,
+    now: datetime,
+    grace_days: int,
+) -> tuple[IngestResult, list[_Accepted]]:
+    # Everything is read before anything is added, so no query autoflushes half a batch.
+    present = [item for item in items if item is not None]
     units = {u.code: u for u in (await session.exec(select(Unit))).all()}
-    wanted = [i.source_id for i in items if i is not None]
-    known = set(
-        (
-            await session.exec(
-                select(Rating.source_id).where(
-                    Rating.source == source, col(Rating.source_id).in_(wanted)
-                )
-            )
-        ).all()
-    )
+    known = await _known_source_ids(session, source, [item.source_id for item in present])
+    events = await _events(session, [item.case_no for item in present if item.case_no])
+    result = IngestResult()
+    accepted: list[_Accepted] = []
     seen: set[str] = set()
     for index, item in enumerate(items):
         if item is None:
@@ -143,21 +175,46 @@ async def ingest(
         if item.source_id in known or item.source_id in seen:
             result.duplicates.append(item.source_id)
             continue
-        problem = await _problem(session, item, units, tz, now, grace_days)
+        problem = _problem(item, units, events, tz, now, grace_days)
         if problem is not None:
             result.errors.append(RowError(index, *problem))
             continue
         seen.add(item.source_id)
-        rating = await _store(session, item, source, units[item.unit], tz)
-        result.created.append(rating)
-    await session.flush()
-    return result
+        event = events.get(item.case_no) if item.case_no else None
+        accepted.append((item, units[item.unit], event))
+    return result, accepted
 
 
-async def _problem(
-    session: AsyncSession,
+def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
+    # Keeps IN (...) lists under the bound-parameter limits of SQLite and psycopg.
+    for start in range(0, len(values), IN_CHUNK):
+        yield values[start : start + IN_CHUNK]
+
+
+async def _known_source_ids(
+    session: AsyncSession, source: RatingSource, source_ids: Sequence[str]
+) -> set[str]:
+    known: set[str] = set()
+    for chunk in _chunks(source_ids):
+        statement = select(Rating.source_id).where(
+            Rating.source == source, col(Rating.source_id).in_(chunk)
+        )
+        known.update((await session.exec(statement)).all())
+    return known
+
+
+async def _events(session: AsyncSession, case_nos: Sequence[str]) -> dict[str, ServiceEvent]:
+    events: dict[str, ServiceEvent] = {}
+    for chunk in _chunks(case_nos):
+        statement = select(ServiceEvent).where(col(ServiceEvent.case_no).in_(chunk))
+        events.update((event.case_no, event) for event in (await session.exec(statement)).all())
+    return events
+
+
+def _problem(
     item: RatingIn,
     units: dict[str, Unit],
+    events: dict[str, ServiceEvent],
     tz: ZoneInfo,
     now: datetime,
     grace_days: int,
@@ -166,26 +223,26 @@ async def _problem(
     if unit is None or not unit.active:
         return "unit", f"unknown unit {item.unit!r}"
     _, _, last_day = half_year(item.rated_at.astimezone(tz).date())
-    if now.astimezone(tz).date() > last_day + timedelta(days=grace_days):
-        period = period_of(item.rated_at, tz)
-        return "rated_at", f"period {period} closed on {last_day + timedelta(days=grace_days)}"
-    if item.rated_at > now + timedelta(minutes=5):
+    closes_on = last_day + timedelta(days=grace_days)
+    if today_in(tz, now) > closes_on:
+        return "rated_at", f"period {period_of(item.rated_at, tz)} closed on {closes_on}"
+    if item.rated_at > now + FUTURE_SLACK:
         return "rated_at", "rated_at is in the future"
-    if item.case_no is not None and await _event(session, item.case_no) is None:
+    if item.case_no is None:
+        return None
+    event = events.get(item.case_no)
+    if event is None:
         return "case_no", f"unknown 办件 {item.case_no!r}"
+    if event.unit_id != unit.id:
+        owner = next((u.code for u in units.values() if u.id == event.unit_id), "?")
+        return "case_no", f"办件 {item.case_no!r} belongs to unit {owner!r}, not {item.unit!r}"
     return None
 
 
-async def _event(session: AsyncSession, case_no: str) -> ServiceEvent | None:
-    statement = select(ServiceEvent).where(ServiceEvent.case_no == case_no)
-    return (await session.exec(statement)).first()
-
-
-async def _store(
-    session: AsyncSession, item: RatingIn, source: RatingSource, unit: Unit, tz: ZoneInfo
+def _rating(
+    item: RatingIn, source: RatingSource, unit: Unit, event: ServiceEvent | None, tz: ZoneInfo
 ) -> Rating:
-    event = await _event(session, item.case_no) if item.case_no else None
-    rating = Rating(
+    return Rating(
         source=source,
         source_id=item.source_id,
         service_event_id=event.id if event else None,
@@ -203,8 +260,6 @@ async def _store(
         period=period_of(item.rated_at, tz),
         rated_at=item.rated_at.astimezone(UTC),
     )
-    session.add(rating)
-    return rating
 
 
 def today_in(tz: ZoneInfo, now: datetime) -> date:

@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     default_locale: str = "zh_Hans"
     log_level: str = "INFO"
     identity_retention_days: int = Field(default=730, ge=1)
+    # 好差评 (domain.md §3): working days to first contact and to rectify and reply.
+    case_contact_days: int = Field(default=1, ge=1)
+    case_rectify_days: int = Field(default=5, ge=1)
+    # Ratings for a half-year are accepted until this many days after it ends.
+    rating_grace_days: int = Field(default=15, ge=0)
 
     @field_validator("timezone")
     @classmethod

@@ -1,0 +1,102 @@
+"""Endpoints for service systems and rating channels, authenticated by bearer tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Response, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+
+from api.deps import SessionDep, SettingsDep
+from surveys import feedback, service_events, tokens, workdays
+from surveys.models import ApiToken, RatingSource, Unit, utcnow
+from surveys.settings import Settings
+
+router = APIRouter(prefix="/api/v1", tags=["integrations"])
+bearer = HTTPBearer(auto_error=False)
+
+
+async def current_token(
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> ApiToken:
+    """The integration calling, from its ``Authorization: Bearer`` token."""
+    return await tokens.verify_token(
+        session=session, raw=credentials.credentials if credentials else ""
+    )
+
+
+TokenDep = Annotated[ApiToken, Depends(current_token)]
+
+
+class ServiceEventPublic(BaseModel):
+    id: int
+    case_no: str
+    created: bool
+
+
+class RowErrorPublic(BaseModel):
+    row: int
+    field: str
+    message: str
+
+
+class RatingsReceived(BaseModel):
+    created: list[str]
+    duplicates: list[str]
+    errors: list[RowErrorPublic]
+    cases_opened: int
+
+
+def deadline_policy(settings: Settings) -> workdays.DeadlinePolicy:
+    return workdays.DeadlinePolicy(
+        contact_days=settings.case_contact_days, rectify_days=settings.case_rectify_days
+    )
+
+
+@router.post("/service-events", response_model=ServiceEventPublic)
+async def push_service_event(
+    item: service_events.ServiceEventIn,
+    session: SessionDep,
+    token: TokenDep,
+    response: Response,
+) -> ServiceEventPublic:
+    """Record a finished 办件; the same 办件编号 twice stores one event (200, not 201)."""
+    event, created = await service_events.receive_event(session=session, item=item, token=token)
+    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    assert event.id is not None
+    return ServiceEventPublic(id=event.id, case_no=event.case_no, created=created)
+
+
+@router.post("/ratings", response_model=RatingsReceived)
+async def push_ratings(
+    body: dict[str, Any] | list[dict[str, Any]],
+    session: SessionDep,
+    settings: SettingsDep,
+    token: TokenDep,
+    now: Annotated[datetime, Depends(utcnow)],
+) -> RatingsReceived:
+    """Store one rating or a batch; bad rows are reported by index, good rows are kept."""
+    rows = body if isinstance(body, list) else [body]
+    only_unit = await session.get(Unit, token.unit_id) if token.unit_id else None
+    received = await feedback.receive_ratings(
+        session=session,
+        rows=rows,
+        source=RatingSource.api,
+        only_unit=only_unit,
+        tz=settings.tz,
+        now=now,
+        grace_days=settings.rating_grace_days,
+        policy=deadline_policy(settings),
+    )
+    result = received.result
+    return RatingsReceived(
+        created=[r.source_id for r in result.created],
+        duplicates=result.duplicates,
+        errors=[
+            RowErrorPublic(row=e.row, field=e.field, message=e.message) for e in result.errors
+        ],
+        cases_opened=len(received.opened),
+    )
