@@ -22,5 +22,14 @@ class AnswerCb(CallbackData, prefix="a"):
     o: int = 0
 
 
+class RateCb(CallbackData, prefix="r"):
+    """A button of a 好差评 rating in chat: rating dialogue id, question position, action."""
+
+    v: int
+    q: int
+    k: Act
+    o: int = 0
+
+
 class OpenSurveyCb(CallbackData, prefix="o"):
     code: str

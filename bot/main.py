@@ -20,7 +20,7 @@ from aiogram.types import BotCommand
 
 from bot import errors
 from bot.middlewares import DbSessionMiddleware, TranslatorMiddleware
-from bot.routers import privacy, start, survey
+from bot.routers import privacy, rating, start, survey
 from surveys.db import SessionMaker
 from surveys.i18n import Translator
 from surveys.settings import Settings
@@ -58,7 +58,8 @@ def build_dispatcher(settings: Settings, sessionmaker: SessionMaker) -> Dispatch
     dp = Dispatcher(storage=storage, events_isolation=isolation, settings=settings)
     dp.update.outer_middleware(DbSessionMiddleware(sessionmaker, settings.secret_key_bytes()))
     dp.update.outer_middleware(TranslatorMiddleware())
-    dp.include_routers(errors.router, start.router, privacy.router, survey.router)
+    # rating before start: its /start handler takes only window (w_) deep links.
+    dp.include_routers(errors.router, rating.router, start.router, privacy.router, survey.router)
     dp.startup.register(set_commands)
     return dp
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot.callbacks import Act, AnswerCb, OpenSurveyCb
+from bot.callbacks import Act, AnswerCb, OpenSurveyCb, RateCb
 from surveys.conversation import Answered
 from surveys.definitions import QuestionType
 from surveys.engine import Prompt
@@ -22,13 +22,16 @@ def prompt_text(t: Translator, prompt: Prompt) -> str:
     return "\n".join(lines)
 
 
-def prompt_keyboard(t: Translator, prompt: Prompt, version_id: int) -> InlineKeyboardMarkup | None:
+def prompt_keyboard(
+    t: Translator, prompt: Prompt, version_id: int, dialogue: str = "survey"
+) -> InlineKeyboardMarkup | None:
+    factory = RateCb if dialogue == "rating" else AnswerCb
     # Built directly rather than with InlineKeyboardBuilder, whose copies cost ~1 ms a
     # keyboard on the hot path of every answer.
     buttons = [
         _button(
             ("✅ " if choice.selected else "") + t.label(choice.label),
-            AnswerCb(v=version_id, q=prompt.position, k=Act.pick, o=choice.index),
+            factory(v=version_id, q=prompt.position, k=Act.pick, o=choice.index),
         )
         for choice in prompt.options
     ]
@@ -36,18 +39,18 @@ def prompt_keyboard(t: Translator, prompt: Prompt, version_id: int) -> InlineKey
     rows = [buttons[i : i + width] for i in range(0, len(buttons), width)]
     extra = []
     if prompt.done_button:
-        done = AnswerCb(v=version_id, q=prompt.position, k=Act.done)
+        done = factory(v=version_id, q=prompt.position, k=Act.done)
         extra.append(_button(t("button.done"), done))
     if prompt.skippable:
         extra.append(
-            _button(t("button.skip"), AnswerCb(v=version_id, q=prompt.position, k=Act.skip))
+            _button(t("button.skip"), factory(v=version_id, q=prompt.position, k=Act.skip))
         )
     if extra:
         rows.append(extra)
     return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
 
 
-def _button(text: str, data: AnswerCb) -> InlineKeyboardButton:
+def _button(text: str, data: AnswerCb | RateCb) -> InlineKeyboardButton:
     return InlineKeyboardButton(text=text, callback_data=data.pack())
 
 

@@ -58,7 +58,7 @@ async def show_button_reply(
     if message is None:
         return
     if reply.toggled and reply.prompt is not None and reply.version_id is not None:
-        keyboard = render.prompt_keyboard(t, reply.prompt, reply.version_id)
+        keyboard = render.prompt_keyboard(t, reply.prompt, reply.version_id, reply.dialogue)
         await _edit(message.edit_reply_markup(reply_markup=keyboard))
         return
     if reply.answered is not None:
@@ -95,7 +95,7 @@ async def _send_next(message: Message, reply: Reply, state: FSMContext, t: Trans
         return
     # One question with live buttons at a time: a re-asked question replaces the last one.
     await drop_prompt_buttons(message.bot, message.chat.id, state)
-    keyboard = render.prompt_keyboard(t, reply.prompt, reply.version_id)
+    keyboard = render.prompt_keyboard(t, reply.prompt, reply.version_id, reply.dialogue)
     sent = await message.answer(render.prompt_text(t, reply.prompt), reply_markup=keyboard)
     await state.update_data({PROMPT_KEY: sent.message_id})
 

@@ -9,6 +9,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 import surveys.models  # noqa: F401  (registers the tables)
+import surveys.rating_chat  # noqa: F401
 import surveys.workdays  # noqa: F401
 from surveys.db import create_engine
 

@@ -50,8 +50,9 @@ class Reply:
     answered: Answered | None = None
     toggled: bool = False  # the prompt is the same question with new ticks
     prompt: Prompt | None = None
-    version_id: int | None = None
+    version_id: int | None = None  # the survey version, or the rating dialogue's id
     finished: Msg | None = None
+    dialogue: str = "survey"  # or "rating": which buttons the adapter draws
 
 
 def deep_link_payload(survey_code: str, unit_code: str | None = None) -> str:

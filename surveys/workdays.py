@@ -23,6 +23,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from surveys.engine import N_
 from surveys.exceptions import DomainError
 from surveys.models import UnitKind, _ts
+from surveys.settings import Settings
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 SOURCE_MAX = 200
@@ -217,3 +218,10 @@ class DeadlinePolicy(BaseModel):
         contact, rectify = self.days_for(kind)
         contact_due = calendar.add_working_days(trigger, contact)
         return contact_due, calendar.add_working_days(trigger, rectify)
+
+
+def policy_from(settings: Settings) -> DeadlinePolicy:
+    """The deadline policy configured by CASE_CONTACT_DAYS and CASE_RECTIFY_DAYS."""
+    return DeadlinePolicy(
+        contact_days=settings.case_contact_days, rectify_days=settings.case_rectify_days
+    )

@@ -12,7 +12,6 @@ from pydantic import BaseModel
 from api.deps import SessionDep, SettingsDep
 from surveys import feedback, service_events, tokens, workdays
 from surveys.models import ApiToken, RatingSource, Unit, utcnow
-from surveys.settings import Settings
 
 router = APIRouter(prefix="/api/v1", tags=["integrations"])
 bearer = HTTPBearer(auto_error=False)
@@ -50,12 +49,6 @@ class RatingsReceived(BaseModel):
     cases_opened: int
 
 
-def deadline_policy(settings: Settings) -> workdays.DeadlinePolicy:
-    return workdays.DeadlinePolicy(
-        contact_days=settings.case_contact_days, rectify_days=settings.case_rectify_days
-    )
-
-
 @router.post("/service-events", response_model=ServiceEventPublic)
 async def push_service_event(
     item: service_events.ServiceEventIn,
@@ -89,7 +82,7 @@ async def push_ratings(
         tz=settings.tz,
         now=now,
         grace_days=settings.rating_grace_days,
-        policy=deadline_policy(settings),
+        policy=workdays.policy_from(settings),
     )
     result = received.result
     return RatingsReceived(

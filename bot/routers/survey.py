@@ -11,9 +11,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot import views
 from bot.callbacks import Act, AnswerCb, OpenSurveyCb
 from bot.middlewares import Outbox
-from surveys import catalog, conversation, engine
+from surveys import catalog, conversation, engine, rating_chat, workdays
 from surveys.i18n import Translator
-from surveys.models import Respondent
+from surveys.models import Respondent, utcnow
 from surveys.settings import Settings
 
 router = Router(name=__name__)
@@ -103,12 +103,14 @@ async def answer_text(
     t: Translator,
     outbox: Outbox,
 ) -> None:
-    reply = await conversation.submit(
+    reply = await rating_chat.submit_text(
         session=session,
         respondent=respondent,
-        given=engine.Text(message.text or ""),
-        version_id=None,
+        text=message.text or "",
         today=views.today(settings),
+        tz=settings.tz,
+        now=utcnow(),
+        policy=workdays.policy_from(settings),
     )
     outbox.later(views.show_text_reply, message, reply, state, t)
 

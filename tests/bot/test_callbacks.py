@@ -11,7 +11,7 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot import callbacks
-from bot.callbacks import Act, AnswerCb, OpenSurveyCb
+from bot.callbacks import Act, AnswerCb, OpenSurveyCb, RateCb
 from bot.render import prompt_keyboard
 from surveys import engine
 from surveys.definitions import CODE_RE, Condition, Question, QuestionType, SurveyDefinition
@@ -29,6 +29,13 @@ LONGEST_CODE = ("Zz9-" * LONGEST_CODE_LENGTH)[:LONGEST_CODE_LENGTH]
 EXTREMES: dict[type[CallbackData], list[CallbackData]] = {
     AnswerCb: [
         AnswerCb(v=v, q=q, k=k, o=o)
+        for v in (0, MAX_VERSION_ID)
+        for q in (0, MAX_POSITION)
+        for k in Act
+        for o in (0, MAX_OPTION)
+    ],
+    RateCb: [
+        RateCb(v=v, q=q, k=k, o=o)
         for v in (0, MAX_VERSION_ID)
         for q in (0, MAX_POSITION)
         for k in Act
@@ -124,6 +131,16 @@ class TestAnswerCb:
     @pytest.mark.parametrize("data", EXTREMES[AnswerCb], ids=packed)
     def test_unpacks_to_equal_values(self, data: AnswerCb) -> None:
         assert AnswerCb.unpack(data.pack()) == data
+
+
+class TestRateCb:
+    @pytest.mark.parametrize("data", EXTREMES[RateCb], ids=packed)
+    def test_packs_within_64_bytes(self, data: RateCb) -> None:
+        assert len(data.pack().encode()) <= MAX_BYTES
+
+    @pytest.mark.parametrize("data", EXTREMES[RateCb], ids=packed)
+    def test_unpacks_to_equal_values(self, data: RateCb) -> None:
+        assert RateCb.unpack(data.pack()) == data
 
 
 class TestOpenSurveyCb:

@@ -1,0 +1,77 @@
+"""好差评 in chat: a window's QR code opens a rating; its buttons store each step."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from aiogram import F, Router
+from aiogram.filters import CommandObject, CommandStart
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot import views
+from bot.callbacks import Act, RateCb
+from bot.middlewares import CHANNEL, Outbox
+from surveys import engine, rating_chat, workdays
+from surveys.i18n import Translator
+from surveys.links import WINDOW_PREFIX
+from surveys.models import Respondent, utcnow
+from surveys.settings import Settings
+
+router = Router(name=__name__)
+
+
+@router.message(CommandStart(deep_link=True, magic=F.args.startswith(WINDOW_PREFIX)))
+async def start_window_rating(
+    message: Message,
+    command: CommandObject,
+    session: AsyncSession,
+    respondent: Respondent,
+    state: FSMContext,
+    t: Translator,
+    outbox: Outbox,
+) -> None:
+    reply = await rating_chat.begin_window_rating(
+        session=session,
+        respondent=respondent,
+        payload=command.args or "",
+        channel=CHANNEL,
+        chat_id=message.chat.id,
+        language_code=message.from_user.language_code if message.from_user else None,
+    )
+    unit, window = reply.intro or ("", "")
+    outbox.later(message.answer, t("privacy.notice"))
+    outbox.later(message.answer, t("rating.window", unit=unit, window=window))
+    outbox.later(views.show_reply, message, replace(reply, intro=None), state, t)
+
+
+@router.callback_query(RateCb.filter())
+async def rate_button(
+    query: CallbackQuery,
+    callback_data: RateCb,
+    session: AsyncSession,
+    respondent: Respondent,
+    settings: Settings,
+    state: FSMContext,
+    t: Translator,
+    outbox: Outbox,
+) -> None:
+    reply = await rating_chat.submit(
+        session=session,
+        respondent=respondent,
+        given=_input_of(callback_data),
+        chat_id=callback_data.v,
+        tz=settings.tz,
+        now=utcnow(),
+        policy=workdays.policy_from(settings),
+    )
+    outbox.later(views.show_button_reply, query, reply, state, t)
+
+
+def _input_of(data: RateCb) -> engine.Input:
+    if data.k is Act.done:
+        return engine.Done(data.q)
+    if data.k is Act.skip:
+        return engine.Skip(data.q)
+    return engine.Pick(data.q, data.o)

@@ -1,0 +1,286 @@
+"""Rating a service window in chat (好差评 by QR code), driven by the survey engine.
+
+The five levels come first and neutrally (GB/T 39734 §4.1); only a 差评 is asked for
+reasons, an optional comment and consent to be contacted. Every step is stored when given;
+the finished dialogue becomes one :class:`Rating` and, for a 差评, a follow-up case.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel, col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+import surveys.models  # noqa: F401  (naming convention first)
+from surveys import cases, conversation, engine, links, respondents, units, workdays
+from surveys.conversation import Answered, Reply
+from surveys.definitions import Level, Question, QuestionType, SurveyDefinition
+from surveys.engine import N_, Msg
+from surveys.models import Conversation, Rating, RatingSource, Respondent, _ts, pk
+from surveys.ratings import is_bad, period_of
+
+QR_CHANNEL = 3  # GB/T 39046 channel list: 3 二维码
+DEFAULT_REASONS = ("服务态度", "办事效率", "材料要求", "流程繁琐", "系统故障", "政策不明", "其他")
+BAD = [Level.dissatisfied.value, Level.very_dissatisfied.value]
+CONTACT_YES = "yes"
+TEXT_KEYS = {
+    "level": N_("rating.q.level"),
+    "reasons": N_("rating.q.reasons"),
+    "comment": N_("rating.q.comment"),
+    "contact": N_("rating.q.contact"),
+    "contact_yes": N_("rating.contact.yes"),
+    "contact_no": N_("rating.contact.no"),
+}
+
+
+class RatingChat(SQLModel, table=True):
+    """A rating in progress in chat; ``rating_id`` is set when it is finished."""
+
+    __tablename__ = "rating_chat"
+
+    id: int | None = Field(default=None, primary_key=True)
+    respondent_id: int = Field(foreign_key="respondent.id", index=True)
+    unit_id: int = Field(foreign_key="unit.id")
+    window_code: str = Field(max_length=32)
+    item_code: str | None = Field(default=None, max_length=64)
+    answers: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    draft: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    rating_id: int | None = Field(default=None, foreign_key="rating.id")
+    started_at: datetime = _ts()
+
+
+def rating_definition(reasons: tuple[str, ...] = DEFAULT_REASONS) -> SurveyDefinition:
+    """The rating as a tiny survey; question texts are catalogue keys."""
+    bad = [{"question": "level", "in": BAD}]
+    return SurveyDefinition.model_validate(
+        {
+            "code": "rating",
+            "title": "好差评",
+            "period": "2000H1",
+            "opens_on": "2000-01-01",
+            "closes_on": "2999-12-31",
+            "questions": [
+                {"key": "level", "type": "satisfaction", "text": TEXT_KEYS["level"]},
+                {
+                    "key": "reasons",
+                    "type": "multi",
+                    "text": TEXT_KEYS["reasons"],
+                    "options": [{"code": f"r{i}", "label": r} for i, r in enumerate(reasons)],
+                    "show_if": bad,
+                },
+                {
+                    "key": "comment",
+                    "type": "text",
+                    "text": TEXT_KEYS["comment"],
+                    "required": False,
+                    "max_length": 500,
+                    "show_if": bad,
+                },
+                {
+                    "key": "contact",
+                    "type": "single",
+                    "text": TEXT_KEYS["contact"],
+                    "options": [
+                        {"code": CONTACT_YES, "label": TEXT_KEYS["contact_yes"]},
+                        {"code": "no", "label": TEXT_KEYS["contact_no"]},
+                    ],
+                    "show_if": bad,
+                },
+            ],
+        }
+    )
+
+
+DEFINITION = rating_definition()
+
+
+async def begin_window_rating(
+    *,
+    session: AsyncSession,
+    respondent: Respondent,
+    payload: str,
+    channel: str,
+    chat_id: int,
+    language_code: str | None,
+) -> Reply:
+    """Open the rating of the window on a QR poster; a survey in progress waits.
+
+    The chat id is kept so the unit's answer to a 差评 can be relayed (保密联络).
+    """
+    unit_code, window, item = links.parse_window_payload(payload)
+    unit = await units.get_unit_or_raise(session=session, code=unit_code)
+    await respondents.remember_contact(
+        session=session,
+        respondent=respondent,
+        channel=channel,
+        chat_id=chat_id,
+        language_code=language_code,
+    )
+    await _abandon(session, respondent)
+    # Rating interrupts a survey; /surveys resumes it where it stopped.
+    await session.exec(
+        sa.delete(Conversation).where(col(Conversation.respondent_id) == respondent.id)
+    )
+    chat = RatingChat(
+        respondent_id=pk(respondent), unit_id=pk(unit), window_code=window, item_code=item
+    )
+    session.add(chat)
+    await session.flush()
+    return replace(_showing(chat, engine.State({})), intro=(unit.name, window))
+
+
+async def active_chat(*, session: AsyncSession, respondent: Respondent) -> RatingChat | None:
+    statement = select(RatingChat).where(
+        RatingChat.respondent_id == respondent.id, col(RatingChat.rating_id).is_(None)
+    )
+    return (await session.exec(statement.order_by(col(RatingChat.id).desc()))).first()
+
+
+async def _abandon(session: AsyncSession, respondent: Respondent) -> None:
+    # An unfinished rating stored nothing countable; a new scan starts afresh.
+    await session.exec(
+        sa.delete(RatingChat).where(
+            col(RatingChat.respondent_id) == respondent.id, col(RatingChat.rating_id).is_(None)
+        )
+    )
+
+
+async def submit(
+    *,
+    session: AsyncSession,
+    respondent: Respondent,
+    given: engine.Input,
+    chat_id: int | None,
+    tz: ZoneInfo,
+    now: datetime,
+    policy: workdays.DeadlinePolicy,
+) -> Reply:
+    """Apply one input to the rating in progress."""
+    chat = await active_chat(session=session, respondent=respondent)
+    if chat is None or (chat_id is not None and chat_id != chat.id):
+        return Reply(notice=engine.STALE)
+    state = engine.State(answers=dict(chat.answers), draft=tuple(chat.draft))
+    result = engine.step(DEFINITION, state, given)
+    if isinstance(result, engine.Rejected):
+        return _showing(chat, state, notice=result.reason)
+    chat.answers = dict(result.state.answers)
+    chat.draft = list(result.state.draft)
+    session.add(chat)
+    if isinstance(result, engine.Toggled):
+        return _showing(chat, result.state, toggled=True)
+    answered = Answered(_text(result.question), _labels(result.question, result.value))
+    if engine.prompt(DEFINITION, result.state) is not None:
+        return _showing(chat, result.state, answered=answered)
+    rating = await _finish(session, chat, respondent, tz, now, policy)
+    thanks = N_("rating.thanks_bad") if is_bad(rating.level) else N_("rating.thanks")
+    return Reply(answered=answered, finished=Msg(thanks))
+
+
+async def _finish(
+    session: AsyncSession,
+    chat: RatingChat,
+    respondent: Respondent,
+    tz: ZoneInfo,
+    now: datetime,
+    policy: workdays.DeadlinePolicy,
+) -> Rating:
+    answers = chat.answers
+    labels = {o.code: o.label for o in DEFINITION.question("reasons").options}
+    rating = Rating(
+        source=RatingSource.bot,
+        source_id=f"chat-{pk(chat)}",
+        unit_id=chat.unit_id,
+        item_code=chat.item_code,
+        window_code=chat.window_code,
+        channel=QR_CHANNEL,
+        respondent_id=pk(respondent),
+        level=answers["level"],
+        reasons=[labels[code] for code in answers.get("reasons") or []],
+        comment=answers.get("comment"),
+        contact_ok=answers.get("contact") == CONTACT_YES,
+        period=period_of(now, tz),
+        rated_at=now,
+    )
+    session.add(rating)
+    await session.flush()
+    chat.rating_id = pk(rating)
+    session.add(chat)
+    calendar = await workdays.load_calendar(session=session, tz=tz)
+    await cases.open_case(session=session, rating=rating, calendar=calendar, policy=policy)
+    return rating
+
+
+def _showing(
+    chat: RatingChat,
+    state: engine.State,
+    *,
+    notice: Msg | None = None,
+    toggled: bool = False,
+    answered: Answered | None = None,
+) -> Reply:
+    prompt = engine.prompt(DEFINITION, state)
+    if prompt is not None:
+        options = tuple(replace(c, label=_keyed(c.label)) for c in prompt.options)
+        prompt = replace(prompt, text=Msg(str(prompt.text)), options=options)
+    return Reply(
+        notice=notice,
+        toggled=toggled,
+        answered=answered,
+        prompt=prompt,
+        version_id=chat.id,
+        dialogue="rating",
+    )
+
+
+def _text(question: Question) -> Msg:
+    return Msg(question.text)
+
+
+def _labels(question: Question, value: engine.AnswerValue) -> tuple[engine.Label, ...]:
+    if value is None:
+        return (Msg(N_("survey.skipped")),)
+    if question.type is QuestionType.text:
+        return (str(value),)
+    codes = value if isinstance(value, list) else [str(value)]
+    labels = [engine.label_of(question, code) for code in codes]
+    return tuple(_keyed(label) for label in labels)
+
+
+def _keyed(label: engine.Label) -> engine.Label:
+    """Option labels that are catalogue keys become messages; reasons stay as written."""
+    return Msg(label) if isinstance(label, str) and label in TEXT_KEYS.values() else label
+
+
+async def submit_text(
+    *,
+    session: AsyncSession,
+    respondent: Respondent,
+    text: str,
+    today: date,
+    tz: ZoneInfo,
+    now: datetime,
+    policy: workdays.DeadlinePolicy,
+) -> Reply:
+    """Typed text goes to the rating in progress if there is one, else to the survey."""
+    if await active_chat(session=session, respondent=respondent) is not None:
+        return await submit(
+            session=session,
+            respondent=respondent,
+            given=engine.Text(text),
+            chat_id=None,
+            tz=tz,
+            now=now,
+            policy=policy,
+        )
+    return await conversation.submit(
+        session=session,
+        respondent=respondent,
+        given=engine.Text(text),
+        version_id=None,
+        today=today,
+    )

@@ -1,0 +1,98 @@
+"""A citizen scans a window's QR code and rates the service in chat (好差评)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.e2e.harness import MinyiProcess, eventually, press, prompt_message, say
+from tests.fakes.telegram import FakeTelegram
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+RATING_COLUMNS = (
+    "SELECT r.level, r.reasons, r.comment, r.contact_ok, r.window_code, r.item_code, "
+    "r.channel, r.source, u.code FROM rating r JOIN unit u ON u.id = r.unit_id "
+    "WHERE r.respondent_id = ?"
+)
+
+
+class TestWindowRating:
+    async def test_a_bad_rating_asks_why_and_opens_a_case(
+        self, tg: FakeTelegram, minyi: MinyiProcess
+    ) -> None:
+        user = tg.user(5001)
+        await say(tg, user, "/start w_spj_W03_11150200MB")
+        texts = [m.text or "" for m in tg.messages(user)]
+        assert texts[0].startswith("【隐私告知】")
+        assert texts[1] == "《市审批服务局》窗口 W03 服务评价"
+        levels = [label for label, _ in prompt_message(tg, user).buttons]
+        assert levels == ["非常满意", "满意", "基本满意", "不满意", "非常不满意"]
+
+        await press(tg, user, "非常不满意")
+        assert (prompt_message(tg, user).text or "").startswith("请选择不满意的原因")
+        await press(tg, user, "材料要求")
+        await press(tg, user, "办事效率")
+        await press(tg, user, "完成")
+        await say(tg, user, "材料反复要求补交")
+        await press(tg, user, "同意联系")
+        assert "单位将在规定的工作日内核实整改" in (tg.last_message(user).text or "")
+
+        respondent = minyi.respondent_id(user.id)
+        expected = [
+            (
+                "very_dissatisfied",
+                ["办事效率", "材料要求"],
+                "材料反复要求补交",
+                1,
+                "W03",
+                "11150200MB",
+                3,
+                "bot",
+                "spj",
+            )
+        ]
+        await tg.settle()
+        rows = [(r[0], json.loads(r[1]), *r[2:]) for r in minyi.query(RATING_COLUMNS, respondent)]
+        assert rows == expected
+        cases = minyi.query(
+            "SELECT c.state FROM follow_up_case c JOIN rating r ON r.id = c.rating_id "
+            "WHERE r.respondent_id = ?",
+            respondent,
+        )
+        assert cases == [("待核实",)]
+        assert [m for m in tg.messages(user) if m.buttons] == []
+        tg.assert_no_errors()
+
+    async def test_a_good_rating_ends_at_once_and_opens_no_case(
+        self, tg: FakeTelegram, minyi: MinyiProcess
+    ) -> None:
+        user = tg.user(5002)
+        await say(tg, user, "/start w_gaj_A1")
+        await press(tg, user, "满意")
+        assert tg.last_message(user).text == "感谢您的评价！"
+        respondent = minyi.respondent_id(user.id)
+        await eventually(
+            tg,
+            lambda: minyi.query(
+                "SELECT level, window_code FROM rating WHERE respondent_id = ?", respondent
+            ),
+            [("satisfied", "A1")],
+        )
+        assert minyi.query(
+            "SELECT count(*) FROM follow_up_case c JOIN rating r ON "
+            "r.id = c.rating_id WHERE r.respondent_id = ?",
+            respondent,
+        ) == [(0,)]
+
+    async def test_an_unknown_unit_on_a_poster_is_named(
+        self, tg: FakeTelegram, minyi: MinyiProcess
+    ) -> None:
+        user = tg.user(5003)
+        await say(tg, user, "/start w_nope_A1")
+        assert "nope" in (tg.last_message(user).text or "")
+        assert minyi.respondent_id(user.id) is None or minyi.query(
+            "SELECT count(*) FROM rating_chat WHERE respondent_id = ?",
+            minyi.respondent_id(user.id),
+        ) == [(0,)]
