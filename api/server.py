@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from api.main import create_app
 from bot.main import build_bot, build_dispatcher, run_polling
+from bot.relay import relay_forever
 from bot.webhook import set_webhook, webhook_router
 from surveys import respondents
 from surveys.db import SessionMaker, create_sessionmaker, engine_from_settings, unit_of_work
@@ -82,6 +83,9 @@ async def _serve_with_bot(
     bot = build_bot(settings)
     dp = build_dispatcher(settings, sessionmaker)
     polling: asyncio.Task[None] | None = None
+    relaying = asyncio.create_task(
+        relay_forever(bot, sessionmaker, settings.relay_interval_seconds)
+    )
     try:
         if settings.bot_mode is BotMode.webhook:
             assert settings.webhook_url is not None
@@ -94,6 +98,7 @@ async def _serve_with_bot(
             polling.add_done_callback(lambda task: _bot_stopped(task, server, settings))
         await server.serve()
     finally:
+        relaying.cancel()
         if polling is not None and not polling.done():
             await dp.stop_polling()
             await polling

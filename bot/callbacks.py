@@ -31,5 +31,18 @@ class RateCb(CallbackData, prefix="r"):
     o: int = 0
 
 
+class RerateCb(CallbackData, prefix="f"):
+    """The citizen's 复评 of a follow-up case: case id and choice index."""
+
+    c: int
+    o: int
+
+
+class AnswerUnitCb(CallbackData, prefix="u"):
+    """Write back to the unit handling a case (保密联络)."""
+
+    c: int
+
+
 class OpenSurveyCb(CallbackData, prefix="o"):
     code: str

@@ -18,7 +18,7 @@ from aiogram.methods import (
 from aiogram.methods.base import Response
 from aiogram.types import BotCommand
 
-from bot import errors
+from bot import errors, relay
 from bot.middlewares import DbSessionMiddleware, TranslatorMiddleware
 from bot.routers import privacy, rating, start, survey
 from surveys.db import SessionMaker
@@ -59,7 +59,9 @@ def build_dispatcher(settings: Settings, sessionmaker: SessionMaker) -> Dispatch
     dp.update.outer_middleware(DbSessionMiddleware(sessionmaker, settings.secret_key_bytes()))
     dp.update.outer_middleware(TranslatorMiddleware())
     # rating before start: its /start handler takes only window (w_) deep links.
-    dp.include_routers(errors.router, rating.router, start.router, privacy.router, survey.router)
+    dp.include_routers(
+        errors.router, rating.router, start.router, privacy.router, relay.router, survey.router
+    )
     dp.startup.register(set_commands)
     return dp
 

@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     case_rectify_days: int = Field(default=5, ge=1)
     # Ratings for a half-year are accepted until this many days after it ends.
     rating_grace_days: int = Field(default=15, ge=0)
+    # How often staff replies are relayed to citizens through the bot.
+    relay_interval_seconds: float = Field(default=5.0, gt=0)
 
     @field_validator("timezone")
     @classmethod

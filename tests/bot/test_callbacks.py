@@ -11,7 +11,7 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot import callbacks
-from bot.callbacks import Act, AnswerCb, OpenSurveyCb, RateCb
+from bot.callbacks import Act, AnswerCb, AnswerUnitCb, OpenSurveyCb, RateCb, RerateCb
 from bot.render import prompt_keyboard
 from surveys import engine
 from surveys.definitions import CODE_RE, Condition, Question, QuestionType, SurveyDefinition
@@ -42,6 +42,8 @@ EXTREMES: dict[type[CallbackData], list[CallbackData]] = {
         for o in (0, MAX_OPTION)
     ],
     OpenSurveyCb: [OpenSurveyCb(code=LONGEST_CODE), OpenSurveyCb(code="a")],
+    RerateCb: [RerateCb(c=c, o=o) for c in (0, MAX_VERSION_ID) for o in (0, 2)],
+    AnswerUnitCb: [AnswerUnitCb(c=0), AnswerUnitCb(c=MAX_VERSION_ID)],
 }
 
 DEMO = demo_survey(date(2026, 7, 1))
@@ -141,6 +143,13 @@ class TestRateCb:
     @pytest.mark.parametrize("data", EXTREMES[RateCb], ids=packed)
     def test_unpacks_to_equal_values(self, data: RateCb) -> None:
         assert RateCb.unpack(data.pack()) == data
+
+
+class TestCaseButtons:
+    @pytest.mark.parametrize("data", EXTREMES[RerateCb] + EXTREMES[AnswerUnitCb], ids=packed)
+    def test_pack_within_64_bytes_and_back(self, data: CallbackData) -> None:
+        assert len(data.pack().encode()) <= MAX_BYTES
+        assert type(data).unpack(data.pack()) == data
 
 
 class TestOpenSurveyCb:

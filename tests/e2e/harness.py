@@ -41,6 +41,7 @@ class MinyiProcess:
             "TELEGRAM_API_URL": telegram_url,
             "API_PORT": str(free_port()),
             "LOG_LEVEL": "INFO",
+            "RELAY_INTERVAL_SECONDS": "0.3",
         }
         self.env.pop("DATABASE_URL", None)
         self.env.pop("REDIS_URL", None)

@@ -96,3 +96,55 @@ class TestWindowRating:
             "SELECT count(*) FROM rating_chat WHERE respondent_id = ?",
             minyi.respondent_id(user.id),
         ) == [(0,)]
+
+
+class TestConfidentialContact:
+    """保密联络: staff work the case with `minyi case …`; the bot carries the messages."""
+
+    async def test_reply_relayed_citizen_answers_and_rerates(
+        self, tg: FakeTelegram, minyi: MinyiProcess
+    ) -> None:
+        user = tg.user(5101)
+        await say(tg, user, "/start w_zjj_B2")
+        await press(tg, user, "不满意")
+        await press(tg, user, "流程繁琐")
+        await press(tg, user, "完成")
+        await press(tg, user, "跳过")
+        await press(tg, user, "同意联系")
+        respondent = minyi.respondent_id(user.id)
+        case_sql = (
+            "SELECT c.id, c.state FROM follow_up_case c JOIN rating r ON r.id = c.rating_id "
+            "WHERE r.respondent_id = ?"
+        )
+        await eventually(tg, lambda: [s for _, s in minyi.query(case_sql, respondent)], ["待核实"])
+        case_id = str(minyi.query(case_sql, respondent)[0][0])
+
+        staff = ("--actor", "zjj-li", "--role", "staff")
+        await minyi.cli("case", "move", case_id, "核实中", *staff)
+        await minyi.cli("case", "move", case_id, "整改中", *staff)
+        await minyi.cli("case", "move", case_id, "已反馈", *staff)
+        shown = await minyi.cli(
+            "case", "reply", case_id, "--actor", "zjj-li", "已简化流程，欢迎再来办理。"
+        )
+        assert str(user.id) not in shown
+
+        relayed = await tg.wait_for_message(user, "【市住建局答复】", timeout=15, since=0)
+        assert "已简化流程" in (relayed.text or "")
+        assert [label for label, _ in relayed.buttons] == [
+            "满意",
+            "基本满意",
+            "不满意",
+            "回复办理单位",
+        ]
+
+        await press(tg, user, "回复办理单位")
+        await say(tg, user, "谢谢，已经办好了。")
+        assert tg.last_message(user).text == "已转交办理单位，感谢您的反馈。"
+        tg.press(user, relayed, "满意")
+        await tg.wait_for_message(user, "已记录您的评价：满意")
+        await eventually(tg, lambda: [s for _, s in minyi.query(case_sql, respondent)], ["已复评"])
+
+        timeline = await minyi.cli("case", "show", case_id)
+        assert "谢谢，已经办好了。" in timeline
+        assert str(user.id) not in timeline
+        tg.assert_no_errors()

@@ -1,0 +1,120 @@
+"""Delivering staff replies to citizens (保密联络) and the citizen's side of the case."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramAPIError
+from aiogram.filters import StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.callbacks import AnswerUnitCb, RerateCb
+from bot.middlewares import CHANNEL, Outbox
+from surveys import relay
+from surveys.db import SessionMaker, unit_of_work
+from surveys.i18n import Translator
+from surveys.models import Respondent
+
+log = logging.getLogger(__name__)
+router = Router(name=__name__)
+
+
+class ReplyToUnit(StatesGroup):
+    writing = State()
+
+
+def _keyboard(t: Translator, item: relay.Outgoing) -> InlineKeyboardMarkup:
+    rows = []
+    if item.ask_rerating:
+        rows.append(
+            [
+                InlineKeyboardButton(
+                    text=label, callback_data=RerateCb(c=item.case_id, o=i).pack()
+                )
+                for i, label in enumerate(relay.RERATING_CHOICES)
+            ]
+        )
+    answer = AnswerUnitCb(c=item.case_id).pack()
+    rows.append([InlineKeyboardButton(text=t("relay.answer_button"), callback_data=answer)])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+async def deliver_pending(bot: Bot, sessionmaker: SessionMaker) -> int:
+    """Send every undelivered reply; each is marked delivered only after Telegram took it."""
+    t = Translator()
+    async with unit_of_work(sessionmaker) as session:
+        outgoing = await relay.outgoing_replies(session=session, channel=CHANNEL)
+    sent = 0
+    for item in outgoing:
+        text = t("relay.reply", unit=item.unit_name, text=item.text)
+        if item.ask_rerating:
+            text += "\n\n" + t("relay.ask_rerating")
+        try:
+            await bot.send_message(item.chat_id, text, reply_markup=_keyboard(t, item))
+        except TelegramAPIError as exc:
+            log.warning("reply for case %s not delivered: %s", item.case_id, exc.message)
+            continue
+        async with unit_of_work(sessionmaker) as session:
+            await relay.mark_sent(session=session, event_id=item.event_id)
+        sent += 1
+    return sent
+
+
+async def relay_forever(bot: Bot, sessionmaker: SessionMaker, interval: float) -> None:
+    while True:
+        try:
+            await deliver_pending(bot, sessionmaker)
+        except Exception as exc:  # keep relaying; the next round retries what failed
+            log.error("relay round failed: %r", exc)
+        await asyncio.sleep(interval)
+
+
+@router.callback_query(RerateCb.filter())
+async def rerate(
+    query: CallbackQuery,
+    callback_data: RerateCb,
+    session: AsyncSession,
+    respondent: Respondent,
+    t: Translator,
+    outbox: Outbox,
+) -> None:
+    notice = await relay.rerate(
+        session=session, respondent=respondent, case_id=callback_data.c, choice=callback_data.o
+    )
+    outbox.later(query.answer, t.label(notice))
+    if isinstance(query.message, Message):
+        outbox.later(query.message.edit_reply_markup, reply_markup=None)
+        outbox.later(query.message.answer, t.label(notice))
+
+
+@router.callback_query(AnswerUnitCb.filter())
+async def start_answer(
+    query: CallbackQuery, callback_data: AnswerUnitCb, state: FSMContext, t: Translator
+) -> None:
+    await state.set_state(ReplyToUnit.writing)
+    await state.update_data(case_id=callback_data.c)
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.answer(t("relay.write_prompt"))
+
+
+@router.message(StateFilter(ReplyToUnit.writing), F.text & ~F.text.startswith("/"))
+async def answer_unit(
+    message: Message,
+    session: AsyncSession,
+    respondent: Respondent,
+    state: FSMContext,
+    t: Translator,
+    outbox: Outbox,
+) -> None:
+    case_id = int((await state.get_data())["case_id"])
+    notice = await relay.answer_unit(
+        session=session, respondent=respondent, case_id=case_id, text=message.text or ""
+    )
+    outbox.later(state.set_state, None)
+    outbox.later(message.answer, t.label(notice))
