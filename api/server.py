@@ -83,9 +83,7 @@ async def _serve_with_bot(
     bot = build_bot(settings)
     dp = build_dispatcher(settings, sessionmaker)
     polling: asyncio.Task[None] | None = None
-    relaying = asyncio.create_task(
-        relay_forever(bot, sessionmaker, settings.relay_interval_seconds)
-    )
+    relaying = asyncio.create_task(relay_forever(bot, sessionmaker, settings))
     try:
         if settings.bot_mode is BotMode.webhook:
             assert settings.webhook_url is not None

@@ -13,12 +13,14 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot import render
 from bot.callbacks import AnswerUnitCb, RerateCb
 from bot.middlewares import CHANNEL, Outbox
-from surveys import relay
+from surveys import rating_chat, relay
 from surveys.db import SessionMaker, unit_of_work
 from surveys.i18n import Translator
-from surveys.models import Respondent
+from surveys.models import Respondent, utcnow
+from surveys.settings import Settings
 
 log = logging.getLogger(__name__)
 router = Router(name=__name__)
@@ -65,13 +67,15 @@ async def deliver_pending(bot: Bot, sessionmaker: SessionMaker) -> int:
     return sent
 
 
-async def relay_forever(bot: Bot, sessionmaker: SessionMaker, interval: float) -> None:
+async def relay_forever(bot: Bot, sessionmaker: SessionMaker, settings: Settings) -> None:
+    """Relay staff replies and send due reminders, every RELAY_INTERVAL_SECONDS."""
     while True:
         try:
             await deliver_pending(bot, sessionmaker)
+            await remind_pending(bot, sessionmaker, settings.rating_reminder_days)
         except Exception as exc:  # keep relaying; the next round retries what failed
             log.error("relay round failed: %r", exc)
-        await asyncio.sleep(interval)
+        await asyncio.sleep(settings.relay_interval_seconds)
 
 
 @router.callback_query(RerateCb.filter())
@@ -118,3 +122,20 @@ async def answer_unit(
     )
     outbox.later(state.set_state, None)
     outbox.later(message.answer, t.label(notice))
+
+
+async def remind_pending(bot: Bot, sessionmaker: SessionMaker, after_days: float) -> int:
+    """The one reminder to rate a 办件 (智能邀评), sent after the commit that records it."""
+    t = Translator()
+    async with unit_of_work(sessionmaker) as session:
+        due = await rating_chat.remind(session=session, now=utcnow(), after_days=after_days)
+    for chat_id, reply in due:
+        if reply.prompt is None or reply.version_id is None or reply.notice is None:
+            continue
+        text = t.label(reply.notice) + "\n\n" + render.prompt_text(t, reply.prompt)
+        keyboard = render.prompt_keyboard(t, reply.prompt, reply.version_id, reply.dialogue)
+        try:
+            await bot.send_message(chat_id, text, reply_markup=keyboard)
+        except TelegramAPIError as exc:
+            log.warning("reminder not delivered: %s", exc.message)
+    return len(due)

@@ -8,7 +8,7 @@ the finished dialogue becomes one :class:`Rating` and, for a 差评, a follow-up
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,14 +17,36 @@ from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import surveys.models  # noqa: F401  (naming convention first)
-from surveys import cases, conversation, engine, links, respondents, units, workdays
+from surveys import (
+    cases,
+    conversation,
+    engine,
+    links,
+    respondents,
+    service_events,
+    units,
+    workdays,
+)
 from surveys.conversation import Answered, Reply
 from surveys.definitions import Level, Question, QuestionType, SurveyDefinition
 from surveys.engine import N_, Msg
-from surveys.models import Conversation, Rating, RatingSource, Respondent, _ts, pk
+from surveys.exceptions import BadDeepLink, DomainError
+from surveys.models import (
+    Conversation,
+    Identity,
+    Rating,
+    RatingSource,
+    Respondent,
+    ServiceEvent,
+    Unit,
+    _ts,
+    pk,
+)
 from surveys.ratings import is_bad, period_of
 
 QR_CHANNEL = 3  # GB/T 39046 channel list: 3 二维码
+MOBILE_CHANNEL = 2  # 2 移动服务端: a 办件's own link, opened in chat
+EVENT_PREFIX = "r_"
 DEFAULT_REASONS = ("服务态度", "办事效率", "材料要求", "流程繁琐", "系统故障", "政策不明", "其他")
 BAD = [Level.dissatisfied.value, Level.very_dissatisfied.value]
 CONTACT_YES = "yes"
@@ -46,8 +68,9 @@ class RatingChat(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     respondent_id: int = Field(foreign_key="respondent.id", index=True)
     unit_id: int = Field(foreign_key="unit.id")
-    window_code: str = Field(max_length=32)
+    window_code: str | None = Field(default=None, max_length=32)
     item_code: str | None = Field(default=None, max_length=64)
+    service_event_id: int | None = Field(default=None, foreign_key="service_event.id")
     answers: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
     draft: list[str] = Field(default_factory=list, sa_type=sa.JSON)
     rating_id: int | None = Field(default=None, foreign_key="rating.id")
@@ -121,17 +144,128 @@ async def begin_window_rating(
         chat_id=chat_id,
         language_code=language_code,
     )
+    chat = await _new_chat(session, respondent, pk(unit), window, item)
+    return replace(_showing(chat, engine.State({})), intro=(unit.name, window))
+
+
+class AlreadyRated(DomainError):
+    key = N_("error.already_rated")
+    status_code = 409
+
+
+async def begin_event_rating(
+    *,
+    session: AsyncSession,
+    respondent: Respondent,
+    payload: str,
+    channel: str,
+    chat_id: int,
+    language_code: str | None,
+    now: datetime,
+    change_days: int,
+) -> Reply:
+    """The citizen opens their 办件's link: the chat is linked and invited to rate it.
+
+    One rating per 办件 and citizen; within ``change_days`` of rating it may be changed.
+    """
+    event = await service_events.get_event_by_link_token(
+        session=session, link_token=payload.removeprefix(EVENT_PREFIX)
+    )
+    if not payload.startswith(EVENT_PREFIX) or event is None:
+        raise BadDeepLink(payload=payload[:64])
+    rated = await _ratings_of(session, event, respondent)
+    if rated and _aware(rated[-1].rated_at) < now - timedelta(days=change_days):
+        raise AlreadyRated(item=event.item_name)
+    await respondents.remember_contact(
+        session=session,
+        respondent=respondent,
+        channel=channel,
+        chat_id=chat_id,
+        language_code=language_code,
+    )
+    if event.respondent_id is None:
+        event.respondent_id = pk(respondent)
+        event.invited_at = now
+        session.add(event)
+    chat = await _new_chat(session, respondent, event.unit_id, event.window_code, event.item_code)
+    chat.service_event_id = event.id
+    session.add(chat)
+    unit = await session.get_one(Unit, event.unit_id)
+    return replace(_showing(chat, engine.State({})), intro=(unit.name, event.item_name))
+
+
+async def _ratings_of(
+    session: AsyncSession, event: ServiceEvent, respondent: Respondent
+) -> list[Rating]:
+    statement = select(Rating).where(
+        Rating.service_event_id == event.id,
+        Rating.respondent_id == respondent.id,
+        col(Rating.active).is_(True),
+    )
+    return list((await session.exec(statement.order_by(col(Rating.id)))).all())
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands timestamps back without their zone; they are stored in UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+async def _new_chat(
+    session: AsyncSession,
+    respondent: Respondent,
+    unit_id: int,
+    window: str | None,
+    item: str | None,
+) -> RatingChat:
     await _abandon(session, respondent)
     # Rating interrupts a survey; /surveys resumes it where it stopped.
     await session.exec(
         sa.delete(Conversation).where(col(Conversation.respondent_id) == respondent.id)
     )
     chat = RatingChat(
-        respondent_id=pk(respondent), unit_id=pk(unit), window_code=window, item_code=item
+        respondent_id=pk(respondent), unit_id=unit_id, window_code=window, item_code=item
     )
     session.add(chat)
     await session.flush()
-    return replace(_showing(chat, engine.State({})), intro=(unit.name, window))
+    return chat
+
+
+async def remind(
+    *, session: AsyncSession, now: datetime, after_days: float
+) -> list[tuple[int, Reply]]:
+    """One reminder per invited, unrated 办件 after ``after_days``; (chat id, reply)."""
+    statement = select(ServiceEvent).where(
+        col(ServiceEvent.invited_at).is_not(None),
+        col(ServiceEvent.reminded_at).is_(None),
+        col(ServiceEvent.respondent_id).is_not(None),
+    )
+    due = []
+    for event in (await session.exec(statement)).all():
+        if event.invited_at is None or event.respondent_id is None:
+            continue
+        if _aware(event.invited_at) > now - timedelta(days=after_days):
+            continue
+        respondent = await session.get_one(Respondent, event.respondent_id)
+        event.reminded_at = now
+        session.add(event)
+        if await _ratings_of(session, event, respondent):
+            continue  # rated already: never remind
+        chat = await _new_chat(
+            session, respondent, event.unit_id, event.window_code, event.item_code
+        )
+        chat.service_event_id = event.id
+        session.add(chat)
+        identity = (
+            await session.exec(select(Identity).where(Identity.respondent_id == respondent.id))
+        ).first()
+        if identity is None:
+            continue  # the citizen asked to be forgotten: nobody to remind
+        reminder = _showing(
+            chat, engine.State({}), notice=Msg(N_("rating.reminder"), {"item": event.item_name})
+        )
+        due.append((identity.chat_id, reminder))
+    await session.flush()
+    return due
 
 
 async def active_chat(*, session: AsyncSession, respondent: Respondent) -> RatingChat | None:
@@ -191,13 +325,23 @@ async def _finish(
 ) -> Rating:
     answers = chat.answers
     labels = {o.code: o.label for o in DEFINITION.question("reasons").options}
+    event = (
+        await session.get(ServiceEvent, chat.service_event_id) if chat.service_event_id else None
+    )
+    if event is not None:
+        # A late change replaces the earlier rating of this 办件; the old row stays as history.
+        for earlier in await _ratings_of(session, event, respondent):
+            earlier.active = False
+            session.add(earlier)
     rating = Rating(
         source=RatingSource.bot,
         source_id=f"chat-{pk(chat)}",
+        service_event_id=chat.service_event_id,
         unit_id=chat.unit_id,
         item_code=chat.item_code,
+        item_name=event.item_name if event else None,
         window_code=chat.window_code,
-        channel=QR_CHANNEL,
+        channel=MOBILE_CHANNEL if event else QR_CHANNEL,
         respondent_id=pk(respondent),
         level=answers["level"],
         reasons=[labels[code] for code in answers.get("reasons") or []],

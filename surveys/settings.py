@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     case_rectify_days: int = Field(default=5, ge=1)
     # Ratings for a half-year are accepted until this many days after it ends.
     rating_grace_days: int = Field(default=15, ge=0)
+    # 好差评 in chat: a rating may be changed for this many days; one reminder after these.
+    rating_change_days: int = Field(default=7, ge=0)
+    rating_reminder_days: float = Field(default=2, gt=0)
     # How often staff replies are relayed to citizens through the bot.
     relay_interval_seconds: float = Field(default=5.0, gt=0)
 

@@ -17,6 +17,7 @@ from surveys import engine, rating_chat, workdays
 from surveys.i18n import Translator
 from surveys.links import WINDOW_PREFIX
 from surveys.models import Respondent, utcnow
+from surveys.rating_chat import EVENT_PREFIX
 from surveys.settings import Settings
 
 router = Router(name=__name__)
@@ -43,6 +44,33 @@ async def start_window_rating(
     unit, window = reply.intro or ("", "")
     outbox.later(message.answer, t("privacy.notice"))
     outbox.later(message.answer, t("rating.window", unit=unit, window=window))
+    outbox.later(views.show_reply, message, replace(reply, intro=None), state, t)
+
+
+@router.message(CommandStart(deep_link=True, magic=F.args.startswith(EVENT_PREFIX)))
+async def start_event_rating(
+    message: Message,
+    command: CommandObject,
+    session: AsyncSession,
+    respondent: Respondent,
+    settings: Settings,
+    state: FSMContext,
+    t: Translator,
+    outbox: Outbox,
+) -> None:
+    reply = await rating_chat.begin_event_rating(
+        session=session,
+        respondent=respondent,
+        payload=command.args or "",
+        channel=CHANNEL,
+        chat_id=message.chat.id,
+        language_code=message.from_user.language_code if message.from_user else None,
+        now=utcnow(),
+        change_days=settings.rating_change_days,
+    )
+    unit, item = reply.intro or ("", "")
+    outbox.later(message.answer, t("privacy.notice"))
+    outbox.later(message.answer, t("rating.event", unit=unit, item=item))
     outbox.later(views.show_reply, message, replace(reply, intro=None), state, t)
 
 

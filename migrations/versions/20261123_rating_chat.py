@@ -2,7 +2,7 @@
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-23 12:26:04.045940
+Create Date: 2026-11-23 12:36:19.497794
 """
 from collections.abc import Sequence
 
@@ -23,14 +23,16 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('respondent_id', sa.Integer(), nullable=False),
     sa.Column('unit_id', sa.Integer(), nullable=False),
-    sa.Column('window_code', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+    sa.Column('window_code', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
     sa.Column('item_code', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+    sa.Column('service_event_id', sa.Integer(), nullable=True),
     sa.Column('answers', sa.JSON(), nullable=False),
     sa.Column('draft', sa.JSON(), nullable=False),
     sa.Column('rating_id', sa.Integer(), nullable=True),
     sa.Column('started_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['rating_id'], ['rating.id'], name=op.f('fk_rating_chat_rating_id_rating')),
     sa.ForeignKeyConstraint(['respondent_id'], ['respondent.id'], name=op.f('fk_rating_chat_respondent_id_respondent')),
+    sa.ForeignKeyConstraint(['service_event_id'], ['service_event.id'], name=op.f('fk_rating_chat_service_event_id_service_event')),
     sa.ForeignKeyConstraint(['unit_id'], ['unit.id'], name=op.f('fk_rating_chat_unit_id_unit')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_rating_chat'))
     )

@@ -42,6 +42,7 @@ class MinyiProcess:
             "API_PORT": str(free_port()),
             "LOG_LEVEL": "INFO",
             "RELAY_INTERVAL_SECONDS": "0.3",
+            "RATING_REMINDER_DAYS": "0.00004",  # about 3.5 s
         }
         self.env.pop("DATABASE_URL", None)
         self.env.pop("REDIS_URL", None)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
+import httpx
 import pytest
 
 from tests.e2e.harness import MinyiProcess, eventually, press, prompt_message, say
@@ -147,4 +149,86 @@ class TestConfidentialContact:
         timeline = await minyi.cli("case", "show", case_id)
         assert "谢谢，已经办好了。" in timeline
         assert str(user.id) not in timeline
+        tg.assert_no_errors()
+
+
+async def _push_event(minyi: MinyiProcess, case_no: str, link: str) -> None:
+    """A service system pushes a finished 办件 over HTTP with its own token."""
+    raw = (await minyi.cli("token", "create", f"sys-{case_no}", "--unit", "spj")).split()[-1]
+    body = {
+        "case_no": case_no,
+        "item_code": "11150200MB",
+        "item_name": "建设工程规划许可证核发",
+        "unit": "spj",
+        "window": "W03",
+        "channel": 4,
+        "finished_at": "2026-11-20T10:00:00+08:00",
+        "link_token": link,
+    }
+    async with httpx.AsyncClient() as client:
+        response = await client.post(
+            f"http://127.0.0.1:{minyi.env['API_PORT']}/api/v1/service-events",
+            json=body,
+            headers={"Authorization": f"Bearer {raw}"},
+        )
+    assert response.status_code == 201, response.text
+
+
+class TestServiceEventInvitation:
+    async def test_the_receipt_link_invites_and_the_rating_names_the_case(
+        self, tg: FakeTelegram, minyi: MinyiProcess
+    ) -> None:
+        await _push_event(minyi, "BJ-E2E-1", "rcpt-e2e-0001")
+        user = tg.user(5201)
+        await say(tg, user, "/start r_rcpt-e2e-0001")
+        assert "「建设工程规划许可证核发」已办结" in [m.text for m in tg.messages(user)][1]
+        await press(tg, user, "满意")
+        respondent = minyi.respondent_id(user.id)
+        sql = (
+            "SELECT e.case_no, r.level, r.item_name, r.active FROM rating r "
+            "JOIN service_event e ON e.id = r.service_event_id WHERE r.respondent_id = ?"
+        )
+        await eventually(
+            tg,
+            lambda: minyi.query(sql, respondent),
+            [("BJ-E2E-1", "satisfied", "建设工程规划许可证核发", 1)],
+        )
+        # A change of mind within the window replaces the rating; the first is kept inactive.
+        await say(tg, user, "/start r_rcpt-e2e-0001")
+        await press(tg, user, "基本满意")
+        await eventually(
+            tg,
+            lambda: sorted(minyi.query(sql, respondent)),
+            sorted(
+                [
+                    ("BJ-E2E-1", "satisfied", "建设工程规划许可证核发", 0),
+                    ("BJ-E2E-1", "neutral", "建设工程规划许可证核发", 1),
+                ]
+            ),
+        )
+        # No reminder for a rated 办件.
+        await asyncio.sleep(5)
+        assert not [m for m in tg.messages(user) if "温馨提醒" in (m.text or "")]
+
+    async def test_one_reminder_when_not_rated_then_never_again(
+        self, tg: FakeTelegram, minyi: MinyiProcess
+    ) -> None:
+        await _push_event(minyi, "BJ-E2E-2", "rcpt-e2e-0002")
+        user = tg.user(5202)
+        await say(tg, user, "/start r_rcpt-e2e-0002")
+        reminder = await tg.wait_for_message(user, "温馨提醒", timeout=20)
+        assert [label for label, _ in reminder.buttons][:2] == ["非常满意", "满意"]
+        await asyncio.sleep(5)
+        reminders = [m for m in tg.messages(user) if "温馨提醒" in (m.text or "")]
+        assert len(reminders) == 1
+        tg.press(user, reminder, "非常满意")
+        await tg.wait_for_message(user, "感谢您的评价")
+        respondent = minyi.respondent_id(user.id)
+        await eventually(
+            tg,
+            lambda: minyi.query(
+                "SELECT level FROM rating WHERE respondent_id = ? AND active", respondent
+            ),
+            [("very_satisfied",)],
+        )
         tg.assert_no_errors()
