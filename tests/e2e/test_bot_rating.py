@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 
 import httpx
 import pytest
@@ -24,7 +25,7 @@ class TestWindowRating:
     async def test_a_bad_rating_asks_why_and_opens_a_case(
         self, tg: FakeTelegram, minyi: MinyiProcess
     ) -> None:
-        user = tg.user(5001)
+        user = tg.user(7005001, username="citizen_5001", first_name="王5001")
         await say(tg, user, "/start w_spj_W03_11150200MB")
         texts = [m.text or "" for m in tg.messages(user)]
         assert texts[0].startswith("【隐私告知】")
@@ -70,7 +71,7 @@ class TestWindowRating:
     async def test_a_good_rating_ends_at_once_and_opens_no_case(
         self, tg: FakeTelegram, minyi: MinyiProcess
     ) -> None:
-        user = tg.user(5002)
+        user = tg.user(7005002, username="citizen_5002", first_name="王5002")
         await say(tg, user, "/start w_gaj_A1")
         await press(tg, user, "满意")
         assert tg.last_message(user).text == "感谢您的评价！"
@@ -91,7 +92,7 @@ class TestWindowRating:
     async def test_an_unknown_unit_on_a_poster_is_named(
         self, tg: FakeTelegram, minyi: MinyiProcess
     ) -> None:
-        user = tg.user(5003)
+        user = tg.user(7005003, username="citizen_5003", first_name="王5003")
         await say(tg, user, "/start w_nope_A1")
         assert "nope" in (tg.last_message(user).text or "")
         assert minyi.respondent_id(user.id) is None or minyi.query(
@@ -106,7 +107,7 @@ class TestConfidentialContact:
     async def test_reply_relayed_citizen_answers_and_rerates(
         self, tg: FakeTelegram, minyi: MinyiProcess
     ) -> None:
-        user = tg.user(5101)
+        user = tg.user(7005101, username="citizen_5101", first_name="王5101")
         await say(tg, user, "/start w_zjj_B2")
         await press(tg, user, "不满意")
         await press(tg, user, "流程繁琐")
@@ -179,7 +180,7 @@ class TestServiceEventInvitation:
         self, tg: FakeTelegram, minyi: MinyiProcess
     ) -> None:
         await _push_event(minyi, "BJ-E2E-1", "rcpt-e2e-0001")
-        user = tg.user(5201)
+        user = tg.user(7005201, username="citizen_5201", first_name="王5201")
         await say(tg, user, "/start r_rcpt-e2e-0001")
         assert "「建设工程规划许可证核发」已办结" in [m.text for m in tg.messages(user)][1]
         await press(tg, user, "满意")
@@ -214,7 +215,7 @@ class TestServiceEventInvitation:
         self, tg: FakeTelegram, minyi: MinyiProcess
     ) -> None:
         await _push_event(minyi, "BJ-E2E-2", "rcpt-e2e-0002")
-        user = tg.user(5202)
+        user = tg.user(7005202, username="citizen_5202", first_name="王5202")
         await say(tg, user, "/start r_rcpt-e2e-0002")
         reminder = await tg.wait_for_message(user, "温馨提醒", timeout=20)
         assert [label for label, _ in reminder.buttons][:2] == ["非常满意", "满意"]
@@ -232,3 +233,25 @@ class TestServiceEventInvitation:
             [("very_satisfied",)],
         )
         tg.assert_no_errors()
+
+
+class TestNothingPersonalReachesStaff:
+    """After the runs above: staff-facing output never shows a chat id, username or name."""
+
+    async def test_cli_api_and_log_hold_no_citizen_identity(
+        self, tg: FakeTelegram, minyi: MinyiProcess
+    ) -> None:
+        users = [u for u in tg.users.values() if u.id // 10_000 == 700]
+        assert len(users) >= 6
+        case_ids = [str(row[0]) for row in minyi.query("SELECT id FROM follow_up_case")]
+        assert case_ids, "the runs above opened cases"
+        outputs = [minyi.log(), await minyi.cli("case", "list")]
+        outputs += [await minyi.cli("case", "show", case_id) for case_id in case_ids]
+        async with httpx.AsyncClient() as client:
+            base = f"http://127.0.0.1:{minyi.env['API_PORT']}"
+            outputs.append((await client.get(f"{base}/api/v1/surveys")).text)
+        staff_view = "\n".join(outputs)
+        for user in users:
+            assert re.search(rf"(?<!\d){user.id}(?!\d)", staff_view) is None, user.id
+            assert f"citizen_{user.id % 10_000}" not in staff_view
+            assert f"王{user.id % 10_000}" not in staff_view
