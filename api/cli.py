@@ -27,6 +27,7 @@ from surveys import (
     links,
     migrate,
     respondents,
+    staff,
     tokens,
     units,
     workdays,
@@ -54,6 +55,10 @@ app.add_typer(survey_app, name="survey")
 privacy_app = typer.Typer(help="Personal data.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens for integrations.", no_args_is_help=True)
 import_app = typer.Typer(help="Imports from other systems.", no_args_is_help=True)
+staff_app = typer.Typer(
+    help="Staff of the units and their bot notifications.", no_args_is_help=True
+)
+app.add_typer(staff_app, name="staff")
 app.add_typer(import_app, name="import")
 app.add_typer(token_app, name="token")
 app.add_typer(demo_app, name="demo")
@@ -565,6 +570,28 @@ def calendar_list(year: Annotated[int | None, typer.Option(help="Only this year"
     for row in rows:
         kind = "上班" if row.workday else "休息"
         typer.echo(f"{row.day}\t周{WEEKDAYS[row.day.weekday()]}\t{kind}\t{row.source}")
+
+
+@staff_app.command("add")
+def staff_add(
+    username: str,
+    role: Annotated[staff.StaffRole, typer.Option(help="admin|supervisor|staff|viewer")],
+    unit: Annotated[list[str] | None, typer.Option(help="Unit code (repeat for several)")] = None,
+) -> None:
+    """Add a staff member serving the given units."""
+    _in_transaction(
+        lambda s: staff.add_staff(session=s, username=username, role=role, unit_codes=unit or [])
+    )
+    typer.echo(f"staff {username!r} ({role.value}) added")
+
+
+@staff_app.command("link-code")
+def staff_link_code(username: str) -> None:
+    """Print a one-time code; the staff member sends `/link CODE` to the bot (15 minutes)."""
+    code = _in_transaction(
+        lambda s: staff.issue_link_code(session=s, username=username, now=utcnow())
+    )
+    typer.echo(f"send this to the bot within 15 minutes:  /link {code}")
 
 
 @app.command()

@@ -7,7 +7,7 @@ import logging
 
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramAPIError
-from aiogram.filters import StateFilter
+from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
@@ -16,7 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot import render
 from bot.callbacks import AnswerUnitCb, RerateCb
 from bot.middlewares import CHANNEL, Outbox
-from surveys import rating_chat, relay
+from surveys import rating_chat, relay, staff, workdays
 from surveys.db import SessionMaker, unit_of_work
 from surveys.i18n import Translator
 from surveys.models import Respondent, utcnow
@@ -67,12 +67,30 @@ async def deliver_pending(bot: Bot, sessionmaker: SessionMaker) -> int:
     return sent
 
 
+async def notify_staff(bot: Bot, sessionmaker: SessionMaker, settings: Settings) -> int:
+    """New 差评, deadlines within a working day and overdue cases, to linked staff."""
+    t = Translator()
+    now = utcnow()
+    async with unit_of_work(sessionmaker) as session:
+        calendar = await workdays.load_calendar(session=session, tz=settings.tz)
+        notices = await staff.due_notices(
+            session=session, today=now.astimezone(settings.tz).date(), now=now, calendar=calendar
+        )
+    for notice in notices:
+        try:
+            await bot.send_message(notice.chat_id, t.label(notice.text))
+        except TelegramAPIError as exc:
+            log.warning("staff notice not delivered: %s", exc.message)
+    return len(notices)
+
+
 async def relay_forever(bot: Bot, sessionmaker: SessionMaker, settings: Settings) -> None:
-    """Relay staff replies and send due reminders, every RELAY_INTERVAL_SECONDS."""
+    """Relay staff replies, send due reminders and staff notices, every RELAY_INTERVAL_SECONDS."""
     while True:
         try:
             await deliver_pending(bot, sessionmaker)
             await remind_pending(bot, sessionmaker, settings.rating_reminder_days)
+            await notify_staff(bot, sessionmaker, settings)
         except Exception as exc:  # keep relaying; the next round retries what failed
             log.error("relay round failed: %r", exc)
         await asyncio.sleep(settings.relay_interval_seconds)
@@ -139,3 +157,17 @@ async def remind_pending(bot: Bot, sessionmaker: SessionMaker, after_days: float
         except TelegramAPIError as exc:
             log.warning("reminder not delivered: %s", exc.message)
     return len(due)
+
+
+@router.message(Command("link"))
+async def link_staff(
+    message: Message,
+    command: CommandObject,
+    session: AsyncSession,
+    t: Translator,
+    outbox: Outbox,
+) -> None:
+    user = await staff.link_chat(
+        session=session, code=command.args or "", chat_id=message.chat.id, now=utcnow()
+    )
+    outbox.later(message.answer, t("staff.linked", username=user.username))

@@ -10,6 +10,7 @@ from sqlmodel import SQLModel
 
 import surveys.models  # noqa: F401  (registers the tables)
 import surveys.rating_chat  # noqa: F401
+import surveys.staff  # noqa: F401
 import surveys.workdays  # noqa: F401
 from surveys.db import create_engine
 

@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 import surveys.models  # noqa: F401  (registers the tables)
 import surveys.rating_chat  # noqa: F401
+import surveys.staff  # noqa: F401
 import surveys.workdays  # noqa: F401
 from surveys.db import SessionMaker, create_engine, create_sessionmaker
 from surveys.settings import Settings

@@ -235,6 +235,42 @@ class TestServiceEventInvitation:
         tg.assert_no_errors()
 
 
+STAFF_CHAT = 8009001
+
+
+class TestStaffNotices:
+    async def test_linked_staff_hear_of_each_new_bad_rating(
+        self, tg: FakeTelegram, minyi: MinyiProcess
+    ) -> None:
+        await minyi.cli("staff", "add", "spj-li", "--role", "staff", "--unit", "spj")
+        code = (await minyi.cli("staff", "link-code", "spj-li")).split()[-1]
+        officer = tg.user(STAFF_CHAT, username="spj_li")
+        await say(tg, officer, f"/link {code}")
+        assert "已绑定：spj-li" in (tg.last_message(officer).text or "")
+        await say(tg, officer, f"/link {code}")  # the code works once
+        assert "绑定码无效或已过期" in (tg.last_message(officer).text or "")
+
+        citizen = tg.user(7005301, username="citizen_5301", first_name="王5301")
+        await say(tg, citizen, "/start w_spj_W09")
+        await press(tg, citizen, "非常不满意")
+        await press(tg, citizen, "其他")
+        await press(tg, citizen, "完成")
+        await press(tg, citizen, "跳过")
+        await press(tg, citizen, "不需要联系")
+        respondent = minyi.respondent_id(citizen.id)
+        sql = (
+            "SELECT c.id FROM follow_up_case c JOIN rating r ON r.id = c.rating_id "
+            "WHERE r.respondent_id = ?"
+        )
+        await eventually(tg, lambda: len(minyi.query(sql, respondent)), 1)
+        case_id = minyi.query(sql, respondent)[0][0]
+        notice = await tg.wait_for_message(officer, f"案件#{case_id}（", timeout=15, since=0)
+        assert (notice.text or "").startswith("【新差评】市审批服务局")
+        await asyncio.sleep(2)  # later rounds do not repeat it
+        repeats = [m for m in tg.messages(officer) if f"案件#{case_id}（" in (m.text or "")]
+        assert len(repeats) == 1
+
+
 class TestNothingPersonalReachesStaff:
     """After the runs above: staff-facing output never shows a chat id, username or name."""
 
@@ -250,6 +286,7 @@ class TestNothingPersonalReachesStaff:
         async with httpx.AsyncClient() as client:
             base = f"http://127.0.0.1:{minyi.env['API_PORT']}"
             outputs.append((await client.get(f"{base}/api/v1/surveys")).text)
+        outputs += [m.text or "" for m in tg.messages(STAFF_CHAT)]
         staff_view = "\n".join(outputs)
         for user in users:
             assert re.search(rf"(?<!\d){user.id}(?!\d)", staff_view) is None, user.id
