@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from api.routes import health, integrations, surveys
+from api.routes import cases, health, integrations, surveys
 from surveys.db import SessionMaker
 from surveys.exceptions import DomainError
 from surveys.i18n import Translator
@@ -19,6 +19,7 @@ def create_app(settings: Settings, sessionmaker: SessionMaker) -> FastAPI:
     app.include_router(health.router)
     app.include_router(surveys.router)
     app.include_router(integrations.router)
+    app.include_router(cases.router)
     app.add_exception_handler(DomainError, _domain_error)
     return app
 

@@ -18,6 +18,7 @@ from bot.callbacks import AnswerUnitCb, RerateCb
 from bot.middlewares import CHANNEL, Outbox
 from surveys import rating_chat, relay, staff, workdays
 from surveys.db import SessionMaker, unit_of_work
+from surveys.engine import N_
 from surveys.i18n import Translator
 from surveys.models import Respondent, utcnow
 from surveys.settings import Settings
@@ -53,7 +54,8 @@ async def deliver_pending(bot: Bot, sessionmaker: SessionMaker) -> int:
         outgoing = await relay.outgoing_replies(session=session, channel=CHANNEL)
     sent = 0
     for item in outgoing:
-        text = t("relay.reply", unit=item.unit_name, text=item.text)
+        key = N_("relay.unfounded") if item.unfounded else N_("relay.reply")
+        text = t(key, unit=item.unit_name, text=item.text)
         if item.ask_rerating:
             text += "\n\n" + t("relay.ask_rerating")
         try:

@@ -11,12 +11,13 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 
+from sqlalchemy import or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from surveys.definitions import Level
 from surveys.engine import N_
-from surveys.exceptions import DomainError, UnknownUnit
+from surveys.exceptions import DomainError, NotFound, UnknownUnit
 from surveys.models import CaseEvent, CaseState, FollowUpCase, Rating, Unit, pk, utcnow
 from surveys.ratings import is_bad
 from surveys.workdays import DeadlinePolicy, WorkCalendar
@@ -215,11 +216,16 @@ async def add_reply(
 
 
 async def pending_replies(*, session: AsyncSession) -> list[tuple[CaseEvent, FollowUpCase]]:
-    """Staff replies not yet delivered to the citizen, oldest first, with their case."""
+    """Messages for the citizen not yet delivered, oldest first, with their case: staff
+    replies, and the reason a 差评 was found 不属实 (the citizen is told why)."""
+    for_citizen = or_(
+        col(CaseEvent.kind) == "reply",
+        (col(CaseEvent.kind) == "transition") & (col(CaseEvent.to_state) == S.unfounded.value),
+    )
     statement = (
         select(CaseEvent, FollowUpCase)
         .join(FollowUpCase, col(CaseEvent.case_id) == col(FollowUpCase.id))
-        .where(CaseEvent.kind == "reply", col(CaseEvent.delivered_at).is_(None))
+        .where(for_citizen, col(CaseEvent.delivered_at).is_(None))
         .order_by(col(CaseEvent.id))
     )
     return [(event, case) for event, case in (await session.exec(statement)).all()]
@@ -329,3 +335,30 @@ async def timeline(*, session: AsyncSession, case: FollowUpCase) -> list[CaseEve
     """Every event of a case in the order it was recorded."""
     statement = select(CaseEvent).where(CaseEvent.case_id == pk(case)).order_by(col(CaseEvent.id))
     return list((await session.exec(statement)).all())
+
+
+async def get_case_for(
+    *, session: AsyncSession, case_id: int, unit_id: int | None
+) -> FollowUpCase:
+    """A case visible to a caller scoped to ``unit_id`` (None: every unit); else NotFound."""
+    case = await session.get(FollowUpCase, case_id)
+    if case is None or (unit_id is not None and case.unit_id != unit_id):
+        raise NotFound(case=case_id)
+    return case
+
+
+async def list_cases(
+    *,
+    session: AsyncSession,
+    unit_id: int | None,
+    state: CaseState | None,
+    offset: int,
+    limit: int,
+) -> list[FollowUpCase]:
+    """Cases by deadline, oldest first, for one unit or all."""
+    statement = select(FollowUpCase).order_by(col(FollowUpCase.rectify_due), col(FollowUpCase.id))
+    if unit_id is not None:
+        statement = statement.where(FollowUpCase.unit_id == unit_id)
+    if state is not None:
+        statement = statement.where(FollowUpCase.state == state.value)
+    return list((await session.exec(statement.offset(offset).limit(limit))).all())

@@ -35,6 +35,7 @@ class Outgoing:
     unit_name: str
     text: str
     ask_rerating: bool
+    unfounded: bool = False  # the text is the reason the 差评 was found 不属实
 
 
 async def outgoing_replies(*, session: AsyncSession, channel: str) -> list[Outgoing]:
@@ -65,6 +66,7 @@ async def outgoing_replies(*, session: AsyncSession, channel: str) -> list[Outgo
                     unit_name,
                     event.note or "",
                     case.state == CaseState.replied,
+                    unfounded=event.kind == "transition",
                 )
             )
     return out

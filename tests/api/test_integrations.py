@@ -164,3 +164,50 @@ class TestPushRatings:
             date(2026, 11, 27),
         )
         assert (stored.item_code, stored.window_code) == ("11150200MB", "W03")
+
+
+class TestCasesApi:
+    async def _case(self, client: AsyncClient, headers: dict[str, str]) -> int:
+        body = rating("pj-c", level="dissatisfied", reasons=["办事效率"])
+        await client.post("/api/v1/ratings", json=body, headers=headers)
+        listed = await client.get("/api/v1/cases", headers=headers)
+        assert listed.status_code == 200
+        (case,) = listed.json()["data"]
+        assert case["state"] == "待核实"
+        assert case["reference"].startswith("市民#")
+        return int(case["id"])
+
+    async def test_unit_staff_move_and_reply_on_their_case(
+        self, client: AsyncClient, sessionmaker: SessionMaker
+    ) -> None:
+        headers = await make_token(sessionmaker, "spj")
+        case_id = await self._case(client, headers)
+        moved = await client.post(
+            f"/api/v1/cases/{case_id}/transition",
+            json={"actor": "spj-li", "to": "核实中"},
+            headers=headers,
+        )
+        assert moved.json()["state"] == "核实中"
+        replied = await client.post(
+            f"/api/v1/cases/{case_id}/reply",
+            json={"actor": "spj-li", "text": "已联系窗口整改"},
+            headers=headers,
+        )
+        assert replied.status_code == 200
+        refused = await client.post(
+            f"/api/v1/cases/{case_id}/transition",
+            json={"actor": "spj-li", "to": "已关闭"},
+            headers=headers,
+        )
+        assert (refused.status_code, refused.json()["code"]) == (409, "error.invalid_transition")
+
+    async def test_another_units_token_cannot_see_the_case(
+        self, client: AsyncClient, sessionmaker: SessionMaker
+    ) -> None:
+        case_id = await self._case(client, await make_token(sessionmaker, "spj"))
+        other = await make_token(sessionmaker, "gaj")
+        assert (await client.get("/api/v1/cases", headers=other)).json()["count"] == 0
+        response = await client.post(
+            f"/api/v1/cases/{case_id}/reply", json={"actor": "x", "text": "hi"}, headers=other
+        )
+        assert response.status_code == 404
