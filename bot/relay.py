@@ -91,7 +91,7 @@ async def relay_forever(bot: Bot, sessionmaker: SessionMaker, settings: Settings
     while True:
         try:
             await deliver_pending(bot, sessionmaker)
-            await remind_pending(bot, sessionmaker, settings.rating_reminder_days)
+            await remind_pending(bot, sessionmaker, settings)
             await notify_staff(bot, sessionmaker, settings)
         except Exception as exc:  # keep relaying; the next round retries what failed
             log.error("relay round failed: %r", exc)
@@ -144,11 +144,16 @@ async def answer_unit(
     outbox.later(message.answer, t.label(notice))
 
 
-async def remind_pending(bot: Bot, sessionmaker: SessionMaker, after_days: float) -> int:
+async def remind_pending(bot: Bot, sessionmaker: SessionMaker, settings: Settings) -> int:
     """The one reminder to rate a 办件 (智能邀评), sent after the commit that records it."""
     t = Translator()
     async with unit_of_work(sessionmaker) as session:
-        due = await rating_chat.remind(session=session, now=utcnow(), after_days=after_days)
+        due = await rating_chat.remind(
+            session=session,
+            now=utcnow(),
+            after_days=settings.rating_reminder_days,
+            reasons=settings.rating_reasons,
+        )
     for chat_id, reply in due:
         if reply.prompt is None or reply.version_id is None or reply.notice is None:
             continue

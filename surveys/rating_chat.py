@@ -7,6 +7,7 @@ the finished dialogue becomes one :class:`Rating` and, for a 差评, a follow-up
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -43,11 +44,12 @@ from surveys.models import (
     pk,
 )
 from surveys.ratings import is_bad, period_of
+from surveys.settings import DEFAULT_RATING_REASONS
 
 QR_CHANNEL = 3  # GB/T 39046 channel list: 3 二维码
 MOBILE_CHANNEL = 2  # 2 移动服务端: a 办件's own link, opened in chat
 EVENT_PREFIX = "r_"
-DEFAULT_REASONS = ("服务态度", "办事效率", "材料要求", "流程繁琐", "系统故障", "政策不明", "其他")
+DEFAULT_REASONS = DEFAULT_RATING_REASONS
 BAD = [Level.dissatisfied.value, Level.very_dissatisfied.value]
 CONTACT_YES = "yes"
 TEXT_KEYS = {
@@ -71,6 +73,9 @@ class RatingChat(SQLModel, table=True):
     window_code: str | None = Field(default=None, max_length=32)
     item_code: str | None = Field(default=None, max_length=64)
     service_event_id: int | None = Field(default=None, foreign_key="service_event.id")
+    # The reason list in force when the rating began (RATING_REASONS), so a change of
+    # settings never reinterprets the buttons of a rating in progress.
+    reasons: list[str] = Field(default_factory=list, sa_type=sa.JSON)
     answers: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
     draft: list[str] = Field(default_factory=list, sa_type=sa.JSON)
     rating_id: int | None = Field(default=None, foreign_key="rating.id")
@@ -119,7 +124,14 @@ def rating_definition(reasons: tuple[str, ...] = DEFAULT_REASONS) -> SurveyDefin
     )
 
 
-DEFINITION = rating_definition()
+_DEFINITIONS: dict[tuple[str, ...], SurveyDefinition] = {}
+
+
+def _definition(chat: RatingChat) -> SurveyDefinition:
+    reasons = tuple(chat.reasons) or DEFAULT_REASONS
+    if reasons not in _DEFINITIONS:
+        _DEFINITIONS[reasons] = rating_definition(reasons)
+    return _DEFINITIONS[reasons]
 
 
 async def begin_window_rating(
@@ -130,6 +142,7 @@ async def begin_window_rating(
     channel: str,
     chat_id: int,
     language_code: str | None,
+    reasons: Sequence[str] = DEFAULT_REASONS,
 ) -> Reply:
     """Open the rating of the window on a QR poster; a survey in progress waits.
 
@@ -144,7 +157,7 @@ async def begin_window_rating(
         chat_id=chat_id,
         language_code=language_code,
     )
-    chat = await _new_chat(session, respondent, pk(unit), window, item)
+    chat = await _new_chat(session, respondent, pk(unit), window, item, reasons)
     return replace(_showing(chat, engine.State({})), intro=(unit.name, window))
 
 
@@ -163,6 +176,7 @@ async def begin_event_rating(
     language_code: str | None,
     now: datetime,
     change_days: int,
+    reasons: Sequence[str] = DEFAULT_REASONS,
 ) -> Reply:
     """The citizen opens their 办件's link: the chat is linked and invited to rate it.
 
@@ -187,7 +201,9 @@ async def begin_event_rating(
         event.respondent_id = pk(respondent)
         event.invited_at = now
         session.add(event)
-    chat = await _new_chat(session, respondent, event.unit_id, event.window_code, event.item_code)
+    chat = await _new_chat(
+        session, respondent, event.unit_id, event.window_code, event.item_code, reasons
+    )
     chat.service_event_id = event.id
     session.add(chat)
     unit = await session.get_one(Unit, event.unit_id)
@@ -216,6 +232,7 @@ async def _new_chat(
     unit_id: int,
     window: str | None,
     item: str | None,
+    reasons: Sequence[str],
 ) -> RatingChat:
     await _abandon(session, respondent)
     # Rating interrupts a survey; /surveys resumes it where it stopped.
@@ -223,7 +240,11 @@ async def _new_chat(
         sa.delete(Conversation).where(col(Conversation.respondent_id) == respondent.id)
     )
     chat = RatingChat(
-        respondent_id=pk(respondent), unit_id=unit_id, window_code=window, item_code=item
+        respondent_id=pk(respondent),
+        unit_id=unit_id,
+        window_code=window,
+        item_code=item,
+        reasons=list(reasons),
     )
     session.add(chat)
     await session.flush()
@@ -231,7 +252,11 @@ async def _new_chat(
 
 
 async def remind(
-    *, session: AsyncSession, now: datetime, after_days: float
+    *,
+    session: AsyncSession,
+    now: datetime,
+    after_days: float,
+    reasons: Sequence[str] = DEFAULT_REASONS,
 ) -> list[tuple[int, Reply]]:
     """One reminder per invited, unrated 办件 after ``after_days``; (chat id, reply)."""
     statement = select(ServiceEvent).where(
@@ -251,7 +276,7 @@ async def remind(
         if await _ratings_of(session, event, respondent):
             continue  # rated already: never remind
         chat = await _new_chat(
-            session, respondent, event.unit_id, event.window_code, event.item_code
+            session, respondent, event.unit_id, event.window_code, event.item_code, reasons
         )
         chat.service_event_id = event.id
         session.add(chat)
@@ -299,7 +324,7 @@ async def submit(
     if chat is None or (chat_id is not None and chat_id != chat.id):
         return Reply(notice=engine.STALE)
     state = engine.State(answers=dict(chat.answers), draft=tuple(chat.draft))
-    result = engine.step(DEFINITION, state, given)
+    result = engine.step(_definition(chat), state, given)
     if isinstance(result, engine.Rejected):
         return _showing(chat, state, notice=result.reason)
     chat.answers = dict(result.state.answers)
@@ -308,7 +333,7 @@ async def submit(
     if isinstance(result, engine.Toggled):
         return _showing(chat, result.state, toggled=True)
     answered = Answered(_text(result.question), _labels(result.question, result.value))
-    if engine.prompt(DEFINITION, result.state) is not None:
+    if engine.prompt(_definition(chat), result.state) is not None:
         return _showing(chat, result.state, answered=answered)
     rating = await _finish(session, chat, respondent, tz, now, policy)
     thanks = N_("rating.thanks_bad") if is_bad(rating.level) else N_("rating.thanks")
@@ -324,7 +349,7 @@ async def _finish(
     policy: workdays.DeadlinePolicy,
 ) -> Rating:
     answers = chat.answers
-    labels = {o.code: o.label for o in DEFINITION.question("reasons").options}
+    labels = {o.code: o.label for o in _definition(chat).question("reasons").options}
     event = (
         await session.get(ServiceEvent, chat.service_event_id) if chat.service_event_id else None
     )
@@ -367,7 +392,7 @@ def _showing(
     toggled: bool = False,
     answered: Answered | None = None,
 ) -> Reply:
-    prompt = engine.prompt(DEFINITION, state)
+    prompt = engine.prompt(_definition(chat), state)
     if prompt is not None:
         options = tuple(replace(c, label=_keyed(c.label)) for c in prompt.options)
         prompt = replace(prompt, text=Msg(str(prompt.text)), options=options)

@@ -17,6 +17,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 OFFICIAL_TELEGRAM_API = "https://api.telegram.org"
 SECRET_KEY_FILE = "secret.key"
+DEFAULT_RATING_REASONS = (
+    "服务态度",
+    "办事效率",
+    "材料要求",
+    "流程繁琐",
+    "系统故障",
+    "政策不明",
+    "其他",
+)
 
 
 class BotMode(StrEnum):
@@ -51,6 +60,10 @@ class Settings(BaseSettings):
     rating_grace_days: int = Field(default=15, ge=0)
     # 好差评 in chat: a rating may be changed for this many days; one reminder after these.
     rating_change_days: int = Field(default=7, ge=0)
+    # Reasons offered for a 差评 (JSON list in the environment), e.g. '["服务态度","其他"]'.
+    rating_reasons: list[str] = Field(
+        default=list(DEFAULT_RATING_REASONS), min_length=2, max_length=12
+    )
     rating_reminder_days: float = Field(default=2, gt=0)
     # How often staff replies are relayed to citizens through the bot.
     relay_interval_seconds: float = Field(default=5.0, gt=0)
@@ -63,6 +76,13 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
+
+    @field_validator("rating_reasons")
+    @classmethod
+    def _reason_labels(cls, value: list[str]) -> list[str]:
+        if any(not 1 <= len(r.strip()) <= 60 for r in value) or len(set(value)) != len(value):
+            raise ValueError("RATING_REASONS must be distinct labels of 1-60 characters")
+        return [r.strip() for r in value]
 
     @field_validator("telegram_api_url")
     @classmethod

@@ -29,6 +29,7 @@ async def start_window_rating(
     command: CommandObject,
     session: AsyncSession,
     respondent: Respondent,
+    settings: Settings,
     state: FSMContext,
     t: Translator,
     outbox: Outbox,
@@ -40,6 +41,7 @@ async def start_window_rating(
         channel=CHANNEL,
         chat_id=message.chat.id,
         language_code=message.from_user.language_code if message.from_user else None,
+        reasons=settings.rating_reasons,
     )
     unit, window = reply.intro or ("", "")
     outbox.later(message.answer, t("privacy.notice"))
@@ -67,6 +69,7 @@ async def start_event_rating(
         language_code=message.from_user.language_code if message.from_user else None,
         now=utcnow(),
         change_days=settings.rating_change_days,
+        reasons=settings.rating_reasons,
     )
     unit, item = reply.intro or ("", "")
     outbox.later(message.answer, t("privacy.notice"))

@@ -235,6 +235,64 @@ class TestServiceEventInvitation:
         tg.assert_no_errors()
 
 
+class TestTheWholeLoop:
+    """办件 pushed → invitation → 差评 with reasons → case with deadlines → staff reply
+    through the API → relayed → the citizen answers back → 复评 → case closed."""
+
+    async def test_from_the_receipt_to_the_closed_case(
+        self, tg: FakeTelegram, minyi: MinyiProcess
+    ) -> None:
+        await _push_event(minyi, "BJ-E2E-9", "rcpt-e2e-0009")
+        raw = (await minyi.cli("token", "create", "spj-cases", "--unit", "spj")).split()[-1]
+        api = f"http://127.0.0.1:{minyi.env['API_PORT']}/api/v1"
+        auth = {"Authorization": f"Bearer {raw}"}
+
+        user = tg.user(7005401, username="citizen_5401", first_name="王5401")
+        await say(tg, user, "/start r_rcpt-e2e-0009")
+        await press(tg, user, "非常不满意")
+        await press(tg, user, "材料要求")
+        await press(tg, user, "完成")
+        await say(tg, user, "要求的材料和办事指南不一致")
+        await press(tg, user, "同意联系")
+        respondent = minyi.respondent_id(user.id)
+        sql = (
+            "SELECT c.id, c.state, c.contact_due, c.rectify_due, e.case_no "
+            "FROM follow_up_case c JOIN rating r ON r.id = c.rating_id "
+            "JOIN service_event e ON e.id = r.service_event_id WHERE r.respondent_id = ?"
+        )
+        await eventually(tg, lambda: len(minyi.query(sql, respondent)), 1)
+        case_id, state, contact_due, rectify_due, case_no = minyi.query(sql, respondent)[0]
+        assert (state, case_no) == ("待核实", "BJ-E2E-9")
+        assert contact_due < rectify_due
+
+        async with httpx.AsyncClient(headers=auth) as client:
+            for to in ("核实中", "整改中", "已反馈"):
+                moved = await client.post(
+                    f"{api}/cases/{case_id}/transition", json={"actor": "spj-li", "to": to}
+                )
+                assert moved.status_code == 200, moved.text
+            replied = await client.post(
+                f"{api}/cases/{case_id}/reply",
+                json={"actor": "spj-li", "text": "已统一材料清单并更新办事指南。"},
+            )
+            assert replied.status_code == 200
+            assert str(user.id) not in replied.text
+
+        relayed = await tg.wait_for_message(user, "【市审批服务局答复】", timeout=15, since=0)
+        await press(tg, user, "回复办理单位")
+        await say(tg, user, "收到，谢谢。")
+        tg.press(user, relayed, "满意")
+        await tg.wait_for_message(user, "已记录您的评价：满意")
+        await eventually(tg, lambda: minyi.query(sql, respondent)[0][1], "已复评")
+        await minyi.cli(
+            "case", "move", str(case_id), "已关闭", "--actor", "spj-li", "--role", "staff"
+        )
+        assert minyi.query(sql, respondent)[0][1] == "已关闭"
+        timeline = await minyi.cli("case", "show", str(case_id))
+        assert "收到，谢谢。" in timeline
+        tg.assert_no_errors()
+
+
 STAFF_CHAT = 8009001
 
 
