@@ -6,6 +6,8 @@ from enum import StrEnum
 
 from aiogram.filters.callback_data import CallbackData
 
+from surveys import engine
+
 
 class Act(StrEnum):
     pick = "p"
@@ -46,3 +48,12 @@ class AnswerUnitCb(CallbackData, prefix="u"):
 
 class OpenSurveyCb(CallbackData, prefix="o"):
     code: str
+
+
+def engine_input(data: AnswerCb | RateCb) -> engine.Input:
+    """The engine input a pressed answer button stands for."""
+    if data.k is Act.done:
+        return engine.Done(data.q)
+    if data.k is Act.skip:
+        return engine.Skip(data.q)
+    return engine.Pick(data.q, data.o)

@@ -11,9 +11,9 @@ from aiogram.types import CallbackQuery, Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import views
-from bot.callbacks import Act, RateCb
+from bot.callbacks import RateCb, engine_input
 from bot.middlewares import CHANNEL, Outbox
-from surveys import engine, rating_chat, workdays
+from surveys import rating_chat, workdays
 from surveys.i18n import Translator
 from surveys.links import WINDOW_PREFIX
 from surveys.models import Respondent, utcnow
@@ -91,18 +91,10 @@ async def rate_button(
     reply = await rating_chat.submit(
         session=session,
         respondent=respondent,
-        given=_input_of(callback_data),
+        given=engine_input(callback_data),
         chat_id=callback_data.v,
         tz=settings.tz,
         now=utcnow(),
         policy=workdays.policy_from(settings),
     )
     outbox.later(views.show_button_reply, query, reply, state, t)
-
-
-def _input_of(data: RateCb) -> engine.Input:
-    if data.k is Act.done:
-        return engine.Done(data.q)
-    if data.k is Act.skip:
-        return engine.Skip(data.q)
-    return engine.Pick(data.q, data.o)

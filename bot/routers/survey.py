@@ -9,9 +9,9 @@ from aiogram.types import CallbackQuery, Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import views
-from bot.callbacks import Act, AnswerCb, OpenSurveyCb
+from bot.callbacks import AnswerCb, OpenSurveyCb, engine_input
 from bot.middlewares import Outbox
-from surveys import catalog, conversation, engine, rating_chat, workdays
+from surveys import catalog, conversation, rating_chat, workdays
 from surveys.i18n import Translator
 from surveys.models import Respondent, utcnow
 from surveys.settings import Settings
@@ -78,19 +78,11 @@ async def answer_button(
     reply = await conversation.submit(
         session=session,
         respondent=respondent,
-        given=_input_of(callback_data),
+        given=engine_input(callback_data),
         version_id=callback_data.v,
         today=views.today(settings),
     )
     outbox.later(views.show_button_reply, query, reply, state, t)
-
-
-def _input_of(data: AnswerCb) -> engine.Input:
-    if data.k is Act.done:
-        return engine.Done(data.q)
-    if data.k is Act.skip:
-        return engine.Skip(data.q)
-    return engine.Pick(data.q, data.o)
 
 
 @router.message(F.text & ~F.text.startswith("/"))
