@@ -237,6 +237,8 @@ class Rating(SQLModel, table=True):
     level: str = Field(max_length=20)  # surveys.definitions.Level code
     reasons: list[str] = Field(default_factory=list, sa_type=sa.JSON)
     comment: str | None = Field(default=None, sa_type=sa.Text)
+    # A voice comment stays on the channel's servers; this is its file reference there.
+    voice_file_id: str | None = Field(default=None, max_length=200)
     contact_ok: bool = False  # 实名: the citizen agreed to be contacted
     round: int = 1  # 评价次数: 2 after 整改
     is_default: bool = False  # 系统默认评价: stored apart, never counted

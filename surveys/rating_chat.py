@@ -52,6 +52,7 @@ EVENT_PREFIX = "r_"
 DEFAULT_REASONS = DEFAULT_RATING_REASONS
 BAD = [Level.dissatisfied.value, Level.very_dissatisfied.value]
 CONTACT_YES = "yes"
+VOICE_COMMENT = "（语音留言）"
 TEXT_KEYS = {
     "level": N_("rating.q.level"),
     "reasons": N_("rating.q.reasons"),
@@ -76,6 +77,7 @@ class RatingChat(SQLModel, table=True):
     # The reason list in force when the rating began (RATING_REASONS), so a change of
     # settings never reinterprets the buttons of a rating in progress.
     reasons: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    voice_file_id: str | None = Field(default=None, max_length=200)
     answers: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
     draft: list[str] = Field(default_factory=list, sa_type=sa.JSON)
     rating_id: int | None = Field(default=None, foreign_key="rating.id")
@@ -371,6 +373,7 @@ async def _finish(
         level=answers["level"],
         reasons=[labels[code] for code in answers.get("reasons") or []],
         comment=answers.get("comment"),
+        voice_file_id=chat.voice_file_id,
         contact_ok=answers.get("contact") == CONTACT_YES,
         period=period_of(now, tz),
         rated_at=now,
@@ -452,4 +455,34 @@ async def submit_text(
         given=engine.Text(text),
         version_id=None,
         today=today,
+    )
+
+
+async def submit_voice(
+    *,
+    session: AsyncSession,
+    respondent: Respondent,
+    file_id: str,
+    tz: ZoneInfo,
+    now: datetime,
+    policy: workdays.DeadlinePolicy,
+) -> Reply:
+    """A voice message answers the comment question of a 差评; anywhere else it is refused."""
+    chat = await active_chat(session=session, respondent=respondent)
+    current = None
+    if chat is not None:
+        state = engine.State(answers=dict(chat.answers), draft=tuple(chat.draft))
+        current = engine.current(_definition(chat), state)
+    if chat is None or current is None or current.key != "comment":
+        return Reply(notice=Msg(N_("rating.voice_not_here")))
+    chat.voice_file_id = file_id[:200]
+    session.add(chat)
+    return await submit(
+        session=session,
+        respondent=respondent,
+        given=engine.Text(VOICE_COMMENT),
+        chat_id=chat.id,
+        tz=tz,
+        now=now,
+        policy=policy,
     )

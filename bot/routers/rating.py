@@ -98,3 +98,25 @@ async def rate_button(
         policy=workdays.policy_from(settings),
     )
     outbox.later(views.show_button_reply, query, reply, state, t)
+
+
+@router.message(F.voice)
+async def voice_comment(
+    message: Message,
+    session: AsyncSession,
+    respondent: Respondent,
+    settings: Settings,
+    state: FSMContext,
+    t: Translator,
+    outbox: Outbox,
+) -> None:
+    assert message.voice is not None
+    reply = await rating_chat.submit_voice(
+        session=session,
+        respondent=respondent,
+        file_id=message.voice.file_id,
+        tz=settings.tz,
+        now=utcnow(),
+        policy=workdays.policy_from(settings),
+    )
+    outbox.later(views.show_text_reply, message, reply, state, t)

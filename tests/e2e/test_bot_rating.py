@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 
 import httpx
 import pytest
 
 from tests.e2e.harness import MinyiProcess, eventually, press, prompt_message, say
-from tests.fakes.telegram import FakeTelegram
+from tests.fakes.telegram import FakeTelegram, FakeUser
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -291,6 +292,47 @@ class TestTheWholeLoop:
         timeline = await minyi.cli("case", "show", str(case_id))
         assert "收到，谢谢。" in timeline
         tg.assert_no_errors()
+
+
+def _voice(tg: FakeTelegram, user: FakeUser, file_id: str) -> None:
+    """The citizen records a voice message (a raw update, as Telegram sends it)."""
+    tg.enqueue(
+        {
+            "message": {
+                "message_id": 900_000 + len(tg.updates),
+                "date": int(time.time()),
+                "chat": user.chat_json(),
+                "from": user.to_json(),
+                "voice": {"file_id": file_id, "file_unique_id": "u" + file_id, "duration": 4},
+            }
+        }
+    )
+
+
+class TestVoiceComment:
+    async def test_a_voice_message_is_the_comment_of_a_bad_rating(
+        self, tg: FakeTelegram, minyi: MinyiProcess
+    ) -> None:
+        user = tg.user(7005501, username="citizen_5501", first_name="王5501")
+        await say(tg, user, "/start w_spj_W05")
+        _voice(tg, user, "too-early")  # no comment question yet: refused, nothing stored
+        await tg.wait_for_message(user, "语音留言只能用于补充说明差评的原因", since=tg.mark() - 1)
+        await press(tg, user, "不满意")
+        await press(tg, user, "系统故障")
+        await press(tg, user, "完成")
+        mark = tg.mark()
+        _voice(tg, user, "AwACAgUAAxkBAAIB")
+        await tg.wait_for_message(user, "是否同意办理单位", since=mark)
+        await press(tg, user, "不需要联系")
+        respondent = minyi.respondent_id(user.id)
+        await eventually(
+            tg,
+            lambda: minyi.query(
+                "SELECT comment, voice_file_id, contact_ok FROM rating WHERE respondent_id = ?",
+                respondent,
+            ),
+            [("（语音留言）", "AwACAgUAAxkBAAIB", 0)],
+        )
 
 
 STAFF_CHAT = 8009001
