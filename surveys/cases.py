@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 from sqlalchemy import or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from surveys.clock import as_utc
 from surveys.definitions import Level
 from surveys.engine import N_
 from surveys.exceptions import DomainError, NotFound, UnknownUnit
@@ -105,11 +106,6 @@ class InvalidText(DomainError):
         super().__init__(max=TEXT_MAX, got=got)
 
 
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands DateTime(timezone=True) back without its offset; ratings store UTC.
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 def _state(case: FollowUpCase) -> str:
     # Rows read back from the database hold the plain string, new ones the enum.
     return CaseState(case.state).value
@@ -134,7 +130,7 @@ async def open_case(
     if unit is None:
         raise UnknownUnit(code=str(rating.unit_id))
     # Raises CalendarNotCovered before anything is written: no guessed deadline.
-    contact_due, rectify_due = policy.deadlines(calendar, _aware(rating.rated_at), unit.kind)
+    contact_due, rectify_due = policy.deadlines(calendar, as_utc(rating.rated_at), unit.kind)
     case = FollowUpCase(
         rating_id=pk(rating), unit_id=pk(unit), contact_due=contact_due, rectify_due=rectify_due
     )

@@ -26,7 +26,7 @@ async def receive_ratings(
     session: AsyncSession,
     rows: Sequence[dict[str, object]],
     source: RatingSource,
-    only_unit: Unit | None,
+    only_unit_id: int | None,
     tz: ZoneInfo,
     now: datetime,
     grace_days: int,
@@ -38,6 +38,7 @@ async def receive_ratings(
     (an API batch). A token bound to one unit may only rate that unit.
     """
     items, errors = ratings.validate_rows(rows)
+    only_unit = await session.get(Unit, only_unit_id) if only_unit_id is not None else None
     if only_unit is not None:
         for index, item in enumerate(items):
             if item is not None and item.unit != only_unit.code:

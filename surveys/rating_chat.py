@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -28,6 +28,7 @@ from surveys import (
     units,
     workdays,
 )
+from surveys.clock import as_utc
 from surveys.conversation import Answered, Reply
 from surveys.definitions import Level, Question, QuestionType, SurveyDefinition
 from surveys.engine import N_, Msg
@@ -190,7 +191,7 @@ async def begin_event_rating(
     if not payload.startswith(EVENT_PREFIX) or event is None:
         raise BadDeepLink(payload=payload[:64])
     rated = await _ratings_of(session, event, respondent)
-    if rated and _aware(rated[-1].rated_at) < now - timedelta(days=change_days):
+    if rated and as_utc(rated[-1].rated_at) < now - timedelta(days=change_days):
         raise AlreadyRated(item=event.item_name)
     await respondents.remember_contact(
         session=session,
@@ -221,11 +222,6 @@ async def _ratings_of(
         col(Rating.active).is_(True),
     )
     return list((await session.exec(statement.order_by(col(Rating.id)))).all())
-
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands timestamps back without their zone; they are stored in UTC.
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 async def _new_chat(
@@ -270,7 +266,7 @@ async def remind(
     for event in (await session.exec(statement)).all():
         if event.invited_at is None or event.respondent_id is None:
             continue
-        if _aware(event.invited_at) > now - timedelta(days=after_days):
+        if as_utc(event.invited_at) > now - timedelta(days=after_days):
             continue
         respondent = await session.get_one(Respondent, event.respondent_id)
         event.reminded_at = now

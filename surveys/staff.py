@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 import sqlalchemy as sa
@@ -18,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 import surveys.models  # noqa: F401  (naming convention first)
 from surveys import cases, units, workdays
+from surveys.clock import as_utc
 from surveys.engine import N_, Msg
 from surveys.exceptions import DomainError, NotFound
 from surveys.models import CaseState, FollowUpCase, Unit, _ts, pk
@@ -78,10 +79,6 @@ def _digest(code: str) -> str:
     return hashlib.sha256(code.strip().upper().encode()).hexdigest()
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 async def add_staff(
     *, session: AsyncSession, username: str, role: StaffRole, unit_codes: list[str]
 ) -> StaffUser:
@@ -116,7 +113,7 @@ async def link_chat(*, session: AsyncSession, code: str, chat_id: int, now: date
     statement = select(StaffUser).where(StaffUser.link_code_hash == _digest(code))
     user = (await session.exec(statement)).first()
     expires = user.link_code_expires_at if user else None
-    if user is None or expires is None or _aware(expires) < now:
+    if user is None or expires is None or as_utc(expires) < now:
         raise InvalidLinkCode()
     user.telegram_chat_id = chat_id
     user.link_code_hash = None

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from api.deps import SessionDep, SettingsDep
 from surveys import feedback, service_events, tokens, workdays
-from surveys.models import ApiToken, RatingSource, Unit, utcnow
+from surveys.models import ApiToken, RatingSource, utcnow
 
 router = APIRouter(prefix="/api/v1", tags=["integrations"])
 bearer = HTTPBearer(auto_error=False)
@@ -73,12 +73,11 @@ async def push_ratings(
 ) -> RatingsReceived:
     """Store one rating or a batch; bad rows are reported by index, good rows are kept."""
     rows = body if isinstance(body, list) else [body]
-    only_unit = await session.get(Unit, token.unit_id) if token.unit_id else None
     received = await feedback.receive_ratings(
         session=session,
         rows=rows,
         source=RatingSource.api,
-        only_unit=only_unit,
+        only_unit_id=token.unit_id,
         tz=settings.tz,
         now=now,
         grace_days=settings.rating_grace_days,

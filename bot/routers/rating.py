@@ -14,6 +14,7 @@ from bot import views
 from bot.callbacks import RateCb, engine_input
 from bot.middlewares import CHANNEL, Outbox
 from surveys import rating_chat, workdays
+from surveys.conversation import Reply
 from surveys.i18n import Translator
 from surveys.links import WINDOW_PREFIX
 from surveys.models import Respondent, utcnow
@@ -44,9 +45,7 @@ async def start_window_rating(
         reasons=settings.rating_reasons,
     )
     unit, window = reply.intro or ("", "")
-    outbox.later(message.answer, t("privacy.notice"))
-    outbox.later(message.answer, t("rating.window", unit=unit, window=window))
-    outbox.later(views.show_reply, message, replace(reply, intro=None), state, t)
+    _open(message, reply, t("rating.window", unit=unit, window=window), state, t, outbox)
 
 
 @router.message(CommandStart(deep_link=True, magic=F.args.startswith(EVENT_PREFIX)))
@@ -72,8 +71,15 @@ async def start_event_rating(
         reasons=settings.rating_reasons,
     )
     unit, item = reply.intro or ("", "")
+    _open(message, reply, t("rating.event", unit=unit, item=item), state, t, outbox)
+
+
+def _open(
+    message: Message, reply: Reply, heading: str, state: FSMContext, t: Translator, outbox: Outbox
+) -> None:
+    """A rating begins: the privacy notice, what is rated, then the first question."""
     outbox.later(message.answer, t("privacy.notice"))
-    outbox.later(message.answer, t("rating.event", unit=unit, item=item))
+    outbox.later(message.answer, heading)
     outbox.later(views.show_reply, message, replace(reply, intro=None), state, t)
 
 
