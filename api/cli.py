@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn, TypeVar
+from typing import Annotated, TypeVar
 from xml.sax.saxutils import escape
 
 import segno
@@ -18,6 +17,7 @@ import typer
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from api.cli_common import _fail, _in_transaction, _parse, _refuse
 from surveys import (
     cases,
     catalog,
@@ -33,10 +33,8 @@ from surveys import (
     workdays,
 )
 from surveys.clock import today
-from surveys.db import create_sessionmaker, engine_from_settings, unit_of_work
 from surveys.definitions import parse_definition
-from surveys.exceptions import DomainError, InvalidFile
-from surveys.i18n import Translator
+from surveys.exceptions import DomainError
 from surveys.models import CaseEvent, CaseState, FollowUpCase, Rating, Unit, utcnow
 from surveys.settings import Settings, get_settings
 
@@ -71,28 +69,6 @@ app.add_typer(case_app, name="case")
 app.add_typer(calendar_app, name="calendar")
 
 FileArg = Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)]
-
-
-def _in_transaction(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """Run ``work`` in one transaction: all of it is stored, or none."""
-    settings = get_settings()
-
-    async def run() -> T:
-        engine = engine_from_settings(settings)
-        try:
-            async with unit_of_work(create_sessionmaker(engine)) as session:
-                return await work(session)
-        finally:
-            await engine.dispose()
-
-    try:
-        return asyncio.run(run())
-    except InvalidFile as exc:
-        typer.secho(str(exc), fg=typer.colors.RED, err=True)
-        typer.secho("Nothing was stored.", err=True)
-        raise typer.Exit(2) from exc
-    except DomainError as exc:
-        _refuse(exc)
 
 
 @db_app.command("upgrade")
@@ -275,11 +251,6 @@ def poster_svg(poster: Poster, qr: segno.QRCode) -> str:
     )
 
 
-def _fail(message: str) -> NoReturn:
-    typer.secho(message, fg=typer.colors.RED, err=True)
-    raise typer.Exit(2)
-
-
 @app.command("qr")
 def qr_poster(
     unit: Annotated[str, typer.Option(help="Unit code (must be loaded)")],
@@ -334,7 +305,7 @@ class Role(StrEnum):
 ActorOption = Annotated[str, typer.Option(help="Your staff username, recorded on the case")]
 
 
-def _state(text: str) -> CaseState:
+def _state(text: str) -> CaseState:  # noqa: RET503 (_fail exits)
     """A case state by its Chinese name (核实中) or its code (verifying)."""
     for state in CaseState:
         if text in (state.value, state.name):
@@ -606,23 +577,19 @@ def serve() -> None:
     asyncio.run(run(settings))
 
 
-def _refuse(exc: DomainError) -> NoReturn:
-    typer.secho(Translator()(exc.key, **exc.params), fg=typer.colors.RED, err=True)
-    raise typer.Exit(2) from exc
-
-
-def _parse(parse: Callable[[], T]) -> T:
-    try:
-        return parse()
-    except InvalidFile as exc:
-        typer.secho(str(exc), fg=typer.colors.RED, err=True)
-        typer.secho("Nothing was stored.", err=True)
-        raise typer.Exit(2) from exc
-
-
 def main() -> None:
     app()
 
 
 def settings_for_cli() -> Settings:
     return get_settings()
+
+
+def _register_extensions() -> None:
+    # Scoring commands live beside their own package's adapter code.
+    from api import cli_scoring
+
+    cli_scoring.register(app=app, import_app=import_app)
+
+
+_register_extensions()

@@ -68,6 +68,19 @@ class Settings(BaseSettings):
     # How often staff replies are relayed to citizens through the bot.
     relay_interval_seconds: float = Field(default=5.0, gt=0)
 
+    # Staff console: cookies are marked Secure when it is served over https (set this
+    # behind a TLS-terminating proxy); sessions end after this many hours.
+    cookie_secure: bool = False
+    session_hours: float = Field(default=12, gt=0)
+    # Login: this many failures in a row lock the account for lockout_minutes; one address
+    # may fail at most login_address_failures times in that window.
+    login_max_failures: int = Field(default=5, ge=1)
+    lockout_minutes: float = Field(default=15, gt=0)
+    login_address_failures: int = Field(default=20, ge=1)
+
+    # Scoring: the 民意 method file (YAML); empty = the defaults of scoring/method.yaml.
+    scoring_method_file: Path | None = None
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
