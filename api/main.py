@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from api.routes import cases, health, integrations, surveys
 from surveys.db import SessionMaker
 from surveys.exceptions import DomainError
 from surveys.i18n import Translator
 from surveys.settings import Settings
+
+STATIC_DIR = Path(__file__).parent / "static"
 
 
 def create_app(settings: Settings, sessionmaker: SessionMaker) -> FastAPI:
@@ -21,6 +26,8 @@ def create_app(settings: Settings, sessionmaker: SessionMaker) -> FastAPI:
     app.include_router(integrations.router)
     app.include_router(cases.router)
     app.add_exception_handler(DomainError, _domain_error)
+    # Console assets; vendor/ is filled from the npm registry by scripts/assets.sh.
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 
 
