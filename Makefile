@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+VENDOR_STAMP := api/static/vendor/echarts.min.js
 
-.PHONY: run test lint typecheck unit e2e bench migrate demo clean
+.PHONY: run test lint typecheck unit e2e bench migrate demo clean assets browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +19,7 @@ migrate: $(STAMP)
 demo: migrate
 	$(BIN)/minyi demo load
 
-run: demo
+run: assets demo
 	$(BIN)/minyi serve
 
 lint: $(STAMP)
@@ -28,8 +29,20 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck
+test: lint typecheck assets browser
 	$(BIN)/pytest
+
+# Console assets from the npm registry (web/package-lock.json) into api/static/vendor/, redone
+# only when the lock changes; and a font for Chinese (quick and quiet when there is one).
+assets: $(VENDOR_STAMP)
+	@bash scripts/fonts.sh
+
+$(VENDOR_STAMP): web/package-lock.json
+	bash scripts/assets.sh
+
+# Debian's Chromium for the browser tests (tests/browser), installed when missing.
+browser:
+	@bash scripts/chromium.sh
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_answers.py

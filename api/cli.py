@@ -32,6 +32,7 @@ from surveys import (
     units,
     workdays,
 )
+from surveys.access import StaffRole
 from surveys.clock import today
 from surveys.definitions import parse_definition
 from surveys.exceptions import DomainError
@@ -546,7 +547,7 @@ def calendar_list(year: Annotated[int | None, typer.Option(help="Only this year"
 @staff_app.command("add")
 def staff_add(
     username: str,
-    role: Annotated[staff.StaffRole, typer.Option(help="admin|supervisor|staff|viewer")],
+    role: Annotated[StaffRole, typer.Option(help="admin|supervisor|staff|viewer")],
     unit: Annotated[list[str] | None, typer.Option(help="Unit code (repeat for several)")] = None,
 ) -> None:
     """Add a staff member serving the given units."""

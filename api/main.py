@@ -1,20 +1,72 @@
-"""The FastAPI application factory."""
+"""The FastAPI application factory: the JSON API under /api/v1 and the staff console."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
+from asgi_csrf import asgi_csrf  # type: ignore[import-untyped]
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api.auth import ConsoleLogin, PasswordChangeRequired
+from api.console import auth as console_auth
+from api.console.web import redirect, render
 from api.routes import cases, health, integrations, surveys
 from surveys.db import SessionMaker
+from surveys.engine import N_
 from surveys.exceptions import DomainError
 from surveys.i18n import Translator
 from surveys.settings import Settings
 
 STATIC_DIR = Path(__file__).parent / "static"
+SESSION_COOKIE = "minyi_session"
+CSRF_COOKIE = "csrftoken"
+
+
+def _derived_key(settings: Settings, purpose: str) -> str:
+    return hmac.new(settings.secret_key_bytes(), purpose.encode(), hashlib.sha256).hexdigest()
+
+
+class CSRFMiddleware:
+    """asgi-csrf (double-submit cookie) on every console form post.
+
+    The JSON API authenticates with bearer tokens, never cookies, so it is not covered; the
+    sign-in form is, even before any cookie exists (login CSRF).
+    """
+
+    def __init__(self, app: ASGIApp, *, secret: str, secure: bool) -> None:
+        self.app = asgi_csrf(
+            app,
+            signing_secret=secret,
+            cookie_name=CSRF_COOKIE,
+            always_protect={"/console/login"},
+            skip_if_scope=lambda scope: not scope["path"].startswith("/console"),
+            cookie_secure=secure,
+            cookie_samesite="Lax",
+            send_csrf_failed=_csrf_failed,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+
+async def _csrf_failed(scope: Scope, send: Send, message_id: Any = None) -> None:
+    body = Translator()(N_("console.error.csrf")).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 403,
+            "headers": [(b"content-type", b"text/plain; charset=utf-8")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 def create_app(settings: Settings, sessionmaker: SessionMaker) -> FastAPI:
@@ -25,14 +77,50 @@ def create_app(settings: Settings, sessionmaker: SessionMaker) -> FastAPI:
     app.include_router(surveys.router)
     app.include_router(integrations.router)
     app.include_router(cases.router)
+    app.include_router(console_auth.router)
     app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(ConsoleLogin, _to_login)
+    app.add_exception_handler(PasswordChangeRequired, _to_password)
     # Console assets; vendor/ is filled from the npm registry by scripts/assets.sh.
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    # Added last, runs first: the CSRF check sees the raw request, then the session cookie.
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=_derived_key(settings, "console-session"),
+        session_cookie=SESSION_COOKIE,
+        max_age=int(settings.session_hours * 3600),
+        same_site="lax",
+        https_only=settings.cookie_secure,
+    )
+    app.add_middleware(
+        CSRFMiddleware, secret=_derived_key(settings, "csrf"), secure=settings.cookie_secure
+    )
     return app
 
 
-async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+def _is_console(request: Request) -> bool:
+    return request.url.path.startswith("/console")
+
+
+async def _domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
     t = Translator()
-    body = {"code": exc.key, "message": t(exc.key, **exc.params)}
-    return JSONResponse(body, status_code=exc.status_code)
+    message = t(exc.key, **exc.params)
+    if _is_console(request):
+        actor = getattr(request.state, "actor", None)
+        context = {"message": message}
+        return render(
+            request, "console/error.html", context, actor=actor, status_code=exc.status_code
+        )
+    return JSONResponse({"code": exc.key, "message": message}, status_code=exc.status_code)
+
+
+async def _to_login(request: Request, exc: Exception) -> Response:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    if request.method != "GET":
+        target = "/console/dashboard"
+    return redirect(f"/console/login?next={quote(target)}")
+
+
+async def _to_password(request: Request, exc: Exception) -> Response:
+    return redirect("/console/password")

@@ -8,7 +8,10 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
-import surveys.models  # noqa: F401  (registers the tables)
+import scoring.models  # noqa: F401  (registers the tables)
+import surveys.accounts  # noqa: F401
+import surveys.audit  # noqa: F401
+import surveys.models  # noqa: F401
 import surveys.rating_chat  # noqa: F401
 import surveys.staff  # noqa: F401
 import surveys.workdays  # noqa: F401

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import or_
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from surveys.access import Actor, Perm
 from surveys.clock import as_utc
 from surveys.definitions import Level
 from surveys.engine import N_
@@ -333,28 +335,95 @@ async def timeline(*, session: AsyncSession, case: FollowUpCase) -> list[CaseEve
     return list((await session.exec(statement)).all())
 
 
-async def get_case_for(
-    *, session: AsyncSession, case_id: int, unit_id: int | None
-) -> FollowUpCase:
-    """A case visible to a caller scoped to ``unit_id`` (None: every unit); else NotFound."""
+async def get_case_for(*, session: AsyncSession, case_id: int, actor: Actor) -> FollowUpCase:
+    """A case the actor may see; another unit's case is NotFound, as if it did not exist."""
+    actor.require(Perm.view)
     case = await session.get(FollowUpCase, case_id)
-    if case is None or (unit_id is not None and case.unit_id != unit_id):
+    if case is None or not actor.sees(case.unit_id):
         raise NotFound(case=case_id)
     return case
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    unit_id: int | None = None
+    state: CaseState | None = None
+    overdue_on: date | None = None  # only cases overdue on that day
+    opened_from: date | None = None
+    opened_to: date | None = None
 
 
 async def list_cases(
     *,
     session: AsyncSession,
-    unit_id: int | None,
-    state: CaseState | None,
-    offset: int,
-    limit: int,
-) -> list[FollowUpCase]:
-    """Cases by deadline, oldest first, for one unit or all."""
-    statement = select(FollowUpCase).order_by(col(FollowUpCase.rectify_due), col(FollowUpCase.id))
-    if unit_id is not None:
-        statement = statement.where(FollowUpCase.unit_id == unit_id)
-    if state is not None:
-        statement = statement.where(FollowUpCase.state == state.value)
-    return list((await session.exec(statement.offset(offset).limit(limit))).all())
+    actor: Actor,
+    where: CaseFilter = CaseFilter(),
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[FollowUpCase], int]:
+    """The actor's cases by deadline, earliest first, one page of them and the total."""
+    actor.require(Perm.view)
+    statement = select(FollowUpCase)
+    units = actor.unit_filter(where.unit_id)
+    if units is not None:
+        statement = statement.where(col(FollowUpCase.unit_id).in_(units))
+    if where.state is not None:
+        statement = statement.where(FollowUpCase.state == where.state.value)
+    if where.opened_from is not None:
+        statement = statement.where(col(FollowUpCase.opened_at) >= _day_start(where.opened_from))
+    if where.opened_to is not None:
+        statement = statement.where(
+            col(FollowUpCase.opened_at) < _day_start(where.opened_to + timedelta(days=1))
+        )
+    if where.overdue_on is not None:
+        on = where.overdue_on
+        statement = statement.where(
+            or_(
+                (col(FollowUpCase.state).in_([s.value for s in AWAITING_CONTACT]))
+                & (col(FollowUpCase.contact_due) < on),
+                (col(FollowUpCase.state).in_([s.value for s in AWAITING_RECTIFY]))
+                & (col(FollowUpCase.rectify_due) < on),
+            )
+        )
+    total = (await session.exec(select(func.count()).select_from(statement.subquery()))).one()
+    statement = statement.order_by(col(FollowUpCase.rectify_due), col(FollowUpCase.id))
+    found = (await session.exec(statement.offset(offset).limit(limit))).all()
+    return list(found), int(total)
+
+
+def _day_start(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+async def act(
+    *,
+    session: AsyncSession,
+    actor: Actor,
+    case: FollowUpCase,
+    to: CaseState,
+    note: str | None,
+    person: str | None = None,
+) -> CaseEvent:
+    """A staff move: 申诉 decisions need :attr:`Perm.decide_appeal`, the rest the unit's staff."""
+    actor.require(Perm.decide_appeal if to in APPEAL_DECISIONS else Perm.work_cases)
+    actor.require_unit(case.unit_id, case=case.id)
+    role = "supervisor" if actor.can(Perm.decide_appeal) else "staff"
+    return await transition(
+        session=session, case=case, to=to, actor=_who(actor, person), actor_role=role, note=note
+    )
+
+
+async def reply_as(
+    *, session: AsyncSession, actor: Actor, case: FollowUpCase, text: str, person: str | None
+) -> CaseEvent:
+    """A reply by the unit's staff, relayed to the citizen (保密联络)."""
+    actor.require(Perm.work_cases)
+    actor.require_unit(case.unit_id, case=case.id)
+    return await add_reply(session=session, case=case, actor=_who(actor, person), text=text)
+
+
+def _who(actor: Actor, person: str | None) -> str:
+    """The name on the timeline: the account, or the person an integration names."""
+    if actor.kind == "token" and person:
+        return person.strip()[:64]
+    return actor.name[:64]

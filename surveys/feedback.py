@@ -8,9 +8,11 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from surveys import cases, imports, ratings, workdays
+from surveys.access import Actor, Perm
 from surveys.models import FollowUpCase, RatingSource, Unit
 from surveys.ratings import IngestResult, RowError
 
@@ -26,7 +28,7 @@ async def receive_ratings(
     session: AsyncSession,
     rows: Sequence[dict[str, object]],
     source: RatingSource,
-    only_unit_id: int | None,
+    actor: Actor,
     tz: ZoneInfo,
     now: datetime,
     grace_days: int,
@@ -35,15 +37,20 @@ async def receive_ratings(
     """Validate each row, store the good new ones, open a follow-up case for each 差评.
 
     Bad rows are reported with their index and field; the good rows are stored anyway
-    (an API batch). A token bound to one unit may only rate that unit.
+    (an API batch). An actor bound to units may only rate those units.
     """
+    actor.require(Perm.push)
     items, errors = ratings.validate_rows(rows)
-    only_unit = await session.get(Unit, only_unit_id) if only_unit_id is not None else None
-    if only_unit is not None:
+    if actor.units is not None:
+        allowed = (
+            await session.exec(select(Unit.code).where(col(Unit.id).in_(actor.units)))
+        ).all()
         for index, item in enumerate(items):
-            if item is not None and item.unit != only_unit.code:
+            if item is not None and item.unit not in allowed:
                 errors.append(
-                    RowError(index, "unit", f"this token may only rate {only_unit.code}")
+                    RowError(
+                        index, "unit", f"this token may only rate {', '.join(sorted(allowed))}"
+                    )
                 )
                 items[index] = None
     result = await ratings.ingest(

@@ -193,6 +193,8 @@ class ApiToken(SQLModel, table=True):
     name: str = Field(max_length=64)
     token_hash: str = Field(max_length=64, unique=True, index=True)
     unit_id: int | None = Field(default=None, foreign_key="unit.id")
+    # surveys.StaffRole value: what the integration may do (surveys.access).
+    role: str = Field(default="staff", max_length=16)
     created_at: datetime = _ts()
     revoked_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
 

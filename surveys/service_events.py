@@ -8,9 +8,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from surveys.access import Actor, Perm
 from surveys.engine import N_
 from surveys.exceptions import DomainError, UnknownUnit
-from surveys.models import ApiToken, ServiceEvent, Unit, pk
+from surveys.models import ServiceEvent, Unit, pk
 
 LINK_TOKEN = r"^[A-Za-z0-9_-]{8,64}$"
 
@@ -79,11 +80,12 @@ async def _unit(session: AsyncSession, code: str) -> Unit:
 
 
 async def receive_event(
-    *, session: AsyncSession, item: ServiceEventIn, token: ApiToken
+    *, session: AsyncSession, item: ServiceEventIn, actor: Actor
 ) -> tuple[ServiceEvent, bool]:
     """Store a finished 办件 once per 办件编号; returns the event and whether it is new."""
+    actor.require(Perm.push)
     unit = await _unit(session, item.unit)
-    if token.unit_id is not None and token.unit_id != unit.id:
+    if not actor.sees(unit.id):
         raise WrongUnit(unit=item.unit)
     existing = await get_event(session=session, case_no=item.case_no)
     if existing is not None:
@@ -102,7 +104,7 @@ async def receive_event(
         channel=item.channel,
         finished_at=item.finished_at.astimezone(UTC),
         link_token=item.link_token,
-        token_id=token.id,
+        token_id=actor.token_id,
     )
     session.add(event)
     await session.flush()

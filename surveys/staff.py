@@ -10,7 +10,6 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from enum import StrEnum
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel, col, select
@@ -18,19 +17,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 import surveys.models  # noqa: F401  (naming convention first)
 from surveys import cases, units, workdays
+from surveys.access import StaffRole
 from surveys.clock import as_utc
 from surveys.engine import N_, Msg
 from surveys.exceptions import DomainError, NotFound
 from surveys.models import CaseState, FollowUpCase, Unit, _ts, pk
 
 LINK_CODE_MINUTES = 15
-
-
-class StaffRole(StrEnum):
-    admin = "admin"
-    supervisor = "supervisor"  # 牵头考核单位: decides 申诉, is told of overdue cases
-    staff = "staff"
-    viewer = "viewer"
 
 
 class StaffUser(SQLModel, table=True):
@@ -43,6 +36,14 @@ class StaffUser(SQLModel, table=True):
     telegram_chat_id: int | None = Field(default=None, sa_type=sa.BigInteger)
     link_code_hash: str | None = Field(default=None, max_length=64)
     link_code_expires_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    # Console sign-in (surveys.accounts): argon2 hash, never the password itself.
+    password_hash: str | None = Field(default=None, max_length=200)
+    must_change_password: bool = True
+    failed_logins: int = 0
+    locked_until: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    # Bumped on sign-out and password change: every older session cookie stops working.
+    session_version: int = 1
+    last_login_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
     created_at: datetime = _ts()
 
 

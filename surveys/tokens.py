@@ -8,6 +8,7 @@ import secrets
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from surveys.access import Actor, StaffRole, check_role_units
 from surveys.engine import N_
 from surveys.exceptions import DomainError, NotFound
 from surveys.models import ApiToken, Unit, pk, utcnow
@@ -47,17 +48,27 @@ async def _active(session: AsyncSession, name: str) -> ApiToken | None:
 
 
 async def create_token(
-    *, session: AsyncSession, name: str, unit: Unit | None
+    *, session: AsyncSession, name: str, unit: Unit | None, role: StaffRole | None = None
 ) -> tuple[ApiToken, str]:
-    """A new token, optionally bound to one unit; the raw secret is returned only here."""
+    """A new token with a role, bound to one unit or to all; the secret is returned only here.
+
+    Without a role: a unit's token acts as its staff, an unbound one as admin. Unit staff
+    tokens need a unit; an admin token always covers every unit.
+    """
     name = name.strip()
+    role = role or (StaffRole.staff if unit else StaffRole.admin)
+    check_role_units(role, 1 if unit else 0)
+    if role is StaffRole.admin:
+        unit = None
     if not 1 <= len(name) <= NAME_MAX:
         raise InvalidTokenName()
     # Names stay unique among live tokens so that revoking by name is unambiguous.
     if await _active(session, name) is not None:
         raise TokenNameTaken(name=name)
     raw = PREFIX + secrets.token_urlsafe(32)
-    token = ApiToken(name=name, token_hash=_digest(raw), unit_id=pk(unit) if unit else None)
+    token = ApiToken(
+        name=name, token_hash=_digest(raw), unit_id=pk(unit) if unit else None, role=role.value
+    )
     session.add(token)
     await session.flush()
     return token, raw
@@ -73,6 +84,17 @@ async def verify_token(*, session: AsyncSession, raw: str) -> ApiToken:
     if token is None or token.revoked_at is not None:
         raise InvalidToken()
     return token
+
+
+def actor_for_token(token: ApiToken, address: str | None) -> Actor:
+    """What an integration may do: its role, over its unit (or every unit)."""
+    return Actor.scoped(
+        name=token.name,
+        role=StaffRole(token.role),
+        unit_ids=[token.unit_id] if token.unit_id is not None else [],
+        address=address,
+        token_id=pk(token),
+    )
 
 
 async def revoke_token(*, session: AsyncSession, name: str) -> ApiToken:

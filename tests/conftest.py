@@ -10,7 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-import surveys.models  # noqa: F401  (registers the tables)
+import scoring.models  # noqa: F401  (registers the tables)
+import surveys.accounts  # noqa: F401
+import surveys.audit  # noqa: F401
+import surveys.models  # noqa: F401
 import surveys.rating_chat  # noqa: F401
 import surveys.staff  # noqa: F401
 import surveys.workdays  # noqa: F401

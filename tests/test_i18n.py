@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import string
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,12 +11,13 @@ from pathlib import Path
 import pytest
 
 from bot.main import COMMANDS
+from surveys.access import StaffRole
 from surveys.definitions import Level
 from surveys.engine import Msg
 from surveys.i18n import DEFAULT_LOCALE, DOMAIN, LOCALES_DIR, Translator, load_translations
 
 REPO = Path(__file__).resolve().parent.parent
-PACKAGES = ("surveys", "bot", "api")
+PACKAGES = ("surveys", "scoring", "bot", "api")
 MARKERS = {"t", "N_", "Msg", "_"}
 
 
@@ -60,10 +62,25 @@ def _exception_keys() -> set[str]:
     }
 
 
+# t("key") with a whole literal key; t("role." ~ x) builds it at run time (see dynamic).
+TEMPLATE_KEY = re.compile(r"""\bt\(\s*["']([A-Za-z0-9_.]*[A-Za-z0-9_])["']\s*[,)]""")
+
+
+def _template_keys() -> set[str]:
+    """Keys the console templates translate with ``t("key")``."""
+    return {
+        key
+        for path in sorted((REPO / "templates").rglob("*.html"))
+        for key in TEMPLATE_KEY.findall(path.read_text("utf-8"))
+    }
+
+
 def used_keys() -> set[str]:
     marked = {key for _, tree in _sources() for key, _ in _literal_calls(tree)}
+    marked |= _template_keys()
     # Built at run time: engine.label_of uses f"level.{code}", set_commands f"command.{c}".
     dynamic = {f"level.{level.value}" for level in Level} | {f"command.{c}" for c in COMMANDS}
+    dynamic |= {f"role.{role.value}" for role in StaffRole}  # templates: t("role." ~ role)
     return marked | dynamic | _exception_keys()
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
+from api.auth import api_actor
 from api.deps import SessionDep, SettingsDep
-from api.routes.integrations import TokenDep
 from surveys import cases
+from surveys.access import Actor, Perm
 from surveys.clock import today
 from surveys.models import CaseState, FollowUpCase
 
@@ -29,16 +30,21 @@ class CasePublic(BaseModel):
 
 class CasesPublic(BaseModel):
     data: list[CasePublic]
-    count: int
+    count: int  # all matching cases, not only this page
+
+
+ViewActor = Annotated[Actor, Depends(api_actor(Perm.view))]
+WorkActor = Annotated[Actor, Depends(api_actor(Perm.view))]  # the service checks the move
 
 
 class ReplyIn(BaseModel):
-    actor: str = Field(min_length=1, max_length=64)
+    # The person at the integration who wrote it, shown on the timeline (not the citizen).
+    actor: str | None = Field(default=None, min_length=1, max_length=64)
     text: str = Field(min_length=1, max_length=2000)
 
 
 class TransitionIn(BaseModel):
-    actor: str = Field(min_length=1, max_length=64)
+    actor: str | None = Field(default=None, min_length=1, max_length=64)
     to: CaseState
     note: str | None = Field(default=None, max_length=2000)
 
@@ -60,41 +66,50 @@ def _public(case: FollowUpCase, on: date) -> CasePublic:
 async def list_cases(
     session: SessionDep,
     settings: SettingsDep,
-    token: TokenDep,
+    actor: ViewActor,
     state: CaseState | None = None,
+    unit_id: int | None = None,
+    overdue: bool = False,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> CasesPublic:
-    """Cases of the token's unit (all units for an unbound token), by deadline."""
-    found = await cases.list_cases(
-        session=session, unit_id=token.unit_id, state=state, offset=offset, limit=limit
-    )
+    """The caller's cases (a unit's token: that unit's), earliest deadline first."""
     on = today(settings.tz)
-    return CasesPublic(data=[_public(c, on) for c in found], count=len(found))
+    where = cases.CaseFilter(unit_id=unit_id, state=state, overdue_on=on if overdue else None)
+    found, total = await cases.list_cases(
+        session=session, actor=actor, where=where, offset=offset, limit=limit
+    )
+    return CasesPublic(data=[_public(c, on) for c in found], count=total)
+
+
+@router.get("/{case_id}", response_model=CasePublic)
+async def get_case(
+    case_id: int, session: SessionDep, settings: SettingsDep, actor: ViewActor
+) -> CasePublic:
+    """One case; another unit's case is 404."""
+    case = await cases.get_case_for(session=session, case_id=case_id, actor=actor)
+    return _public(case, today(settings.tz))
 
 
 @router.post("/{case_id}/reply", response_model=CasePublic)
 async def reply(
-    case_id: int, body: ReplyIn, session: SessionDep, settings: SettingsDep, token: TokenDep
+    case_id: int, body: ReplyIn, session: SessionDep, settings: SettingsDep, actor: WorkActor
 ) -> CasePublic:
     """Write to the citizen; the bot relays it (保密联络)."""
-    case = await cases.get_case_for(session=session, case_id=case_id, unit_id=token.unit_id)
-    await cases.add_reply(session=session, case=case, actor=body.actor, text=body.text)
+    case = await cases.get_case_for(session=session, case_id=case_id, actor=actor)
+    await cases.reply_as(
+        session=session, actor=actor, case=case, text=body.text, person=body.actor
+    )
     return _public(case, today(settings.tz))
 
 
 @router.post("/{case_id}/transition", response_model=CasePublic)
 async def transition(
-    case_id: int, body: TransitionIn, session: SessionDep, settings: SettingsDep, token: TokenDep
+    case_id: int, body: TransitionIn, session: SessionDep, settings: SettingsDep, actor: WorkActor
 ) -> CasePublic:
-    """Move the case on as unit staff (申诉 decisions need a supervisor in the console)."""
-    case = await cases.get_case_for(session=session, case_id=case_id, unit_id=token.unit_id)
-    await cases.transition(
-        session=session,
-        case=case,
-        to=body.to,
-        actor=body.actor,
-        actor_role="staff",
-        note=body.note,
+    """Move the case on (unit staff); 申诉 decisions need a supervisor's token."""
+    case = await cases.get_case_for(session=session, case_id=case_id, actor=actor)
+    await cases.act(
+        session=session, actor=actor, case=case, to=body.to, note=body.note, person=body.actor
     )
     return _public(case, today(settings.tz))

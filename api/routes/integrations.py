@@ -6,28 +6,18 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
+from api.auth import api_actor
 from api.deps import SessionDep, SettingsDep
-from surveys import feedback, service_events, tokens, workdays
-from surveys.models import ApiToken, RatingSource, utcnow
+from surveys import feedback, service_events, workdays
+from surveys.access import Actor, Perm
+from surveys.models import RatingSource, utcnow
 
 router = APIRouter(prefix="/api/v1", tags=["integrations"])
-bearer = HTTPBearer(auto_error=False)
 
 
-async def current_token(
-    session: SessionDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> ApiToken:
-    """The integration calling, from its ``Authorization: Bearer`` token."""
-    return await tokens.verify_token(
-        session=session, raw=credentials.credentials if credentials else ""
-    )
-
-
-TokenDep = Annotated[ApiToken, Depends(current_token)]
+PushActor = Annotated[Actor, Depends(api_actor(Perm.push))]
 
 
 class ServiceEventPublic(BaseModel):
@@ -53,11 +43,11 @@ class RatingsReceived(BaseModel):
 async def push_service_event(
     item: service_events.ServiceEventIn,
     session: SessionDep,
-    token: TokenDep,
+    actor: PushActor,
     response: Response,
 ) -> ServiceEventPublic:
     """Record a finished 办件; the same 办件编号 twice stores one event (200, not 201)."""
-    event, created = await service_events.receive_event(session=session, item=item, token=token)
+    event, created = await service_events.receive_event(session=session, item=item, actor=actor)
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     assert event.id is not None
     return ServiceEventPublic(id=event.id, case_no=event.case_no, created=created)
@@ -68,7 +58,7 @@ async def push_ratings(
     body: dict[str, Any] | list[dict[str, Any]],
     session: SessionDep,
     settings: SettingsDep,
-    token: TokenDep,
+    actor: PushActor,
     now: Annotated[datetime, Depends(utcnow)],
 ) -> RatingsReceived:
     """Store one rating or a batch; bad rows are reported by index, good rows are kept."""
@@ -77,7 +67,7 @@ async def push_ratings(
         session=session,
         rows=rows,
         source=RatingSource.api,
-        only_unit_id=token.unit_id,
+        actor=actor,
         tz=settings.tz,
         now=now,
         grace_days=settings.rating_grace_days,

@@ -20,7 +20,7 @@ from surveys.service_events import (
     get_event_by_link_token,
     receive_event,
 )
-from surveys.tokens import create_token
+from surveys.tokens import actor_for_token, create_token
 
 
 def payload(**fields: Any) -> dict[str, Any]:
@@ -108,7 +108,9 @@ class TestReceiveEvent:
     async def test_stores_a_new_event(
         self, session: AsyncSession, units: dict[str, Unit], token: ApiToken
     ) -> None:
-        event, created = await receive_event(session=session, item=event_in(), token=token)
+        event, created = await receive_event(
+            session=session, item=event_in(), actor=actor_for_token(token, None)
+        )
 
         assert created is True
         assert event.id is not None
@@ -127,17 +129,23 @@ class TestReceiveEvent:
     async def test_nothing_about_staff_is_stored(
         self, session: AsyncSession, units: dict[str, Unit], token: ApiToken
     ) -> None:
-        event, _ = await receive_event(session=session, item=event_in(staff="S-0042"), token=token)
+        event, _ = await receive_event(
+            session=session, item=event_in(staff="S-0042"), actor=actor_for_token(token, None)
+        )
 
         assert "S-0042" not in {str(value) for value in event.model_dump().values()}
 
     async def test_the_same_case_no_twice_stores_one(
         self, session: AsyncSession, units: dict[str, Unit], token: ApiToken
     ) -> None:
-        first, _ = await receive_event(session=session, item=event_in(), token=token)
+        first, _ = await receive_event(
+            session=session, item=event_in(), actor=actor_for_token(token, None)
+        )
 
         again, created = await receive_event(
-            session=session, item=event_in(item_name="改了名", link_token="another-1"), token=token
+            session=session,
+            item=event_in(item_name="改了名", link_token="another-1"),
+            actor=actor_for_token(token, None),
         )
 
         assert (again.id, created) == (first.id, False)
@@ -149,7 +157,9 @@ class TestReceiveEvent:
     ) -> None:
         token = await bound_token(session, units["kundulun"])
 
-        _, created = await receive_event(session=session, item=event_in(), token=token)
+        _, created = await receive_event(
+            session=session, item=event_in(), actor=actor_for_token(token, None)
+        )
 
         assert created is True
 
@@ -159,7 +169,9 @@ class TestReceiveEvent:
         token = await bound_token(session, units["qingshan"])
 
         with pytest.raises(WrongUnit) as caught:
-            await receive_event(session=session, item=event_in(), token=token)
+            await receive_event(
+                session=session, item=event_in(), actor=actor_for_token(token, None)
+            )
 
         assert (caught.value.key, caught.value.status_code) == ("error.wrong_unit", 403)
         assert caught.value.params == {"unit": "kundulun"}
@@ -168,18 +180,24 @@ class TestReceiveEvent:
     async def test_a_retry_cannot_fetch_the_case_of_another_unit(
         self, session: AsyncSession, units: dict[str, Unit], token: ApiToken
     ) -> None:
-        await receive_event(session=session, item=event_in(), token=token)
+        await receive_event(session=session, item=event_in(), actor=actor_for_token(token, None))
         qingshan = await bound_token(session, units["qingshan"])
 
         with pytest.raises(WrongUnit):
-            await receive_event(session=session, item=event_in(unit="qingshan"), token=qingshan)
+            await receive_event(
+                session=session,
+                item=event_in(unit="qingshan"),
+                actor=actor_for_token(qingshan, None),
+            )
 
     @pytest.mark.parametrize("code", ["nowhere", "old"])
     async def test_an_unknown_or_inactive_unit_is_refused(
         self, session: AsyncSession, units: dict[str, Unit], token: ApiToken, code: str
     ) -> None:
         with pytest.raises(UnknownUnit) as caught:
-            await receive_event(session=session, item=event_in(unit=code), token=token)
+            await receive_event(
+                session=session, item=event_in(unit=code), actor=actor_for_token(token, None)
+            )
 
         assert caught.value.params == {"code": code}
         assert await count(session) == 0
@@ -187,10 +205,12 @@ class TestReceiveEvent:
     async def test_a_link_token_of_another_case_is_refused(
         self, session: AsyncSession, units: dict[str, Unit], token: ApiToken
     ) -> None:
-        await receive_event(session=session, item=event_in(), token=token)
+        await receive_event(session=session, item=event_in(), actor=actor_for_token(token, None))
 
         with pytest.raises(LinkTokenTaken) as caught:
-            await receive_event(session=session, item=event_in(case_no="BJ-2"), token=token)
+            await receive_event(
+                session=session, item=event_in(case_no="BJ-2"), actor=actor_for_token(token, None)
+            )
 
         assert (caught.value.key, caught.value.status_code) == ("error.link_token_taken", 409)
         assert await count(session) == 1
@@ -200,7 +220,9 @@ class TestLookups:
     async def test_by_case_no_and_by_link_token(
         self, session: AsyncSession, units: dict[str, Unit], token: ApiToken
     ) -> None:
-        event, _ = await receive_event(session=session, item=event_in(), token=token)
+        event, _ = await receive_event(
+            session=session, item=event_in(), actor=actor_for_token(token, None)
+        )
 
         assert await get_event(session=session, case_no="BJ-2026-0001") is event
         assert await get_event_by_link_token(session=session, link_token="Ab3_x-9Z") is event

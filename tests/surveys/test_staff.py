@@ -8,6 +8,7 @@ import pytest
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from surveys import cases, staff
+from surveys.access import StaffRole
 from surveys.exceptions import UnknownUnit
 from surveys.models import CaseState, Rating, RatingSource, Unit, UnitKind, pk
 from surveys.workdays import DeadlinePolicy, WorkCalendar
@@ -45,7 +46,7 @@ async def _bad_case(session: AsyncSession, unit: Unit, n: int) -> cases.FollowUp
 
 
 async def _linked(
-    session: AsyncSession, name: str, role: staff.StaffRole, units: list[str], chat_id: int
+    session: AsyncSession, name: str, role: StaffRole, units: list[str], chat_id: int
 ) -> None:
     await staff.add_staff(session=session, username=name, role=role, unit_codes=units)
     code = await staff.issue_link_code(session=session, username=name, now=NOW)
@@ -56,17 +57,17 @@ class TestAddStaff:
     async def test_unknown_unit_is_refused(self, session: AsyncSession) -> None:
         with pytest.raises(UnknownUnit):
             await staff.add_staff(
-                session=session, username="x", role=staff.StaffRole.staff, unit_codes=["zz"]
+                session=session, username="x", role=StaffRole.staff, unit_codes=["zz"]
             )
 
     async def test_username_is_unique(self, session: AsyncSession) -> None:
         await _units(session)
         await staff.add_staff(
-            session=session, username="x", role=staff.StaffRole.staff, unit_codes=["a"]
+            session=session, username="x", role=StaffRole.staff, unit_codes=["a"]
         )
         with pytest.raises(staff.UsernameTaken):
             await staff.add_staff(
-                session=session, username="x", role=staff.StaffRole.staff, unit_codes=["b"]
+                session=session, username="x", role=StaffRole.staff, unit_codes=["b"]
             )
 
 
@@ -74,7 +75,7 @@ class TestLinkChat:
     async def test_a_code_links_once_and_expires(self, session: AsyncSession) -> None:
         await _units(session)
         await staff.add_staff(
-            session=session, username="li", role=staff.StaffRole.staff, unit_codes=["a"]
+            session=session, username="li", role=StaffRole.staff, unit_codes=["a"]
         )
         code = await staff.issue_link_code(session=session, username="li", now=NOW)
         user = await staff.link_chat(session=session, code=code.lower(), chat_id=42, now=NOW)
@@ -93,9 +94,9 @@ class TestDueNotices:
         self, session: AsyncSession
     ) -> None:
         a, b = await _units(session)
-        await _linked(session, "a-staff", staff.StaffRole.staff, ["a"], 101)
-        await _linked(session, "b-staff", staff.StaffRole.staff, ["b"], 202)
-        await _linked(session, "a-viewer", staff.StaffRole.viewer, ["a"], 303)
+        await _linked(session, "a-staff", StaffRole.staff, ["a"], 101)
+        await _linked(session, "b-staff", StaffRole.staff, ["b"], 202)
+        await _linked(session, "a-viewer", StaffRole.viewer, ["a"], 303)
         case = await _bad_case(session, a, 1)
         today = date(2025, 9, 30)
         notices = await staff.due_notices(session=session, today=today, now=NOW, calendar=CAL)
@@ -109,7 +110,7 @@ class TestDueNotices:
         self, session: AsyncSession
     ) -> None:
         a, _ = await _units(session)
-        await _linked(session, "boss", staff.StaffRole.supervisor, ["a"], 909)
+        await _linked(session, "boss", StaffRole.supervisor, ["a"], 909)
         case = await _bad_case(session, a, 2)
         late = date(2025, 10, 10)  # contact_due 2025-10-09 passed while still 待核实
         notices = await staff.due_notices(session=session, today=late, now=NOW, calendar=CAL)
@@ -130,7 +131,7 @@ class TestDueNotices:
             actor_role="staff",
             note=None,
         )
-        await _linked(session, "a-staff", staff.StaffRole.staff, ["a"], 101)
+        await _linked(session, "a-staff", StaffRole.staff, ["a"], 101)
         await staff.due_notices(session=session, today=date(2025, 10, 9), now=NOW, calendar=CAL)
         # rectify_due 2025-10-14: on the 13th it is one working day away.
         notices = await staff.due_notices(
