@@ -16,9 +16,14 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.auth import ConsoleLogin, PasswordChangeRequired
+from api.console import admin as console_admin
 from api.console import auth as console_auth
+from api.console import cases as console_cases
+from api.console import dashboard as console_dashboard
+from api.console import results as console_results
+from api.console import scoring as console_scoring
 from api.console.web import redirect, render
-from api.routes import cases, health, integrations, surveys
+from api.routes import cases, health, indicators, integrations, responses, surveys, units
 from surveys.db import SessionMaker
 from surveys.engine import N_
 from surveys.exceptions import DomainError
@@ -77,7 +82,18 @@ def create_app(settings: Settings, sessionmaker: SessionMaker) -> FastAPI:
     app.include_router(surveys.router)
     app.include_router(integrations.router)
     app.include_router(cases.router)
-    app.include_router(console_auth.router)
+    app.include_router(responses.router)
+    app.include_router(units.router)
+    app.include_router(indicators.router)
+    for console in (
+        console_auth,
+        console_dashboard,
+        console_cases,
+        console_results,
+        console_admin,
+        console_scoring,
+    ):
+        app.include_router(console.router)
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(ConsoleLogin, _to_login)
     app.add_exception_handler(PasswordChangeRequired, _to_password)

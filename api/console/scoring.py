@@ -1,0 +1,7 @@
+"""Console pages: scoring."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/console", include_in_schema=False)
