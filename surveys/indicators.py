@@ -19,6 +19,7 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import Select
 
+from surveys.access import Actor, Perm
 from surveys.cases import is_overdue
 from surveys.definitions import Level
 from surveys.models import CaseEvent, CaseState, FollowUpCase, Rating
@@ -278,3 +279,22 @@ def _indicators(key: _Key, tally: _Tally, group_by: GroupBy) -> Indicators:
         overdue_open=tally.overdue_open,
         top_reasons=tuple(top),
     )
+
+
+async def indicators_for(
+    *,
+    session: AsyncSession,
+    actor: Actor,
+    period: str | None,
+    unit_id: int | None,
+    group_by: GroupBy,
+    today: date,
+    tz: ZoneInfo = SHANGHAI,
+) -> list[Indicators]:
+    """:func:`rating_indicators` of the actor's units (another unit asked for: NotFound)."""
+    actor.require(Perm.view)
+    units = actor.unit_filter(unit_id)
+    rows = await rating_indicators(
+        session=session, period=period, unit_id=unit_id, group_by=group_by, today=today, tz=tz
+    )
+    return [row for row in rows if units is None or row.unit_id in units]

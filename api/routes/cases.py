@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from api.auth import api_actor
 from api.deps import SessionDep, SettingsDep
+from api.paging import IdPath, IdQuery, PageDep
 from surveys import cases
 from surveys.access import Actor, Perm
 from surveys.clock import today
@@ -34,7 +35,9 @@ class CasesPublic(BaseModel):
 
 
 ViewActor = Annotated[Actor, Depends(api_actor(Perm.view))]
-WorkActor = Annotated[Actor, Depends(api_actor(Perm.view))]  # the service checks the move
+WorkActor = Annotated[Actor, Depends(api_actor(Perm.work_cases))]
+# A move is unit work or a 申诉 decision: the service checks which the actor may make.
+MoveActor = Annotated[Actor, Depends(api_actor(Perm.view))]
 
 
 class ReplyIn(BaseModel):
@@ -67,24 +70,23 @@ async def list_cases(
     session: SessionDep,
     settings: SettingsDep,
     actor: ViewActor,
+    page: PageDep,
     state: CaseState | None = None,
-    unit_id: int | None = None,
+    unit_id: IdQuery = None,
     overdue: bool = False,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> CasesPublic:
     """The caller's cases (a unit's token: that unit's), earliest deadline first."""
     on = today(settings.tz)
     where = cases.CaseFilter(unit_id=unit_id, state=state, overdue_on=on if overdue else None)
     found, total = await cases.list_cases(
-        session=session, actor=actor, where=where, offset=offset, limit=limit
+        session=session, actor=actor, where=where, offset=page.offset, limit=page.limit
     )
     return CasesPublic(data=[_public(c, on) for c in found], count=total)
 
 
 @router.get("/{case_id}", response_model=CasePublic)
 async def get_case(
-    case_id: int, session: SessionDep, settings: SettingsDep, actor: ViewActor
+    case_id: IdPath, session: SessionDep, settings: SettingsDep, actor: ViewActor
 ) -> CasePublic:
     """One case; another unit's case is 404."""
     case = await cases.get_case_for(session=session, case_id=case_id, actor=actor)
@@ -93,7 +95,7 @@ async def get_case(
 
 @router.post("/{case_id}/reply", response_model=CasePublic)
 async def reply(
-    case_id: int, body: ReplyIn, session: SessionDep, settings: SettingsDep, actor: WorkActor
+    case_id: IdPath, body: ReplyIn, session: SessionDep, settings: SettingsDep, actor: WorkActor
 ) -> CasePublic:
     """Write to the citizen; the bot relays it (保密联络)."""
     case = await cases.get_case_for(session=session, case_id=case_id, actor=actor)
@@ -105,7 +107,11 @@ async def reply(
 
 @router.post("/{case_id}/transition", response_model=CasePublic)
 async def transition(
-    case_id: int, body: TransitionIn, session: SessionDep, settings: SettingsDep, actor: WorkActor
+    case_id: IdPath,
+    body: TransitionIn,
+    session: SessionDep,
+    settings: SettingsDep,
+    actor: MoveActor,
 ) -> CasePublic:
     """Move the case on (unit staff); 申诉 decisions need a supervisor's token."""
     case = await cases.get_case_for(session=session, case_id=case_id, actor=actor)

@@ -4,6 +4,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 from sqlalchemy import text
 
+from api.auth import PUBLIC
 from api.deps import SessionDep
 
 router = APIRouter(tags=["health"])
@@ -14,7 +15,7 @@ class Health(BaseModel):
     database: str
 
 
-@router.get("/healthz", response_model=Health)
+@router.get("/healthz", response_model=Health, dependencies=[PUBLIC])
 async def healthz(session: SessionDep) -> Health:
     """Liveness and database reachability."""
     await session.exec(text("SELECT 1"))  # type: ignore[call-overload]
