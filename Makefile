@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 VENDOR_STAMP := api/static/vendor/echarts.min.js
 
-.PHONY: run test lint typecheck unit e2e bench migrate demo clean assets browser
+.PHONY: run test lint typecheck unit e2e bench bench-scoring migrate demo clean assets browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,7 @@ migrate: $(STAMP)
 
 demo: migrate
 	$(BIN)/minyi demo load
+	$(BIN)/minyi demo activity
 
 run: assets demo
 	$(BIN)/minyi serve
@@ -46,6 +47,9 @@ browser:
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_answers.py
+
+bench-scoring: $(STAMP)
+	$(BIN)/python benchmarks/bench_scoring.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -19,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.cli_common import _fail, _in_transaction, _parse, _refuse
 from surveys import (
+    accounts,
     cases,
     catalog,
     conversation,
@@ -142,6 +143,34 @@ def demo_load() -> None:
     )
     state = "new version" if result.created else "unchanged, still version"
     typer.echo(f"{definition.code}: {state} {result.version.version}")
+
+
+@demo_app.command("activity")
+def demo_activity() -> None:
+    """Demo ratings, answers, monitoring imports and 差评 cases for both halves of the demo
+    year, and a first console account ``admin`` (safe to rerun; after ``demo load``)."""
+    settings = get_settings()
+    from scoring import demo as demo_scores
+
+    loaded = _in_transaction(
+        lambda s: demo_scores.load(
+            session=s,
+            today=today(settings.tz),
+            now=utcnow(),
+            tz=settings.tz,
+            policy=workdays.policy_from(settings),
+        )
+    )
+    typer.echo(
+        f"demo activity: {loaded.ratings} ratings, {loaded.responses} survey responses, "
+        f"{loaded.imports} monitoring imports, {loaded.cases} 差评 cases added"
+    )
+    password = _in_transaction(lambda s: accounts.first_admin(session=s, username="admin"))
+    if password:
+        typer.echo(
+            "console account 'admin' created; sign in at /console with this one-time "
+            f"password (shown only now):\n{password}"
+        )
 
 
 @privacy_app.command("purge")
@@ -591,6 +620,9 @@ def _register_extensions() -> None:
     from api import cli_scoring
 
     cli_scoring.register(app=app, import_app=import_app)
+    from api import cli_accounts
+
+    cli_accounts.register(app=app, token_app=token_app)
 
 
 _register_extensions()

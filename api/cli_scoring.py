@@ -21,13 +21,8 @@ from scoring import export, monitoring, service
 from scoring.compute import Estimate, HalfResult, YearResult
 from scoring.method import Method, load_method
 from scoring.models import IMPORTED_COMPONENTS, Component, ImportLayout
-from surveys.engine import N_
 from surveys.models import utcnow
 from surveys.settings import get_settings
-
-# tests/test_i18n.py reads surveys/, bot/ and api/ only: the keys of scoring.exceptions are
-# marked here as well, so the catalogue check sees them used.
-SCORING_ERROR_KEYS = (N_("error.invalid_period"), N_("error.no_active_units"))
 
 R = TypeVar("R", HalfResult, YearResult)
 FileArg = Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)]
@@ -210,9 +205,58 @@ def score(
             typer.echo(f"wrote {path}")
 
 
+def feedback(
+    period: Annotated[str, typer.Option(help="Half-year, e.g. 2026H1")],
+    out: Annotated[Path, typer.Option(file_okay=False, help="Folder for the files")],
+    unit: Annotated[
+        list[str] | None, typer.Option(help="Unit code (repeat); default every active unit")
+    ] = None,
+) -> None:
+    """Write each unit's 评估情况反馈单 as PDF and printable HTML."""
+    from api.console.scoring import render_pdf
+    from api.console.web import templates, translate
+    from scoring import feedback_sheet
+    from surveys import units as unit_service
+    from surveys.access import SYSTEM_ACTOR
+    from surveys.clock import today
+
+    settings = get_settings()
+    method = _method()
+    computed_at = _at(None)
+
+    async def build(session: AsyncSession) -> list[feedback_sheet.FeedbackSheet]:
+        codes = unit or [
+            u.code for u in await unit_service.list_units(session=session, active_only=True)
+        ]
+        return [
+            await feedback_sheet.build(
+                session=session,
+                actor=SYSTEM_ACTOR,
+                unit_code=code,
+                period=period,
+                method=method,
+                tz=settings.tz,
+                today=today(settings.tz),
+                computed_at=computed_at,
+            )  # fmt: skip
+            for code in codes
+        ]
+
+    sheets = _in_transaction(build)
+    out.mkdir(parents=True, exist_ok=True)
+    page = templates.get_template("console/feedback.html")
+    for sheet in sheets:
+        html = page.render(sheet=sheet, layout="console/print.html", t=translate, actor=None)
+        stem = out / f"feedback_{sheet.unit.code}_{sheet.period}"
+        stem.with_suffix(".html").write_text(html, "utf-8")
+        stem.with_suffix(".pdf").write_bytes(render_pdf(html))
+        typer.echo(f"wrote {stem}.pdf")
+
+
 def register(*, app: typer.Typer, import_app: typer.Typer) -> None:
     """Attach the scoring commands to the ``minyi`` application."""
     assert {c.value for c in ImportedComponent} == {c.value for c in IMPORTED_COMPONENTS}
     import_app.command("monitoring")(import_monitoring)
     import_app.command("template")(import_template)
     app.command("score")(score)
+    app.command("feedback")(feedback)

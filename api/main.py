@@ -5,15 +5,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
-from asgi_csrf import asgi_csrf  # type: ignore[import-untyped]
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.auth import ConsoleLogin, PasswordChangeRequired
 from api.console import admin as console_admin
@@ -23,55 +20,28 @@ from api.console import dashboard as console_dashboard
 from api.console import results as console_results
 from api.console import scoring as console_scoring
 from api.console.web import redirect, render
-from api.routes import cases, health, indicators, integrations, responses, surveys, units
+from api.csrf import CSRFMiddleware
+from api.routes import (
+    cases,
+    health,
+    indicators,
+    integrations,
+    ratings,
+    responses,
+    surveys,
+    units,
+)
 from surveys.db import SessionMaker
-from surveys.engine import N_
 from surveys.exceptions import DomainError
 from surveys.i18n import Translator
 from surveys.settings import Settings
 
 STATIC_DIR = Path(__file__).parent / "static"
 SESSION_COOKIE = "minyi_session"
-CSRF_COOKIE = "csrftoken"
 
 
 def _derived_key(settings: Settings, purpose: str) -> str:
     return hmac.new(settings.secret_key_bytes(), purpose.encode(), hashlib.sha256).hexdigest()
-
-
-class CSRFMiddleware:
-    """asgi-csrf (double-submit cookie) on every console form post.
-
-    The JSON API authenticates with bearer tokens, never cookies, so it is not covered; the
-    sign-in form is, even before any cookie exists (login CSRF).
-    """
-
-    def __init__(self, app: ASGIApp, *, secret: str, secure: bool) -> None:
-        self.app = asgi_csrf(
-            app,
-            signing_secret=secret,
-            cookie_name=CSRF_COOKIE,
-            always_protect={"/console/login"},
-            skip_if_scope=lambda scope: not scope["path"].startswith("/console"),
-            cookie_secure=secure,
-            cookie_samesite="Lax",
-            send_csrf_failed=_csrf_failed,
-        )
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.app(scope, receive, send)
-
-
-async def _csrf_failed(scope: Scope, send: Send, message_id: Any = None) -> None:
-    body = Translator()(N_("console.error.csrf")).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 403,
-            "headers": [(b"content-type", b"text/plain; charset=utf-8")],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
 
 
 def create_app(settings: Settings, sessionmaker: SessionMaker) -> FastAPI:
@@ -85,6 +55,7 @@ def create_app(settings: Settings, sessionmaker: SessionMaker) -> FastAPI:
     app.include_router(responses.router)
     app.include_router(units.router)
     app.include_router(indicators.router)
+    app.include_router(ratings.router)
     for console in (
         console_auth,
         console_dashboard,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
 from pwdlib import PasswordHash
 from sqlmodel import Field, SQLModel, col, func, select
@@ -27,8 +28,12 @@ from surveys.staff import StaffUnit, StaffUser
 PASSWORD_MIN = 10
 PASSWORD_MAX = 128
 _hasher = PasswordHash.recommended()
-# Verifying against this when the user does not exist keeps the timing the same.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified against when the user does not exist, so the timing is the same."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 class LoginAttempt(SQLModel, table=True):
@@ -151,7 +156,7 @@ async def authenticate(
         minutes = max(1, int((locked_until - now).total_seconds() // 60) + 1)
         return LoginOutcome(None, N_("login.error.locked"), {"minutes": minutes}, 423)
     valid = _hasher.verify(
-        password, user.password_hash if user and user.password_hash else _DUMMY_HASH
+        password, user.password_hash if user and user.password_hash else _dummy_hash()
     )
     ok = bool(valid and user is not None and user.active and user.password_hash)
     session.add(LoginAttempt(username=username, address=address, ok=ok, at=now))
@@ -237,3 +242,13 @@ async def set_active(*, session: AsyncSession, username: str, active: bool) -> S
     session.add(user)
     await session.flush()
     return user
+
+
+async def first_admin(*, session: AsyncSession, username: str) -> str | None:
+    """On a fresh install, an admin account with a one-time password; None if any exists."""
+    if (await session.exec(select(StaffUser.id))).first() is not None:
+        return None
+    _, password = await create_user(
+        session=session, username=username, role=StaffRole.admin, unit_codes=[]
+    )
+    return password

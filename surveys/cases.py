@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import or_
+from sqlalchemy import ColumnElement, not_, or_
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -349,6 +349,7 @@ class CaseFilter:
     unit_id: int | None = None
     state: CaseState | None = None
     overdue_on: date | None = None  # only cases overdue on that day
+    on_time_on: date | None = None  # only cases not overdue on that day
     opened_from: date | None = None
     opened_to: date | None = None
 
@@ -376,19 +377,23 @@ async def list_cases(
             col(FollowUpCase.opened_at) < _day_start(where.opened_to + timedelta(days=1))
         )
     if where.overdue_on is not None:
-        on = where.overdue_on
-        statement = statement.where(
-            or_(
-                (col(FollowUpCase.state).in_([s.value for s in AWAITING_CONTACT]))
-                & (col(FollowUpCase.contact_due) < on),
-                (col(FollowUpCase.state).in_([s.value for s in AWAITING_RECTIFY]))
-                & (col(FollowUpCase.rectify_due) < on),
-            )
-        )
+        statement = statement.where(_overdue(where.overdue_on))
+    if where.on_time_on is not None:
+        statement = statement.where(not_(_overdue(where.on_time_on)))
     total = (await session.exec(select(func.count()).select_from(statement.subquery()))).one()
     statement = statement.order_by(col(FollowUpCase.rectify_due), col(FollowUpCase.id))
     found = (await session.exec(statement.offset(offset).limit(limit))).all()
     return list(found), int(total)
+
+
+def _overdue(on: date) -> ColumnElement[bool]:
+    """:func:`is_overdue` in SQL."""
+    return or_(
+        (col(FollowUpCase.state).in_([s.value for s in AWAITING_CONTACT]))
+        & (col(FollowUpCase.contact_due) < on),
+        (col(FollowUpCase.state).in_([s.value for s in AWAITING_RECTIFY]))
+        & (col(FollowUpCase.rectify_due) < on),
+    )
 
 
 def _day_start(day: date) -> datetime:

@@ -8,9 +8,10 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from surveys.access import Actor, Perm
 from surveys.definitions import Level
 from surveys.demo import half_year
 from surveys.models import Rating, RatingSource, ServiceEvent, Unit, pk
@@ -264,3 +265,28 @@ def _rating(
 
 def today_in(tz: ZoneInfo, now: datetime) -> date:
     return now.astimezone(tz).date()
+
+
+async def list_ratings(
+    *,
+    session: AsyncSession,
+    actor: Actor,
+    unit_id: int | None = None,
+    period: str | None = None,
+    level: Level | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[Rating], int]:
+    """Ratings of the actor's units, newest first; the caller shows no respondent."""
+    actor.require(Perm.view)
+    statement = select(Rating)
+    units = actor.unit_filter(unit_id)
+    if units is not None:
+        statement = statement.where(col(Rating.unit_id).in_(units))
+    if period is not None:
+        statement = statement.where(Rating.period == period)
+    if level is not None:
+        statement = statement.where(Rating.level == level.value)
+    total = (await session.exec(select(func.count()).select_from(statement.subquery()))).one()
+    page = statement.order_by(col(Rating.rated_at).desc(), col(Rating.id).desc())
+    return list((await session.exec(page.offset(offset).limit(limit))).all()), int(total)

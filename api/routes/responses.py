@@ -1,7 +1,76 @@
-"""The JSON API: responses."""
+"""The JSON API: survey responses of the caller's units (no respondent data, ever)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel
+
+from api.auth import api_actor
+from api.deps import SessionDep
+from api.paging import IdQuery, PageDep
+from surveys import results
+from surveys.access import Actor, Perm
+from surveys.models import ResponseStatus
 
 router = APIRouter(prefix="/api/v1", tags=["responses"])
+
+ViewActor = Annotated[Actor, Depends(api_actor(Perm.view))]
+
+
+class ResponsePublic(BaseModel):
+    id: int  # the response's own id: it names no respondent
+    survey: str
+    version: int
+    period: str
+    unit_id: int | None
+    status: ResponseStatus
+    started_at: datetime
+    completed_at: datetime | None
+
+
+class ResponsesPublic(BaseModel):
+    data: list[ResponsePublic]
+    count: int  # all matching responses, not only this page
+
+
+@router.get("/responses", response_model=ResponsesPublic)
+async def list_responses(
+    session: SessionDep,
+    actor: ViewActor,
+    page: PageDep,
+    survey: Annotated[str | None, Query(max_length=40, description="survey code")] = None,
+    unit_id: IdQuery = None,
+    period: Annotated[str | None, Query(max_length=8, description="e.g. 2026H2")] = None,
+    status: ResponseStatus | None = None,
+) -> ResponsesPublic:
+    """Responses of the caller's units, newest first.
+
+    An unknown survey is 404, another unit's ``unit_id`` is 404 as well.
+    """
+    rows, total = await results.list_responses(
+        session=session,
+        actor=actor,
+        survey_code=survey,
+        unit_id=unit_id,
+        period=period,
+        status=status,
+        offset=page.offset,
+        limit=page.limit,
+    )
+    data = [
+        ResponsePublic(
+            id=row.id,
+            survey=row.survey_code,
+            version=row.version,
+            period=row.period,
+            unit_id=row.unit_id,
+            status=row.status,
+            started_at=row.started_at,
+            completed_at=row.completed_at,
+        )
+        for row in rows
+    ]
+    return ResponsesPublic(data=data, count=total)

@@ -1,14 +1,41 @@
+"""The JSON API: surveys, their results, and loading/publishing/closing them (admin)."""
+
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter
-from pydantic import BaseModel
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict
 
-from api.deps import SessionDep
-from surveys import catalog
+from api.auth import PUBLIC, api_actor
+from api.deps import SessionDep, SettingsDep
+from api.paging import IdQuery, PageDep
+from surveys import catalog, results, survey_admin
+from surveys.access import Actor, Perm
+from surveys.clock import as_utc, today
+from surveys.definitions import QuestionType
+from surveys.engine import N_
+from surveys.exceptions import DefinitionInvalid, DomainError
+from surveys.i18n import Translator
+from surveys.models import SurveyVersion
 
 router = APIRouter(prefix="/api/v1/surveys", tags=["surveys"])
+
+ViewActor = Annotated[Actor, Depends(api_actor(Perm.view))]
+ManageActor = Annotated[Actor, Depends(api_actor(Perm.manage))]
+YAML_MEDIA_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/plain")
+
+
+class UnsupportedMediaType(DomainError):
+    key = N_("error.survey_media_type")
+    status_code = 415
+
+
+class SurveyFileTooLarge(DomainError):
+    key = N_("error.survey_file_too_large")
+    status_code = 413
 
 
 class SurveyPublic(BaseModel):
@@ -27,9 +54,227 @@ class SurveysPublic(BaseModel):
     count: int
 
 
-@router.get("", response_model=SurveysPublic)
+class OptionCountPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    code: str
+    label: str
+    count: int
+    share: float  # 0..1 of the question's answers; multi questions may sum above 1
+
+
+class QuestionResultPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    key: str
+    type: QuestionType
+    text: str
+    area: str | None
+    answered: int
+    skipped: int
+    options: list[OptionCountPublic]
+    mean_points: float | None  # satisfaction: mean of 100/75/50/25/0
+    mean: float | None  # scale questions
+    minimum: int | None
+    maximum: int | None
+
+
+class SurveyResultsPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    code: str
+    title: str
+    version: int
+    period: str | None
+    unit_id: int | None
+    responses: int  # completed responses counted
+    questions: list[QuestionResultPublic]
+
+
+class FreeTextPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    response_id: int
+    unit_id: int | None
+    unit_name: str | None
+    question_key: str
+    question_text: str
+    text: str  # phones and ID numbers masked
+    answered_at: datetime
+
+
+class FreeTextsPublic(BaseModel):
+    data: list[FreeTextPublic]
+    count: int  # all matches, not only this page
+
+
+class SurveyStatePublic(BaseModel):
+    code: str
+    version: int
+    title: str
+    period: str
+    opens_on: date
+    closes_on: date
+    closed_at: datetime | None
+    open: bool  # offered to citizens today
+    created: bool | None = None  # on load: a new version was stored
+
+
+class ProblemsPublic(BaseModel):
+    code: str
+    message: str
+    problems: list[str]  # "field.path: what is wrong", one per problem
+
+
+def _state(
+    version: SurveyVersion, code: str, on: date, created: bool | None = None
+) -> SurveyStatePublic:
+    return SurveyStatePublic(
+        code=code,
+        version=version.version,
+        title=version.title,
+        period=version.period,
+        opens_on=version.opens_on,
+        closes_on=version.closes_on,
+        closed_at=as_utc(version.closed_at) if version.closed_at else None,
+        open=catalog.is_open(version, on),
+        created=created,
+    )
+
+
+@router.get("", response_model=SurveysPublic, dependencies=[PUBLIC])
 async def list_surveys(session: SessionDep) -> SurveysPublic:
     """Every survey's latest version with its response counts."""
     summaries = await catalog.list_surveys(session=session)
     data = [SurveyPublic.model_validate(s, from_attributes=True) for s in summaries]
     return SurveysPublic(data=data, count=len(data))
+
+
+_YAML_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            media: {"schema": {"type": "string", "description": "the survey file (YAML)"}}
+            for media in ("application/yaml", "text/plain")
+        },
+    }
+}
+
+
+async def _yaml_text(request: Request) -> str:
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media not in YAML_MEDIA_TYPES:
+        raise UnsupportedMediaType(media=media or "-")
+    body = await request.body()
+    if len(body) > survey_admin.MAX_YAML_BYTES:
+        raise SurveyFileTooLarge(limit=survey_admin.MAX_YAML_BYTES // 1024)
+    try:
+        return body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DefinitionInvalid("api", ["(top): the file is not UTF-8 text"]) from exc
+
+
+@router.post(
+    "",
+    response_model=SurveyStatePublic,
+    status_code=201,
+    openapi_extra=_YAML_BODY,
+    responses={
+        200: {"model": SurveyStatePublic, "description": "unchanged: same as the latest"},
+        413: {"description": "the file is larger than 256 KiB"},
+        415: {"description": "not application/yaml or text/plain"},
+        422: {"model": ProblemsPublic, "description": "the file is invalid"},
+    },
+)
+async def load_survey(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    actor: ManageActor,
+) -> Any:
+    """Load a survey file (admin).
+
+    The body is the survey file itself, YAML text in UTF-8, sent with ``Content-Type:
+    application/yaml`` (or ``text/yaml``, ``application/x-yaml``, ``text/plain``); not JSON.
+    A changed file stores a new version (201), an unchanged one returns the latest (200).
+    An invalid file is 422 with ``problems``: one ``field.path: problem`` line each, and
+    nothing is stored. Whether the survey is offered follows its dates; see publish/close.
+    """
+    try:
+        loaded = await survey_admin.load_yaml(
+            session=session, actor=actor, text=await _yaml_text(request), source="api"
+        )
+    except DefinitionInvalid as exc:
+        message = Translator()(exc.key, **exc.params)
+        body = ProblemsPublic(code=exc.key, message=message, problems=exc.problems)
+        return JSONResponse(body.model_dump(), status_code=422)
+    if not loaded.created:
+        response.status_code = 200
+    code = catalog.definition_of(loaded.version).code
+    return _state(loaded.version, code, today(settings.tz), created=loaded.created)
+
+
+@router.post("/{code}/publish", response_model=SurveyStatePublic)
+async def publish_survey(
+    code: str, session: SessionDep, settings: SettingsDep, actor: ManageActor
+) -> Any:
+    """Offer the survey from today (admin): a future ``opens_on`` becomes today, a close is
+    undone. 409 once ``closes_on`` has passed; 404 for an unknown survey."""
+    on = today(settings.tz)
+    version = await survey_admin.publish(session=session, actor=actor, code=code, today=on)
+    return _state(version, code, on)
+
+
+@router.post("/{code}/close", response_model=SurveyStatePublic)
+async def close_survey(
+    code: str, session: SessionDep, settings: SettingsDep, actor: ManageActor
+) -> Any:
+    """Stop offering the survey now (admin); answers already given stay and count."""
+    version = await survey_admin.close(session=session, actor=actor, code=code)
+    return _state(version, code, today(settings.tz))
+
+
+@router.get("/{code}/results", response_model=SurveyResultsPublic)
+async def survey_results(
+    code: str,
+    session: SessionDep,
+    actor: ViewActor,
+    unit_id: IdQuery = None,
+    period: Annotated[str | None, Query(max_length=8, description="e.g. 2026H2")] = None,
+) -> SurveyResultsPublic:
+    """Distributions per question over the completed responses of the caller's units.
+
+    Satisfaction questions give ``mean_points`` (100/75/50/25/0), scale questions ``mean``,
+    ``minimum`` and ``maximum``; text questions only their count (see ``/free-text``).
+    Unknown survey or another unit's ``unit_id``: 404.
+    """
+    found = await results.question_results(
+        session=session, actor=actor, survey_code=code, unit_id=unit_id, period=period
+    )
+    return SurveyResultsPublic.model_validate(found, from_attributes=True)
+
+
+@router.get("/{code}/free-text", response_model=FreeTextsPublic)
+async def survey_free_text(
+    code: str,
+    session: SessionDep,
+    actor: ViewActor,
+    page: PageDep,
+    q: Annotated[str | None, Query(max_length=100, description="substring to find")] = None,
+    unit_id: IdQuery = None,
+    period: Annotated[str | None, Query(max_length=8)] = None,
+) -> FreeTextsPublic:
+    """Text answers of the caller's units, newest first, phones and ID numbers masked."""
+    rows, total = await results.free_text(
+        session=session,
+        actor=actor,
+        survey_code=code,
+        query=q,
+        unit_id=unit_id,
+        period=period,
+        offset=page.offset,
+        limit=page.limit,
+    )
+    data = [FreeTextPublic.model_validate(row, from_attributes=True) for row in rows]
+    return FreeTextsPublic(data=data, count=total)

@@ -1,7 +1,45 @@
-"""The JSON API: units."""
+"""The JSON API: units (考评对象), each caller seeing only its own."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel
+
+from api.auth import api_actor
+from api.deps import SessionDep
+from api.paging import PageDep
+from surveys import admin
+from surveys.access import Actor, Perm
+from surveys.models import Unit, UnitPublic
 
 router = APIRouter(prefix="/api/v1", tags=["units"])
+
+ViewActor = Annotated[Actor, Depends(api_actor(Perm.view))]
+
+
+class UnitsPublic(BaseModel):
+    data: list[UnitPublic]
+    count: int  # all matching units, not only this page
+
+
+def _public(unit: Unit) -> UnitPublic:
+    return UnitPublic.model_validate(unit, from_attributes=True)
+
+
+@router.get("/units", response_model=UnitsPublic)
+async def list_units(
+    session: SessionDep, actor: ViewActor, page: PageDep, active: bool | None = None
+) -> UnitsPublic:
+    """The caller's units (a unit's token: that unit only; city-wide tokens: all), by id."""
+    found, total = await admin.visible_units(
+        session=session, actor=actor, active=active, offset=page.offset, limit=page.limit
+    )
+    return UnitsPublic(data=[_public(unit) for unit in found], count=total)
+
+
+@router.get("/units/{code}", response_model=UnitPublic)
+async def get_unit(code: str, session: SessionDep, actor: ViewActor) -> UnitPublic:
+    """One unit by code; another unit's code is 404, as an unknown one."""
+    return _public(await admin.visible_unit(session=session, actor=actor, code=code))

@@ -348,3 +348,28 @@ def wait_for_health(process: subprocess.Popen[bytes], url: str, log: Path) -> ht
         except httpx.TransportError:
             time.sleep(0.2)
     pytest.fail(f"minyi serve did not answer {url}:\n{log.read_text('utf-8')}")
+
+
+class TestDemoActivity:
+    def test_fills_both_halves_for_a_full_ranking_once(
+        self, demo_loaded: DemoLoaded, tmp_path: Path
+    ) -> None:
+        minyi = copy_of(demo_loaded.minyi, tmp_path)
+
+        first, second = minyi("demo", "activity"), minyi("demo", "activity")
+
+        assert first.returncode == 0, first.stderr
+        assert "6 monitoring imports" in first.stdout
+        assert "console account 'admin' created" in first.stdout
+        ratings = minyi.count("rating")
+        assert ratings > 35 * 2 * 60  # every unit, both halves, at least 60 each
+        assert minyi.count("monitoring_import") == 6
+        assert second.returncode == 0, second.stderr
+        assert "0 ratings, 0 survey responses, 0 monitoring imports" in second.stdout
+        assert "console account" not in second.stdout
+        assert minyi.count("rating") == ratings
+        assert minyi.count("staff_user") == 1
+        scored = minyi("score", "--year", str(today(ZoneInfo("Asia/Shanghai")).year))
+        assert scored.returncode == 0, scored.stderr
+        # A full ranking: every unit has an annual score from both halves.
+        assert scored.stdout.count("年度分") == 35

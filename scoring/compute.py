@@ -1,0 +1,336 @@
+"""The pure arithmetic of the scores: level counts in, scores, intervals and ranks out.
+
+No database and no I/O, so hypothesis can test it. Inputs are sorted by unit code first,
+so the order of the rows never changes a result (nor a float rounding).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from statistics import NormalDist
+from typing import Any, TypeVar
+
+from scoring.method import Method, PointsMethod, Shrinkage, Source
+from scoring.models import Component
+from surveys.definitions import Level
+
+T = TypeVar("T")
+Counts = Mapping[Level, int]
+RANK_DIGITS = 2  # scores equal to 0.01 share a rank
+MISSING_OPINION = "民意调查：无有效答卷或评价"
+MISSING_IMPORT = "{component}：未导入"
+MISSING_HALF = "{period}：半年分缺失"
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A score on 0..100 with its interval and the number of valid answers behind it."""
+
+    score: float
+    low: float
+    high: float
+    n: int
+
+
+@dataclass(frozen=True)
+class UnitRef:
+    code: str
+    name: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class UnitInput:
+    """What one unit has for one half-year: level counts per source, imported components."""
+
+    unit: UnitRef
+    counts: Mapping[Source, Counts] = field(default_factory=dict)
+    imported: Mapping[Component, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Placing:
+    rank: int
+    band: tuple[int, int]  # best and worst rank the intervals allow
+
+
+@dataclass(frozen=True)
+class HalfResult:
+    unit: UnitRef
+    sources: Mapping[Source, Estimate]
+    opinion_raw: Estimate | None  # before shrinkage
+    opinion: Estimate | None  # the value that enters the half-year score
+    small_sample: bool
+    components: Mapping[Component, float | None]
+    total: Estimate | None
+    missing: tuple[str, ...]
+    placing: Placing | None = None
+    opinion_placing: Placing | None = None
+
+
+@dataclass(frozen=True)
+class YearResult:
+    unit: UnitRef
+    halves: tuple[Estimate | None, Estimate | None]
+    annual: Estimate | None
+    missing: tuple[str, ...]
+    placing: Placing | None = None
+
+
+def z_value(confidence: float) -> float:
+    return NormalDist().inv_cdf(0.5 + confidence / 2)
+
+
+def _clamp(value: float, low: float = 0.0, high: float = 100.0) -> float:
+    return min(high, max(low, value))
+
+
+def _estimate(score: float, low: float, high: float, n: int) -> Estimate:
+    """An estimate on 0..100 whose interval holds its score, float noise included."""
+    score = _clamp(score)
+    return Estimate(score, min(_clamp(low), score), max(_clamp(high), score), n)
+
+
+# One source ---------------------------------------------------------------------------
+
+
+def points_estimate(counts: Counts, points: Mapping[Level, float], z: float) -> Estimate | None:
+    """Σ points × n / N, with a normal interval after Agresti–Coull pseudo-answers.
+
+    z²/2 pseudo-answers at the lowest and at the highest points widen the interval of small
+    samples (two equal answers would otherwise give a zero width) and vanish for large
+    ones; for a two-level method this is the Agresti–Coull interval of a share.
+    """
+    n = sum(counts.values())
+    if n == 0:
+        return None
+    mean = math.fsum(points[level] * count for level, count in counts.items()) / n
+    lowest, highest = min(points.values()), max(points.values())
+    pseudo = z * z / 2
+    size = n + 2 * pseudo
+    total = math.fsum(points[level] * count for level, count in counts.items())
+    centre = (total + pseudo * (lowest + highest)) / size
+    spread = math.fsum(count * (points[lv] - centre) ** 2 for lv, count in counts.items())
+    spread += pseudo * ((lowest - centre) ** 2 + (highest - centre) ** 2)
+    half = z * math.sqrt(spread / size / size)
+    return _estimate(mean, max(lowest, centre - half), min(highest, centre + half), n)
+
+
+def share_estimate(good: int, n: int, z: float) -> Estimate | None:
+    """The share of good answers × 100 with its Wilson interval."""
+    if n == 0:
+        return None
+    p = good / n
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    return _estimate(100 * p, 100 * (centre - half), 100 * (centre + half), n)
+
+
+def level_estimate(counts: Counts, method: Method) -> Estimate | None:
+    """The score of one source of one unit under the selected method."""
+    z = z_value(method.confidence)
+    chosen = method.selected
+    if isinstance(chosen, PointsMethod):
+        return points_estimate(counts, chosen.points, z)
+    good_levels = method.good_levels()
+    good = sum(count for level, count in counts.items() if level in good_levels)
+    return share_estimate(good, sum(counts.values()), z)
+
+
+def combine(
+    estimates: Mapping[Source, Estimate], weights: Mapping[Source, float], z: float
+) -> Estimate | None:
+    """The weighted mean over the sources a unit has, weights renormalised over those."""
+    present = [(s, estimates[s]) for s in Source if s in estimates and weights.get(s, 0) > 0]
+    if not present:
+        return None
+    if len(present) == 1:
+        return present[0][1]
+    total = math.fsum(weights[s] for s, _ in present)
+    share = [(weights[s] / total, e) for s, e in present]
+    score = _clamp(math.fsum(w * e.score for w, e in share))
+    spread = math.sqrt(math.fsum((w * (e.high - e.low) / 2) ** 2 for w, e in share))
+    n = sum(e.n for _, e in present)
+    return _estimate(score, score - spread, score + spread, n)
+
+
+def shrink(estimates: Mapping[str, Estimate], z: float) -> dict[str, Estimate]:
+    """Empirical Bayes toward the mean of the group (method of moments for the spread).
+
+    Each score moves toward the mean by the share of its variance in the total, so a
+    small sample moves more; with fewer than two scores nothing moves.
+    """
+    if len(estimates) < 2:
+        return dict(estimates)
+    keys = sorted(estimates)
+    scores = [estimates[k].score for k in keys]
+    variances = [((estimates[k].high - estimates[k].low) / (2 * z)) ** 2 for k in keys]
+    mean = math.fsum(scores) / len(keys)
+    spread = math.fsum((s - mean) ** 2 for s in scores) / (len(keys) - 1)
+    tau2 = max(0.0, spread - math.fsum(variances) / len(keys))
+    shrunk = {}
+    for key, score, variance in zip(keys, scores, variances, strict=True):
+        factor = tau2 / (tau2 + variance) if tau2 + variance > 0 else 1.0
+        value = _clamp(mean + factor * (score - mean))
+        half = z * math.sqrt(factor * variance)
+        shrunk[key] = _estimate(value, value - half, value + half, estimates[key].n)
+    return shrunk
+
+
+# Half-year and year -------------------------------------------------------------------
+
+
+def _opinion(item: UnitInput, method: Method) -> tuple[dict[Source, Estimate], Estimate | None]:
+    sources = {}
+    for source in Source:
+        estimate = level_estimate(item.counts.get(source, {}), method)
+        if estimate is not None:
+            sources[source] = estimate
+    return sources, combine(sources, method.source_weights, z_value(method.confidence))
+
+
+def _half(
+    item: UnitInput,
+    method: Method,
+    opinion: Estimate | None,
+    raw: Estimate | None,
+    sources: Mapping[Source, Estimate],
+) -> HalfResult:
+    components: dict[Component, float | None] = {}
+    missing = []
+    for component in Component:
+        value = opinion.score if component is Component.opinion and opinion else None
+        if component is not Component.opinion:
+            value = item.imported.get(component)
+        components[component] = value
+        if value is None:
+            reason = MISSING_OPINION if component is Component.opinion else MISSING_IMPORT
+            missing.append(reason.format(component=component.value))
+    total = None
+    if opinion is not None and not missing:
+        weight = method.components[Component.opinion]
+        score = math.fsum(method.components[c] * (v or 0.0) for c, v in components.items())
+        low = score - weight * (opinion.score - opinion.low)
+        high = score + weight * (opinion.high - opinion.score)
+        total = _estimate(score, low, high, opinion.n)
+    small = raw is None or raw.n < method.min_sample
+    return HalfResult(item.unit, sources, raw, opinion, small, components, total, tuple(missing))
+
+
+def score_half(inputs: Iterable[UnitInput], method: Method) -> list[HalfResult]:
+    """Scores of one half-year for every unit given, ranked within each kind."""
+    items = sorted(inputs, key=lambda item: item.unit.code)
+    opinions = {item.unit.code: _opinion(item, method) for item in items}
+    final = {code: combined for code, (_, combined) in opinions.items() if combined}
+    if method.shrinkage == Shrinkage.empirical_bayes:
+        z = z_value(method.confidence)
+        for kind in sorted({item.unit.kind for item in items}):
+            group = {
+                i.unit.code: final[i.unit.code]
+                for i in items
+                if i.unit.code in final and i.unit.kind == kind
+            }
+            final.update(shrink(group, z))
+    results = [
+        _half(item, method, final.get(code), opinions[code][1], opinions[code][0])
+        for item in items
+        for code in [item.unit.code]
+    ]
+    totals = place(results, lambda r: r.total, lambda r: r.unit.kind)
+    by_opinion = place(results, lambda r: r.opinion, lambda r: r.unit.kind)
+    return [
+        replace(r, placing=p, opinion_placing=o)
+        for r, p, o in zip(results, totals, by_opinion, strict=True)
+    ]
+
+
+def score_year(
+    first: Sequence[HalfResult], second: Sequence[HalfResult], periods: tuple[str, str]
+) -> list[YearResult]:
+    """年度分 = (上半年 + 下半年) / 2, missing when a half is missing; ranked within kind."""
+    halves = [{r.unit.code: r for r in results} for results in (first, second)]
+    units = {r.unit.code: r.unit for results in (first, second) for r in results}
+    results = []
+    for code in sorted(units):
+        totals = tuple(h[code].total if code in h else None for h in halves)
+        h1, h2 = totals[0], totals[1]
+        missing = tuple(
+            MISSING_HALF.format(period=period)
+            for period, total in zip(periods, totals, strict=True)
+            if total is None
+        )
+        annual = None
+        if h1 is not None and h2 is not None:
+            annual = _estimate(
+                (h1.score + h2.score) / 2,
+                (h1.low + h2.low) / 2,
+                (h1.high + h2.high) / 2,
+                h1.n + h2.n,
+            )
+        results.append(YearResult(units[code], (h1, h2), annual, missing))
+    placings = place(results, lambda r: r.annual, lambda r: r.unit.kind)
+    return [replace(r, placing=p) for r, p in zip(results, placings, strict=True)]
+
+
+# Ranks --------------------------------------------------------------------------------
+
+
+def place(
+    items: Sequence[T], estimate: Callable[[T], Estimate | None], kind: Callable[[T], str]
+) -> list[Placing | None]:
+    """Rank within each kind (ties share a rank) and the band of ranks the intervals allow.
+
+    Best rank: one more than the units whose whole interval is above this one's; worst:
+    the units ranked, less those whose whole interval is below. None when unscored.
+    """
+    placings: list[Placing | None] = []
+    for item in items:
+        own = estimate(item)
+        if own is None:
+            placings.append(None)
+            continue
+        group = [
+            e for other in items if kind(other) == kind(item) if (e := estimate(other)) is not None
+        ]
+        mine = round(own.score, RANK_DIGITS)
+        rank = 1 + sum(1 for e in group if round(e.score, RANK_DIGITS) > mine)
+        best = 1 + sum(1 for e in group if e.low > own.high)
+        worst = len(group) - sum(1 for e in group if e.high < own.low)
+        placings.append(Placing(rank, (min(best, rank), max(worst, rank))))
+    return placings
+
+
+# Fingerprint --------------------------------------------------------------------------
+
+
+def canonical_inputs(inputs: Mapping[str, Iterable[UnitInput]]) -> dict[str, Any]:
+    """The aggregates a score depends on, per period, as plain sorted JSON data."""
+    return {
+        period: [
+            {
+                "unit": item.unit.code,
+                "name": item.unit.name,
+                "kind": item.unit.kind,
+                "counts": {
+                    source.value: {lv.value: item.counts[source].get(lv, 0) for lv in Level}
+                    for source in Source
+                    if source in item.counts
+                },
+                "imported": {c.value: item.imported[c] for c in Component if c in item.imported},
+            }
+            for item in sorted(items, key=lambda item: item.unit.code)
+        ]
+        for period, items in sorted(inputs.items())
+    }
+
+
+def fingerprint(inputs: Mapping[str, Iterable[UnitInput]], method: Method) -> str:
+    """sha256 over the canonical input aggregates and the method parameters."""
+    payload = {"inputs": canonical_inputs(inputs), "method": method.parameters()}
+    text = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -1,0 +1,1 @@
+"""Demo monitoring score files (see scoring.demo_data)."""

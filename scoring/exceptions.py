@@ -1,0 +1,19 @@
+"""Scoring errors; each carries a catalogue key like the errors of :mod:`surveys.exceptions`."""
+
+from __future__ import annotations
+
+from surveys.engine import N_
+from surveys.exceptions import DomainError
+
+
+class InvalidPeriod(DomainError):
+    """A period code that is not ``2026H1``/``2026H2`` or a year that is not ``2026``."""
+
+    key = N_("error.invalid_period")
+
+
+class NoUnits(DomainError):
+    """There is no active unit to score or to put in a template."""
+
+    key = N_("error.no_active_units")
+    status_code = 409

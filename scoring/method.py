@@ -1,0 +1,182 @@
+"""The 民意 method file (YAML), validated with pydantic; errors name the field path."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from scoring.models import Component
+from surveys.definitions import Level, _describe
+from surveys.exceptions import InvalidFile
+
+DEFAULT_METHOD_FILE = Path(__file__).with_name("method.yaml")
+WEIGHT_TOLERANCE = 1e-9
+
+
+class Source(StrEnum):
+    survey = "survey"
+    rating = "rating"
+
+
+class Shrinkage(StrEnum):
+    off = "off"
+    empirical_bayes = "empirical_bayes"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PointsMethod(_Strict):
+    kind: Literal["points"]
+    points: dict[Level, Annotated[float, Field(ge=0, le=100)]]
+
+    @field_validator("points")
+    @classmethod
+    def _every_level(cls, value: dict[Level, float]) -> dict[Level, float]:
+        missing = [level.value for level in Level if level not in value]
+        if missing:
+            raise ValueError(f"points for every level needed; missing {', '.join(missing)}")
+        return {level: value[level] for level in Level}
+
+
+class ShareMethod(_Strict):
+    kind: Literal["share"]
+    good_levels: list[Level] = Field(min_length=1)
+    # 基本满意 joins good_levels when basic_satisfied_counts_as_good is true.
+    basic_follows_flag: bool = False
+
+
+LevelMethod = Annotated[PointsMethod | ShareMethod, Field(discriminator="kind")]
+
+
+class ExcludedTestData(_Strict):
+    unit_codes: list[str] = Field(default_factory=list)
+    survey_codes: list[str] = Field(default_factory=list)
+    rating_source_id_prefixes: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=list
+    )
+
+
+class Method(_Strict):
+    """Everything a score depends on besides the data; its dump goes into every export."""
+
+    name: str = Field(min_length=1, max_length=100)
+    version: str = Field(min_length=1, max_length=40)
+    method: str
+    methods: dict[str, LevelMethod] = Field(min_length=1)
+    basic_satisfied_counts_as_good: bool = True
+    source_weights: dict[Source, Annotated[float, Field(ge=0)]]
+    questions: Literal["all"] | list[str] = "all"
+    completed_responses_only: bool = True
+    min_sample: int = Field(default=385, ge=1)
+    confidence: float = Field(default=0.95, gt=0, lt=1)
+    shrinkage: Shrinkage = Shrinkage.off
+    components: dict[Component, Annotated[float, Field(ge=0, le=1)]]
+    test_data: ExcludedTestData = Field(default_factory=ExcludedTestData)
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_text(cls, value: Any) -> Any:
+        # YAML reads 2026.1 as a number; a version is text.
+        return str(value) if isinstance(value, int | float) else value
+
+    @field_validator("shrinkage", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        # YAML 1.1 reads a bare `off` as false.
+        return "off" if value is False else value
+
+    @field_validator("source_weights")
+    @classmethod
+    def _some_weight(cls, value: dict[Source, float]) -> dict[Source, float]:
+        if not any(weight > 0 for weight in value.values()):
+            raise ValueError("at least one source needs a weight above 0")
+        return {source: value[source] for source in Source if source in value}
+
+    @field_validator("components")
+    @classmethod
+    def _weights_sum_to_one(cls, value: dict[Component, float]) -> dict[Component, float]:
+        missing = [c.value for c in Component if c not in value]
+        if missing:
+            raise ValueError(f"a weight for every component needed; missing {', '.join(missing)}")
+        total = math.fsum(value.values())
+        if abs(total - 1) > WEIGHT_TOLERANCE:
+            raise ValueError(f"the weights must sum to 1, they sum to {total:g}")
+        return {component: value[component] for component in Component}
+
+    @model_validator(mode="after")
+    def _method_is_defined(self) -> Method:
+        if self.method not in self.methods:
+            raise ValueError(f"method: {self.method!r} is not one of {', '.join(self.methods)}")
+        return self
+
+    @property
+    def selected(self) -> PointsMethod | ShareMethod:
+        return self.methods[self.method]
+
+    def good_levels(self) -> frozenset[Level]:
+        """The levels a share method counts as good, after the 基本满意 flag."""
+        chosen = self.selected
+        if not isinstance(chosen, ShareMethod):
+            return frozenset()
+        good = set(chosen.good_levels)
+        if chosen.basic_follows_flag and self.basic_satisfied_counts_as_good:
+            good.add(Level.neutral)
+        return frozenset(good)
+
+    def parameters(self) -> dict[str, Any]:
+        """The parameters as plain JSON data, in a stable order."""
+        data: dict[str, Any] = self.model_dump(mode="json")
+        return data
+
+    def digest(self) -> str:
+        canonical = json.dumps(self.parameters(), sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def parse_method(text: str, *, source: str = "<method>") -> Method:
+    """Parse YAML text into a method or raise :class:`InvalidFile` naming every field path."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InvalidFile(source, [f"not valid YAML ({exc})"]) from exc
+    if not isinstance(data, dict):
+        raise InvalidFile(source, ["(top): expected a mapping of method fields"])
+    try:
+        return Method.model_validate(data)
+    except ValidationError as exc:
+        problems = [line for err in exc.errors() for line in _describe(_untagged(err))]
+        raise InvalidFile(source, problems) from exc
+
+
+def _untagged(err: Any) -> Any:
+    # pydantic puts the union tag in the path (methods.B.points.points); the file has none.
+    loc = tuple(err["loc"])
+    if loc[:1] == ("methods",) and len(loc) > 2 and loc[2] in ("points", "share"):
+        return {**err, "loc": loc[:2] + loc[3:]}
+    return err
+
+
+def load_method(path: Path | None = None) -> Method:
+    """The method of ``path``, or the shipped ``scoring/method.yaml``."""
+    chosen = path or DEFAULT_METHOD_FILE
+    try:
+        text = chosen.read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidFile(str(chosen), [f"cannot read the method file: {exc}"]) from exc
+    return parse_method(text, source=str(chosen))
