@@ -37,11 +37,12 @@ def _unit_id(actor: Actor, raw: str | None) -> int | None:
 
 
 async def _survey_code(session: SessionDep, asked: str | None) -> tuple[str | None, list[Any]]:
-    """The survey to show (the one asked for, else the newest) and every survey to pick."""
+    """The survey to show (the one asked for, else the latest period's) and every survey."""
     surveys = await catalog.list_surveys(session=session)
     if asked:
         return asked, surveys
-    return (surveys[-1].code if surveys else None), surveys
+    latest = max(surveys, key=lambda s: (s.period, s.opens_on, s.code), default=None)
+    return (latest.code if latest else None), surveys
 
 
 def _chart_data(found: results.SurveyResults) -> list[dict[str, Any]]:

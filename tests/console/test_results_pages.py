@@ -179,3 +179,25 @@ class TestExport:
 
         assert other.status_code == 404
         assert bad.status_code == 422
+
+
+async def test_without_a_choice_the_latest_half_years_survey_is_shown(
+    app: Any, sessionmaker: SessionMaker, browser_for: Any
+) -> None:
+    from datetime import date
+
+    from surveys import catalog, demo
+    from surveys.access import StaffRole
+    from surveys.db import unit_of_work
+    from tests.console.conftest import add_user
+
+    async with unit_of_work(sessionmaker) as session:
+        # Loaded newest first, so neither load order nor code order can pick it by luck.
+        for day in (date(2026, 8, 1), date(2026, 3, 1)):
+            definition = demo.demo_survey(day)
+            await catalog.load_survey(session=session, definition=definition, source="demo")
+    await add_user(sessionmaker, "boss", StaffRole.admin, [])
+    browser = await browser_for("boss")
+    page = await browser.get("/console/results")
+    assert page.status_code == 200
+    assert '<option value="szzf-2026h2" selected>' in page.text
