@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from scoring.exceptions import InvalidPeriod
 
+PERIOD_PATTERN = r"^\d{4}H[12]$"  # also the pattern of period parameters in the API
 PERIOD_RE = re.compile(r"^(\d{4})H([12])$")
 YEAR_RE = re.compile(r"^\d{4}$")
 
@@ -25,6 +26,18 @@ def halves(year: str | int) -> tuple[str, str]:
     if not YEAR_RE.match(text):
         raise InvalidPeriod(value=text)
     return f"{text}H1", f"{text}H2"
+
+
+def recent(period: str, count: int) -> list[str]:
+    """``count`` half-years ending with ``period``, oldest first."""
+    match = PERIOD_RE.match(check_period(period))
+    assert match is not None
+    year, half = int(match.group(1)), int(match.group(2))
+    found = []
+    for _ in range(count):
+        found.append(f"{year}H{half}")
+        year, half = (year, 1) if half == 2 else (year - 1, 2)
+    return found[::-1]
 
 
 def days(period: str) -> tuple[date, date]:

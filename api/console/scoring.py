@@ -18,7 +18,7 @@ from api.deps import SessionDep, SettingsDep
 from scoring import export, feedback_sheet, monitoring, service
 from scoring.method import load_method
 from scoring.models import IMPORTED_COMPONENTS, Component
-from scoring.periods import check_period
+from scoring.periods import PERIOD_PATTERN, check_period, recent
 from surveys import audit
 from surveys.access import Actor, Perm
 from surveys.clock import today
@@ -29,7 +29,6 @@ from surveys.models import utcnow
 from surveys.settings import Settings
 
 router = APIRouter(prefix="/console", include_in_schema=False)
-PERIOD = r"^\d{4}H[12]$"
 UPLOAD_MAX = 5 * 1024 * 1024
 TREND_PERIODS = 4
 Manager = Annotated[Actor, Depends(console_actor(Perm.manage))]
@@ -38,15 +37,6 @@ Viewer = Annotated[Actor, Depends(console_actor(Perm.view))]
 
 def _period(settings: Settings, period: str | None) -> str:
     return period or half_year(today(settings.tz))[0]
-
-
-def _previous(period: str, count: int) -> list[str]:
-    year, half = int(period[:4]), int(period[-1])
-    found = []
-    for _ in range(count):
-        found.append(f"{year}H{half}")
-        year, half = (year, 1) if half == 2 else (year - 1, 2)
-    return found[::-1]
 
 
 async def _report(session: SessionDep, settings: Settings, period: str) -> service.ScoreReport:
@@ -105,12 +95,12 @@ async def scoring_page(
     session: SessionDep,
     settings: SettingsDep,
     actor: Manager,
-    period: Annotated[str | None, Query(pattern=PERIOD)] = None,
+    period: Annotated[str | None, Query(pattern=PERIOD_PATTERN)] = None,
 ) -> Response:
     chosen = _period(settings, period)
     report = await _report(session, settings, chosen)
     trend = {}
-    for p in _previous(chosen, TREND_PERIODS):
+    for p in recent(chosen, TREND_PERIODS):
         try:
             trend[p] = report if p == chosen else await _report(session, settings, p)
         except DomainError:
@@ -133,7 +123,7 @@ async def scoring_export(
     session: SessionDep,
     settings: SettingsDep,
     actor: Manager,
-    period: Annotated[str, Query(pattern=PERIOD)],
+    period: Annotated[str, Query(pattern=PERIOD_PATTERN)],
     fmt: Annotated[str, Query(pattern="^(csv|xlsx|json)$")] = "xlsx",
 ) -> Response:
     report = await _report(session, settings, period)
@@ -162,7 +152,7 @@ async def scoring_import(
     session: SessionDep,
     settings: SettingsDep,
     actor: Manager,
-    period: Annotated[str, Form(pattern=PERIOD)],
+    period: Annotated[str, Form(pattern=PERIOD_PATTERN)],
     component: Annotated[str, Form(max_length=16)],
     file: Annotated[UploadFile, File()],
 ) -> Response:
@@ -210,7 +200,7 @@ async def feedback_page(
     settings: SettingsDep,
     actor: Viewer,
     unit_code: str,
-    period: Annotated[str | None, Query(pattern=PERIOD)] = None,
+    period: Annotated[str | None, Query(pattern=PERIOD_PATTERN)] = None,
 ) -> Response:
     sheet = await _sheet(session, settings, actor, unit_code, _period(settings, period))
     context = {"sheet": sheet, "layout": "console/base.html"}
@@ -224,7 +214,7 @@ async def feedback_pdf(
     settings: SettingsDep,
     actor: Viewer,
     unit_code: str,
-    period: Annotated[str | None, Query(pattern=PERIOD)] = None,
+    period: Annotated[str | None, Query(pattern=PERIOD_PATTERN)] = None,
 ) -> Response:
     sheet = await _sheet(session, settings, actor, unit_code, _period(settings, period))
     html = templates.get_template("console/feedback.html").render(

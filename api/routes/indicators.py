@@ -10,12 +10,12 @@ from pydantic import BaseModel
 from api.auth import api_actor
 from api.deps import SessionDep, SettingsDep
 from api.paging import IdQuery, PageDep
+from scoring.periods import PERIOD_PATTERN
 from surveys import indicators
 from surveys.access import Actor, Perm
 from surveys.clock import today
 
 router = APIRouter(prefix="/api/v1", tags=["indicators"])
-PERIOD = r"^\d{4}H[12]$"
 
 
 class IndicatorsPublic(BaseModel):
@@ -48,7 +48,7 @@ async def list_indicators(
     settings: SettingsDep,
     actor: Annotated[Actor, Depends(api_actor(Perm.view))],
     page: PageDep,
-    period: Annotated[str | None, Query(pattern=PERIOD)] = None,
+    period: Annotated[str | None, Query(pattern=PERIOD_PATTERN)] = None,
     unit_id: IdQuery = None,
     group_by: indicators.GroupBy = "unit",
 ) -> IndicatorsPage:

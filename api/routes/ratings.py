@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from api.auth import api_actor
 from api.deps import SessionDep
 from api.paging import IdQuery, PageDep
+from scoring.periods import PERIOD_PATTERN
 from surveys import ratings
 from surveys.access import Actor, Perm
 from surveys.clock import as_utc
@@ -19,7 +20,6 @@ from surveys.masking import mask_text
 from surveys.models import Rating
 
 router = APIRouter(prefix="/api/v1", tags=["ratings"])
-PERIOD = r"^\d{4}H[12]$"
 
 
 class RatingPublic(BaseModel):
@@ -80,7 +80,7 @@ async def list_ratings(
     actor: Annotated[Actor, Depends(api_actor(Perm.view))],
     page: PageDep,
     unit_id: IdQuery = None,
-    period: Annotated[str | None, Query(pattern=PERIOD)] = None,
+    period: Annotated[str | None, Query(pattern=PERIOD_PATTERN)] = None,
     level: Level | None = None,
 ) -> RatingsPage:
     """Ratings of the caller's units, newest first (period e.g. 2026H1)."""
