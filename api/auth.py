@@ -14,9 +14,9 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.deps import SessionDep
-from surveys import accounts, tokens
-from surveys.access import Actor, NotSignedIn, Perm
-from surveys.staff import StaffUser
+from surveys.accounts import accounts, tokens
+from surveys.accounts.access import Actor, NotSignedIn, Perm
+from surveys.accounts.models import StaffUser
 
 bearer = HTTPBearer(auto_error=False)
 SESSION_USER = "uid"

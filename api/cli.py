@@ -18,27 +18,22 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.cli_common import _fail, _in_transaction, _parse, _refuse
-from surveys import (
-    accounts,
-    cases,
-    catalog,
-    conversation,
-    demo,
-    feedback,
-    links,
-    migrate,
-    respondents,
-    staff,
-    tokens,
-    units,
-    workdays,
-)
-from surveys.access import StaffRole
-from surveys.clock import today
-from surveys.definitions import parse_definition
-from surveys.exceptions import DomainError
-from surveys.models import CaseEvent, CaseState, FollowUpCase, Rating, Unit, utcnow
-from surveys.settings import Settings, get_settings
+from scoring.demo import survey as demo
+from surveys.accounts import accounts, staff, tokens, units
+from surveys.accounts.access import StaffRole
+from surveys.accounts.models import Unit
+from surveys.cases import service as cases
+from surveys.cases import workdays
+from surveys.cases.models import CaseEvent, CaseState, FollowUpCase
+from surveys.core import migrate
+from surveys.core.clock import today
+from surveys.core.exceptions import DomainError
+from surveys.core.models import utcnow
+from surveys.core.settings import Settings, get_settings
+from surveys.haochaping import feedback
+from surveys.haochaping.models import Rating
+from surveys.questionnaire import catalog, conversation, links, respondents
+from surveys.questionnaire.definitions import parse_definition
 
 T = TypeVar("T")
 
@@ -150,7 +145,7 @@ def demo_activity() -> None:
     """Demo ratings, answers, monitoring imports and 差评 cases for both halves of the demo
     year, and a first console account ``admin`` (safe to rerun; after ``demo load``)."""
     settings = get_settings()
-    from scoring import demo as demo_scores
+    from scoring.demo import activity as demo_scores
 
     loaded = _in_transaction(
         lambda s: demo_scores.load(

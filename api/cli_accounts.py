@@ -15,10 +15,10 @@ import typer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.cli_common import _fail, _in_transaction
-from surveys import admin
-from surveys.access import Actor, StaffRole
-from surveys.models import utcnow
-from surveys.settings import get_settings
+from surveys.accounts.access import Actor, StaffRole
+from surveys.core.models import utcnow
+from surveys.core.settings import get_settings
+from surveys.flows import admin
 
 RoleOption = Annotated[StaffRole, typer.Option(help="admin|supervisor|staff|viewer")]
 UnitsOption = Annotated[

@@ -9,10 +9,10 @@ from typing import NoReturn, TypeVar
 import typer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from surveys.db import create_sessionmaker, engine_from_settings, unit_of_work
-from surveys.exceptions import DomainError, InvalidFile
-from surveys.i18n import Translator
-from surveys.settings import get_settings
+from surveys.core.db import create_sessionmaker, engine_from_settings, unit_of_work
+from surveys.core.exceptions import DomainError, InvalidFile
+from surveys.core.i18n import Translator
+from surveys.core.settings import get_settings
 
 T = TypeVar("T")
 

@@ -21,8 +21,8 @@ from scoring import export, monitoring, service
 from scoring.compute import Estimate, HalfResult, YearResult
 from scoring.method import Method, load_method
 from scoring.models import IMPORTED_COMPONENTS, Component, ImportLayout
-from surveys.models import utcnow
-from surveys.settings import get_settings
+from surveys.core.models import utcnow
+from surveys.core.settings import get_settings
 
 R = TypeVar("R", HalfResult, YearResult)
 FileArg = Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)]
@@ -216,9 +216,9 @@ def feedback(
     from api.console.scoring import render_pdf
     from api.console.web import templates, translate
     from scoring import feedback_sheet
-    from surveys import units as unit_service
-    from surveys.access import SYSTEM_ACTOR
-    from surveys.clock import today
+    from surveys.accounts import units as unit_service
+    from surveys.accounts.access import SYSTEM_ACTOR
+    from surveys.core.clock import today
 
     settings = get_settings()
     method = _method()

@@ -11,8 +11,7 @@ from python_multipart import FormParser, MultipartParser
 from python_multipart.multipart import parse_options_header
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from surveys.engine import N_
-from surveys.i18n import Translator
+from surveys.core.i18n import N_, Translator
 
 CSRF_COOKIE = "csrftoken"
 

@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from surveys.db import SessionMaker, unit_of_work
-from surveys.settings import Settings
+from surveys.core.db import SessionMaker, unit_of_work
+from surveys.core.settings import Settings
 
 
 def get_settings_dep(request: Request) -> Settings:

@@ -31,10 +31,10 @@ from api.routes import (
     surveys,
     units,
 )
-from surveys.db import SessionMaker
-from surveys.exceptions import DomainError
-from surveys.i18n import Translator
-from surveys.settings import Settings
+from surveys.core.db import SessionMaker
+from surveys.core.exceptions import DomainError
+from surveys.core.i18n import Translator
+from surveys.core.settings import Settings
 
 STATIC_DIR = Path(__file__).parent / "static"
 SESSION_COOKIE = "minyi_session"

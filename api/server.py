@@ -16,10 +16,10 @@ from api.main import create_app
 from bot.main import build_bot, build_dispatcher, run_polling
 from bot.relay import relay_forever
 from bot.webhook import set_webhook, webhook_router
-from surveys import respondents
-from surveys.db import SessionMaker, create_sessionmaker, engine_from_settings, unit_of_work
-from surveys.models import utcnow
-from surveys.settings import BotMode, Settings
+from surveys.core.db import SessionMaker, create_sessionmaker, engine_from_settings, unit_of_work
+from surveys.core.models import utcnow
+from surveys.core.settings import BotMode, Settings
+from surveys.questionnaire import respondents
 
 log = logging.getLogger(__name__)
 

@@ -58,12 +58,15 @@ from sqlmodel import select
 
 from bot.callbacks import Act, AnswerCb
 from bot.main import build_dispatcher
-from surveys import catalog, demo, migrate, units
-from surveys.clock import today as today_in
-from surveys.db import SessionMaker, create_engine, create_sessionmaker, unit_of_work
-from surveys.i18n import Translator
-from surveys.models import Answer, Response, ResponseStatus
-from surveys.settings import Settings
+from scoring.demo import survey as demo
+from surveys.accounts import units
+from surveys.core import migrate
+from surveys.core.clock import today as today_in
+from surveys.core.db import SessionMaker, create_engine, create_sessionmaker, unit_of_work
+from surveys.core.i18n import Translator
+from surveys.core.settings import Settings
+from surveys.questionnaire import catalog
+from surveys.questionnaire.models import Answer, Response, ResponseStatus
 
 BOT_TOKEN = "123456:TEST"
 BOT_ID = 123456

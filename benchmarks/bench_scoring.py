@@ -60,7 +60,8 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from scoring.demo_data import (  # noqa: E402
+from scoring.demo import survey as demo
+from scoring.demo.generate import (
     BAD_COMMENTS,
     CHANNEL_WEIGHTS,
     DEFAULT_SHARE_ON_7,
@@ -70,10 +71,9 @@ from scoring.demo_data import (  # noqa: E402
     demo_monitoring_rows,
     unit_quality,
 )
-from surveys import demo  # noqa: E402
-from surveys.definitions import Level  # noqa: E402
-from surveys.settings import DEFAULT_RATING_REASONS  # noqa: E402
-from surveys.units import parse_units_csv  # noqa: E402
+from surveys.accounts.units import parse_units_csv
+from surveys.core.settings import DEFAULT_RATING_REASONS
+from surveys.questionnaire.definitions import Level
 
 GENERATOR_VERSION = 2
 CACHE_DIR = REPO / "var" / "bench"

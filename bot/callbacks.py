@@ -6,7 +6,7 @@ from enum import StrEnum
 
 from aiogram.filters.callback_data import CallbackData
 
-from surveys import engine
+from surveys.questionnaire import engine
 
 
 class Act(StrEnum):

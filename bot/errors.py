@@ -9,9 +9,8 @@ from aiogram.filters import ExceptionTypeFilter
 from aiogram.types import ErrorEvent
 
 from bot.middlewares import locale_for
-from surveys.engine import N_
-from surveys.exceptions import DomainError
-from surveys.i18n import Translator
+from surveys.core.exceptions import DomainError
+from surveys.core.i18n import N_, Translator
 
 log = logging.getLogger(__name__)
 router = Router(name=__name__)

@@ -21,9 +21,9 @@ from aiogram.types import BotCommand
 from bot import errors, relay
 from bot.middlewares import DbSessionMiddleware, TranslatorMiddleware
 from bot.routers import privacy, rating, start, survey
-from surveys.db import SessionMaker
-from surveys.i18n import Translator
-from surveys.settings import Settings
+from surveys.core.db import SessionMaker
+from surveys.core.i18n import Translator
+from surveys.core.settings import Settings
 
 log = logging.getLogger(__name__)
 # pydantic keeps parametrised generics only weakly; aiogram builds Response[...] for every

@@ -12,10 +12,11 @@ from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, Update, User
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from surveys import respondents
-from surveys.db import SessionMaker
-from surveys.i18n import DEFAULT_LOCALE, Translator, load_translations
-from surveys.models import Respondent, pk
+from surveys.core.db import SessionMaker
+from surveys.core.i18n import DEFAULT_LOCALE, Translator, load_translations
+from surveys.core.models import pk
+from surveys.questionnaire import respondents
+from surveys.questionnaire.models import Respondent
 
 log = logging.getLogger(__name__)
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]

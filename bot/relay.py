@@ -16,12 +16,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot import render
 from bot.callbacks import AnswerUnitCb, RerateCb
 from bot.middlewares import CHANNEL, Outbox
-from surveys import rating_chat, relay, staff, workdays
-from surveys.db import SessionMaker, unit_of_work
-from surveys.engine import N_
-from surveys.i18n import Translator
-from surveys.models import Respondent, utcnow
-from surveys.settings import Settings
+from surveys.accounts import staff
+from surveys.cases import notices, relay, workdays
+from surveys.core.db import SessionMaker, unit_of_work
+from surveys.core.i18n import N_, Translator
+from surveys.core.models import utcnow
+from surveys.core.settings import Settings
+from surveys.haochaping import rating_chat
+from surveys.questionnaire.models import Respondent
 
 log = logging.getLogger(__name__)
 router = Router(name=__name__)
@@ -75,15 +77,15 @@ async def notify_staff(bot: Bot, sessionmaker: SessionMaker, settings: Settings)
     now = utcnow()
     async with unit_of_work(sessionmaker) as session:
         calendar = await workdays.load_calendar(session=session, tz=settings.tz)
-        notices = await staff.due_notices(
+        due = await notices.due_notices(
             session=session, today=now.astimezone(settings.tz).date(), now=now, calendar=calendar
         )
-    for notice in notices:
+    for notice in due:
         try:
             await bot.send_message(notice.chat_id, t.label(notice.text))
         except TelegramAPIError as exc:
             log.warning("staff notice not delivered: %s", exc.message)
-    return len(notices)
+    return len(due)
 
 
 async def relay_forever(bot: Bot, sessionmaker: SessionMaker, settings: Settings) -> None:

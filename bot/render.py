@@ -6,11 +6,11 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.callbacks import Act, AnswerCb, OpenSurveyCb, RateCb
-from surveys.conversation import Answered
-from surveys.definitions import QuestionType
-from surveys.engine import Prompt
-from surveys.i18n import Translator
-from surveys.models import SurveyVersion
+from surveys.core.i18n import Translator
+from surveys.questionnaire.conversation import Answered
+from surveys.questionnaire.definitions import QuestionType
+from surveys.questionnaire.engine import Prompt
+from surveys.questionnaire.models import SurveyVersion
 
 ROW_WIDTH = {QuestionType.scale: 6, QuestionType.satisfaction: 1}
 

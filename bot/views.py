@@ -11,12 +11,12 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
 from bot import render
-from surveys.clock import today as today_in
-from surveys.conversation import Reply
-from surveys.engine import STALE
-from surveys.i18n import Translator
-from surveys.models import SurveyVersion
-from surveys.settings import Settings
+from surveys.core.clock import today as today_in
+from surveys.core.i18n import Translator
+from surveys.core.settings import Settings
+from surveys.questionnaire.conversation import Reply
+from surveys.questionnaire.engine import STALE
+from surveys.questionnaire.models import SurveyVersion
 
 log = logging.getLogger(__name__)
 PROMPT_KEY = "prompt_message_id"

@@ -9,13 +9,8 @@ from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 import scoring.models  # noqa: F401  (registers the tables)
-import surveys.accounts  # noqa: F401
-import surveys.audit  # noqa: F401
-import surveys.models  # noqa: F401
-import surveys.rating_chat  # noqa: F401
-import surveys.staff  # noqa: F401
-import surveys.workdays  # noqa: F401
-from surveys.db import create_engine
+import surveys.schema  # noqa: F401  (registers every table)
+from surveys.core.db import create_engine
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -24,7 +19,7 @@ target_metadata = SQLModel.metadata
 def _url() -> str:
     url = config.attributes.get("url") or config.get_main_option("sqlalchemy.url")
     if not url:
-        from surveys.settings import get_settings
+        from surveys.core.settings import get_settings
 
         url = get_settings().db_url
     return str(url)

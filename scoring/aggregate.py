@@ -18,18 +18,11 @@ from scoring.compute import UnitInput, UnitRef
 from scoring.method import Method, Source
 from scoring.models import Component, MonitoringImport, MonitoringScore
 from scoring.periods import utc_bounds
-from surveys.catalog import definition_of
-from surveys.definitions import Level, QuestionType
-from surveys.models import (
-    Answer,
-    Rating,
-    Response,
-    ResponseStatus,
-    Survey,
-    SurveyVersion,
-    Unit,
-    UnitKind,
-)
+from surveys.accounts.models import Unit, UnitKind
+from surveys.haochaping.models import Rating
+from surveys.questionnaire.catalog import definition_of
+from surveys.questionnaire.definitions import Level, QuestionType
+from surveys.questionnaire.models import Answer, Response, ResponseStatus, Survey, SurveyVersion
 
 LEVEL_CODES = [level.value for level in Level]
 LevelCounts = dict[int, dict[Level, int]]

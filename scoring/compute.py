@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from scoring.method import Method, PointsMethod, Shrinkage, Source
 from scoring.models import Component
-from surveys.definitions import Level
+from surveys.questionnaire.definitions import Level
 
 T = TypeVar("T")
 Counts = Mapping[Level, int]

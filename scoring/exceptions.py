@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from surveys.engine import N_
-from surveys.exceptions import DomainError
+from surveys.core.exceptions import DomainError
+from surveys.core.i18n import N_
 
 
 class InvalidPeriod(DomainError):

@@ -22,7 +22,7 @@ from scoring.compute import Estimate, HalfResult, Placing, YearResult
 from scoring.method import Source
 from scoring.models import Component
 from scoring.service import ScoreReport
-from surveys.models import UnitKind
+from surveys.accounts.models import UnitKind
 
 DIGITS = 2
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

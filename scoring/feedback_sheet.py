@@ -17,12 +17,16 @@ from scoring.compute import HalfResult
 from scoring.method import Method
 from scoring.models import Component
 from scoring.periods import check_period
-from surveys import cases, indicators, results
-from surveys.access import Actor, Perm
-from surveys.engine import N_, Msg
-from surveys.exceptions import UnknownSurvey
-from surveys.models import Survey, Unit, pk
-from surveys.units import get_unit_or_raise
+from surveys.accounts.access import Actor, Perm
+from surveys.accounts.models import Unit
+from surveys.accounts.units import get_unit_or_raise
+from surveys.cases import service as cases
+from surveys.core.exceptions import UnknownSurvey
+from surveys.core.i18n import N_, Msg
+from surveys.core.models import pk
+from surveys.haochaping import indicators
+from surveys.questionnaire import results
+from surveys.questionnaire.models import Survey
 
 LOWEST_QUESTIONS = 3
 TOP_ITEMS = 3

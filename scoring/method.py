@@ -20,8 +20,8 @@ from pydantic import (
 )
 
 from scoring.models import Component
-from surveys.definitions import Level, _describe
-from surveys.exceptions import InvalidFile
+from surveys.core.exceptions import InvalidFile
+from surveys.questionnaire.definitions import Level, _describe
 
 DEFAULT_METHOD_FILE = Path(__file__).with_name("method.yaml")
 WEIGHT_TOLERANCE = 1e-9

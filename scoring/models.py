@@ -12,7 +12,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from surveys.models import utcnow
+from surveys.core.models import utcnow
 
 
 class Component(StrEnum):

@@ -32,16 +32,17 @@ from scoring.models import (
     MonitoringScore,
 )
 from scoring.periods import check_period
-from surveys.definitions import AREAS
-from surveys.exceptions import InvalidFile
-from surveys.imports import _cell, _where
-from surveys.models import Unit, pk
+from surveys.accounts.models import Unit
+from surveys.core.exceptions import InvalidFile
+from surveys.core.models import pk
+from surveys.haochaping.imports import _cell, _where
+from surveys.questionnaire.definitions import AREAS
 
 CODE_COLUMN = "单位编码"
 NAME_COLUMN = "单位名称"
 TOTAL_COLUMN = "总分"
 TOTAL_MAX = 100
-# File-name codes of the components (scoring/data/demo_<code>_<period>.csv).
+# File-name codes of the components (scoring/demo/data/demo_<code>_<period>.csv).
 COMPONENT_CODES = {
     "daily": Component.monitoring,
     "field": Component.field,

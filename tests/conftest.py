@@ -11,17 +11,12 @@ from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import scoring.models  # noqa: F401  (registers the tables)
-import surveys.accounts  # noqa: F401
-import surveys.audit  # noqa: F401
-import surveys.models  # noqa: F401
-import surveys.rating_chat  # noqa: F401
-import surveys.staff  # noqa: F401
-import surveys.workdays  # noqa: F401
-from surveys.db import SessionMaker, create_engine, create_sessionmaker
-from surveys.settings import Settings
+import surveys.schema  # noqa: F401  (registers every table)
+from surveys.core.db import SessionMaker, create_engine, create_sessionmaker
+from surveys.core.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
-DATA = REPO / "surveys" / "data"
+DATA = REPO / "scoring" / "demo" / "data"
 
 
 @pytest.fixture

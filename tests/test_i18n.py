@@ -11,10 +11,16 @@ from pathlib import Path
 import pytest
 
 from bot.main import COMMANDS
-from surveys.access import StaffRole
-from surveys.definitions import Level
-from surveys.engine import Msg
-from surveys.i18n import DEFAULT_LOCALE, DOMAIN, LOCALES_DIR, Translator, load_translations
+from surveys.accounts.access import StaffRole
+from surveys.core.i18n import (
+    DEFAULT_LOCALE,
+    DOMAIN,
+    LOCALES_DIR,
+    Msg,
+    Translator,
+    load_translations,
+)
+from surveys.questionnaire.definitions import Level
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGES = ("surveys", "scoring", "bot", "api")
@@ -49,7 +55,7 @@ def _literal_calls(tree: ast.Module) -> Iterator[tuple[str, ast.Call]]:
 
 
 def _exception_keys() -> set[str]:
-    tree = ast.parse((REPO / "surveys" / "exceptions.py").read_text("utf-8"))
+    tree = ast.parse((REPO / "surveys" / "core" / "exceptions.py").read_text("utf-8"))
     return {
         statement.value.value
         for node in tree.body

@@ -13,9 +13,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
-from surveys import migrate
-from surveys.db import create_engine, create_sessionmaker
-from surveys.models import Answer
+from surveys.core import migrate
+from surveys.core.db import create_engine, create_sessionmaker
+from surveys.questionnaire.models import Answer
 
 
 @pytest.fixture

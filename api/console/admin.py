@@ -22,12 +22,15 @@ from api.auth import console_actor
 from api.console.web import redirect, render, translate
 from api.deps import SessionDep, SettingsDep
 from api.paging import PageDep
-from surveys import admin, audit, units, workdays
-from surveys.access import Actor, Perm, StaffRole, UnitRequired
-from surveys.engine import N_
-from surveys.exceptions import DomainError, InvalidFile
-from surveys.models import UnitKind, utcnow
-from surveys.settings import Settings
+from surveys.accounts import audit, units
+from surveys.accounts.access import Actor, Perm, StaffRole, UnitRequired
+from surveys.accounts.models import UnitKind
+from surveys.cases import workdays
+from surveys.core.exceptions import DomainError, InvalidFile
+from surveys.core.i18n import N_
+from surveys.core.models import utcnow
+from surveys.core.settings import Settings
+from surveys.flows import admin
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 

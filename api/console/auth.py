@@ -19,13 +19,13 @@ from api.auth import (
 )
 from api.console.web import redirect, render, translate
 from api.deps import SessionDep, SettingsDep
-from surveys import accounts, audit
-from surveys.access import Actor, Perm, StaffRole
-from surveys.engine import N_
-from surveys.exceptions import DomainError
-from surveys.models import utcnow
-from surveys.settings import Settings
-from surveys.staff import StaffUser
+from surveys.accounts import accounts, audit
+from surveys.accounts.access import Actor, Perm, StaffRole
+from surveys.accounts.models import StaffUser
+from surveys.core.exceptions import DomainError
+from surveys.core.i18n import N_
+from surveys.core.models import utcnow
+from surveys.core.settings import Settings
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 HOME = "/console/dashboard"

@@ -23,13 +23,17 @@ from api.auth import console_actor
 from api.console.web import redirect, render, translate
 from api.deps import SessionDep, SettingsDep
 from api.paging import IdPath
-from surveys import audit, cases, units
-from surveys.access import Actor, Forbidden, Perm
-from surveys.clock import as_utc, today
-from surveys.engine import N_
-from surveys.exceptions import DomainError, NotFound
-from surveys.masking import mask_text
-from surveys.models import CaseEvent, CaseState, FollowUpCase, Rating, Unit, pk
+from surveys.accounts import audit, units
+from surveys.accounts.access import Actor, Forbidden, Perm
+from surveys.accounts.models import Unit
+from surveys.cases import service as cases
+from surveys.cases.models import CaseEvent, CaseState, FollowUpCase
+from surveys.core.clock import as_utc, today
+from surveys.core.exceptions import DomainError, NotFound
+from surveys.core.i18n import N_
+from surveys.core.masking import mask_text
+from surveys.core.models import pk
+from surveys.haochaping.models import Rating
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 ViewActor = Annotated[Actor, Depends(console_actor(Perm.view))]

@@ -10,9 +10,9 @@ from fastapi.responses import HTMLResponse, Response
 from api.auth import console_actor
 from api.console.web import render
 from api.deps import SessionDep, SettingsDep
-from surveys import dashboard as service
-from surveys.access import Actor, Perm
-from surveys.clock import today
+from surveys.accounts.access import Actor, Perm
+from surveys.core.clock import today
+from surveys.haochaping import dashboard as service
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 

@@ -11,11 +11,12 @@ from fastapi.responses import HTMLResponse, Response
 from api.auth import console_actor
 from api.console.web import render
 from api.deps import SessionDep
-from surveys import audit, catalog, exports, results, units
-from surveys.access import Actor, Perm
-from surveys.definitions import QuestionType
-from surveys.exceptions import NotFound
-from surveys.models import Unit
+from surveys.accounts import audit, units
+from surveys.accounts.access import Actor, Perm
+from surveys.accounts.models import Unit
+from surveys.core.exceptions import NotFound
+from surveys.questionnaire import catalog, exports, results
+from surveys.questionnaire.definitions import QuestionType
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 

@@ -19,14 +19,14 @@ from scoring import export, feedback_sheet, monitoring, service
 from scoring.method import load_method
 from scoring.models import IMPORTED_COMPONENTS, Component
 from scoring.periods import PERIOD_PATTERN, check_period, recent
-from surveys import audit
-from surveys.access import Actor, Perm
-from surveys.clock import today
-from surveys.demo import half_year
-from surveys.engine import N_
-from surveys.exceptions import DomainError, InvalidFile
-from surveys.models import utcnow
-from surveys.settings import Settings
+from surveys.accounts import audit
+from surveys.accounts.access import Actor, Perm
+from surveys.core.clock import today
+from surveys.core.exceptions import DomainError, InvalidFile
+from surveys.core.i18n import N_
+from surveys.core.models import utcnow
+from surveys.core.periods import half_year
+from surveys.core.settings import Settings
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 UPLOAD_MAX = 5 * 1024 * 1024

@@ -9,8 +9,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
-from surveys.access import Actor, Perm
-from surveys.i18n import Translator
+from surveys.accounts.access import Actor, Perm
+from surveys.core.i18n import Translator
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 templates = Jinja2Templates(directory=TEMPLATES_DIR)

@@ -11,10 +11,10 @@ from pydantic import BaseModel, Field
 from api.auth import api_actor
 from api.deps import SessionDep, SettingsDep
 from api.paging import IdPath, IdQuery, PageDep
-from surveys import cases
-from surveys.access import Actor, Perm
-from surveys.clock import today
-from surveys.models import CaseState, FollowUpCase
+from surveys.accounts.access import Actor, Perm
+from surveys.cases import service as cases
+from surveys.cases.models import CaseState, FollowUpCase
+from surveys.core.clock import today
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 

@@ -11,9 +11,9 @@ from api.auth import api_actor
 from api.deps import SessionDep, SettingsDep
 from api.paging import IdQuery, PageDep
 from scoring.periods import PERIOD_PATTERN
-from surveys import indicators
-from surveys.access import Actor, Perm
-from surveys.clock import today
+from surveys.accounts.access import Actor, Perm
+from surveys.core.clock import today
+from surveys.haochaping import indicators
 
 router = APIRouter(prefix="/api/v1", tags=["indicators"])
 

@@ -10,9 +10,11 @@ from pydantic import BaseModel
 
 from api.auth import api_actor
 from api.deps import SessionDep, SettingsDep
-from surveys import feedback, service_events, workdays
-from surveys.access import Actor, Perm
-from surveys.models import RatingSource, utcnow
+from surveys.accounts.access import Actor, Perm
+from surveys.cases import workdays
+from surveys.core.models import utcnow
+from surveys.haochaping import feedback, service_events
+from surveys.haochaping.models import RatingSource
 
 router = APIRouter(prefix="/api/v1", tags=["integrations"])
 

@@ -12,12 +12,12 @@ from api.auth import api_actor
 from api.deps import SessionDep
 from api.paging import IdQuery, PageDep
 from scoring.periods import PERIOD_PATTERN
-from surveys import ratings
-from surveys.access import Actor, Perm
-from surveys.clock import as_utc
-from surveys.definitions import Level
-from surveys.masking import mask_text
-from surveys.models import Rating
+from surveys.accounts.access import Actor, Perm
+from surveys.core.clock import as_utc
+from surveys.core.masking import mask_text
+from surveys.haochaping import ratings
+from surveys.haochaping.models import Rating
+from surveys.questionnaire.definitions import Level
 
 router = APIRouter(prefix="/api/v1", tags=["ratings"])
 

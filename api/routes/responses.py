@@ -11,9 +11,9 @@ from pydantic import BaseModel
 from api.auth import api_actor
 from api.deps import SessionDep
 from api.paging import IdQuery, PageDep
-from surveys import results
-from surveys.access import Actor, Perm
-from surveys.models import ResponseStatus
+from surveys.accounts.access import Actor, Perm
+from surveys.questionnaire import results
+from surveys.questionnaire.models import ResponseStatus
 
 router = APIRouter(prefix="/api/v1", tags=["responses"])
 

@@ -12,14 +12,14 @@ from pydantic import BaseModel, ConfigDict
 from api.auth import PUBLIC, api_actor
 from api.deps import SessionDep, SettingsDep
 from api.paging import IdQuery, PageDep
-from surveys import catalog, results, survey_admin
-from surveys.access import Actor, Perm
-from surveys.clock import as_utc, today
-from surveys.definitions import QuestionType
-from surveys.engine import N_
-from surveys.exceptions import DefinitionInvalid, DomainError
-from surveys.i18n import Translator
-from surveys.models import SurveyVersion
+from surveys.accounts.access import Actor, Perm
+from surveys.core.clock import as_utc, today
+from surveys.core.exceptions import DefinitionInvalid, DomainError
+from surveys.core.i18n import N_, Translator
+from surveys.flows import surveys as survey_admin
+from surveys.questionnaire import catalog, results
+from surveys.questionnaire.definitions import QuestionType
+from surveys.questionnaire.models import SurveyVersion
 
 router = APIRouter(prefix="/api/v1/surveys", tags=["surveys"])
 

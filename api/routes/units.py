@@ -10,9 +10,9 @@ from pydantic import BaseModel
 from api.auth import api_actor
 from api.deps import SessionDep
 from api.paging import PageDep
-from surveys import admin
-from surveys.access import Actor, Perm
-from surveys.models import Unit, UnitPublic
+from surveys.accounts.access import Actor, Perm
+from surveys.accounts.models import Unit, UnitPublic
+from surveys.flows import admin
 
 router = APIRouter(prefix="/api/v1", tags=["units"])
 

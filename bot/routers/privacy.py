@@ -9,9 +9,9 @@ from aiogram.types import Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.middlewares import Outbox
-from surveys import respondents
-from surveys.i18n import Translator
-from surveys.models import Respondent
+from surveys.core.i18n import Translator
+from surveys.questionnaire import respondents
+from surveys.questionnaire.models import Respondent
 
 router = Router(name=__name__)
 

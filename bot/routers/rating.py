@@ -13,13 +13,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot import views
 from bot.callbacks import RateCb, engine_input
 from bot.middlewares import CHANNEL, Outbox
-from surveys import rating_chat, workdays
-from surveys.conversation import Reply
-from surveys.i18n import Translator
-from surveys.links import WINDOW_PREFIX
-from surveys.models import Respondent, utcnow
-from surveys.rating_chat import EVENT_PREFIX
-from surveys.settings import Settings
+from surveys.cases import workdays
+from surveys.core.i18n import Translator
+from surveys.core.models import utcnow
+from surveys.core.settings import Settings
+from surveys.haochaping import rating_chat
+from surveys.haochaping.rating_chat import EVENT_PREFIX
+from surveys.questionnaire.conversation import Reply
+from surveys.questionnaire.links import WINDOW_PREFIX
+from surveys.questionnaire.models import Respondent
 
 router = Router(name=__name__)
 

@@ -10,10 +10,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import views
 from bot.middlewares import CHANNEL, Outbox
-from surveys import conversation
-from surveys.i18n import Translator
-from surveys.models import Respondent
-from surveys.settings import Settings
+from surveys.core.i18n import Translator
+from surveys.core.settings import Settings
+from surveys.questionnaire import conversation
+from surveys.questionnaire.models import Respondent
 
 router = Router(name=__name__)
 

@@ -11,10 +11,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot import views
 from bot.callbacks import AnswerCb, OpenSurveyCb, engine_input
 from bot.middlewares import Outbox
-from surveys import catalog, conversation, rating_chat, workdays
-from surveys.i18n import Translator
-from surveys.models import Respondent, utcnow
-from surveys.settings import Settings
+from surveys.cases import workdays
+from surveys.core.i18n import Translator
+from surveys.core.models import utcnow
+from surveys.core.settings import Settings
+from surveys.haochaping import rating_chat
+from surveys.questionnaire import catalog, conversation
+from surveys.questionnaire.models import Respondent
 
 router = Router(name=__name__)
 

@@ -13,11 +13,17 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from bot import callbacks
 from bot.callbacks import Act, AnswerCb, AnswerUnitCb, OpenSurveyCb, RateCb, RerateCb
 from bot.render import prompt_keyboard
-from surveys import engine
-from surveys.definitions import CODE_RE, Condition, Question, QuestionType, SurveyDefinition
-from surveys.demo import demo_survey
-from surveys.engine import AnswerValue, Prompt
-from surveys.i18n import Translator
+from scoring.demo.survey import demo_survey
+from surveys.core.i18n import Translator
+from surveys.questionnaire import engine
+from surveys.questionnaire.definitions import (
+    CODE_RE,
+    Condition,
+    Question,
+    QuestionType,
+    SurveyDefinition,
+)
+from surveys.questionnaire.engine import AnswerValue, Prompt
 
 MAX_BYTES = 64  # Telegram's limit on callback_data
 MAX_VERSION_ID = 2**31

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from surveys.respondents import pseudonym
+from surveys.questionnaire.respondents import pseudonym
 from tests.fakes.telegram import FakeMessage, FakeTelegram, FakeUser
 
 T = TypeVar("T")

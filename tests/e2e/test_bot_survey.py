@@ -8,9 +8,9 @@ import re
 import pytest
 
 from bot.callbacks import Act, AnswerCb
-from surveys.clock import today
-from surveys.demo import half_year
-from surveys.settings import Settings
+from surveys.core.clock import today
+from surveys.core.periods import half_year
+from surveys.core.settings import Settings
 from tests.e2e.harness import MinyiProcess, eventually, press, prompt_message, say
 from tests.fakes.telegram import FakeTelegram, FakeUser
 

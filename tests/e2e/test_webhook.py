@@ -13,9 +13,9 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from surveys.clock import today
-from surveys.demo import half_year
-from surveys.settings import Settings
+from surveys.core.clock import today
+from surveys.core.periods import half_year
+from surveys.core.settings import Settings
 from tests.e2e.harness import MINYI, TOKEN, MinyiProcess, eventually, press, say
 from tests.fakes.telegram import FakeTelegram, FakeUser
 

@@ -23,14 +23,17 @@ from alembic.script import ScriptDirectory
 from sqlmodel import SQLModel, col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-import surveys.models  # noqa: F401  (registers the tables)
-import surveys.workdays  # noqa: F401
-from surveys import catalog, conversation, migrate, respondents
-from surveys.db import SessionMaker, create_engine, create_sessionmaker, unit_of_work
-from surveys.demo import UNITS_CSV, demo_survey
-from surveys.engine import Done, Input, Msg, Pick, Skip, Text
-from surveys.exceptions import AlreadyResponded
-from surveys.models import (
+import surveys.schema  # noqa: F401  (registers every table)
+from scoring.demo.survey import UNITS_CSV, demo_survey
+from surveys.accounts.models import Unit
+from surveys.accounts.units import parse_units_csv, upsert_units
+from surveys.core import migrate
+from surveys.core.db import SessionMaker, create_engine, create_sessionmaker, unit_of_work
+from surveys.core.exceptions import AlreadyResponded
+from surveys.core.i18n import Msg
+from surveys.questionnaire import catalog, conversation, respondents
+from surveys.questionnaire.engine import Done, Input, Pick, Skip, Text
+from surveys.questionnaire.models import (
     Answer,
     Conversation,
     Identity,
@@ -39,16 +42,14 @@ from surveys.models import (
     Response,
     ResponseStatus,
     SurveyVersion,
-    Unit,
 )
-from surveys.units import parse_units_csv, upsert_units
 
 TODAY = date(2026, 9, 1)
 SURVEY = "szzf-2026h2"  # demo_survey(TODAY)
 SECRET = b"postgres-test-secret"
 CHANNEL = "telegram"
 BIG_CHAT_ID = 9_000_000_000  # beyond 32 bits: Identity.chat_id must be a BIGINT
-UNIT_COUNT = 35  # rows of surveys/data/units.csv
+UNIT_COUNT = 35  # rows of scoring/demo/data/units.csv
 
 # Positions in demo_survey.yaml: 1 channels, 2 overall, 3 dissatisfied_reasons,
 # 4 online_experience, 5 hotline, 6 trips, 7 recommend, 8 city_governance,

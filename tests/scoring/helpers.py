@@ -12,19 +12,17 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from scoring.models import Component, MonitoringImport, MonitoringScore
 from scoring.monitoring import TOTAL_COLUMN, import_monitoring
-from surveys.definitions import Level
-from surveys.models import (
+from surveys.accounts.models import Unit, UnitKind
+from surveys.core.models import pk
+from surveys.haochaping.models import Rating, RatingSource
+from surveys.questionnaire.definitions import Level
+from surveys.questionnaire.models import (
     Answer,
-    Rating,
-    RatingSource,
     Respondent,
     Response,
     ResponseStatus,
     Survey,
     SurveyVersion,
-    Unit,
-    UnitKind,
-    pk,
 )
 
 TZ = ZoneInfo("Asia/Shanghai")

@@ -10,8 +10,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from scoring.aggregate import answer_counts, gather_inputs, rating_counts
 from scoring.method import ExcludedTestData, Method, Source, load_method
 from scoring.models import Component
-from surveys.definitions import Level
-from surveys.models import ResponseStatus, UnitKind, pk
+from surveys.accounts.models import UnitKind
+from surveys.core.models import pk
+from surveys.questionnaire.definitions import Level
+from surveys.questionnaire.models import ResponseStatus
 
 from .helpers import TZ, add_answers, add_ratings, add_unit, import_totals, survey_version
 

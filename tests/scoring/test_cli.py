@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from surveys import migrate
-from surveys.db import create_engine, create_sessionmaker, unit_of_work
+from surveys.core import migrate
+from surveys.core.db import create_engine, create_sessionmaker, unit_of_work
 
 from .test_hand_computed import seed
 

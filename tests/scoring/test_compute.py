@@ -24,7 +24,7 @@ from scoring.compute import (
 )
 from scoring.method import Method, PointsMethod, Shrinkage, Source, load_method
 from scoring.models import Component
-from surveys.definitions import Level
+from surveys.questionnaire.definitions import Level
 
 BASE = load_method()
 METHODS = {name: BASE.model_copy(update={"method": name}) for name in "ABCD"}

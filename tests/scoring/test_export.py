@@ -14,19 +14,12 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from scoring import service
-from scoring.export import (
-    ranking_rows,
-    safe_text,
-    to_csv,
-    to_json,
-    write_exports,
-    write_table,
-)
+from scoring.export import ranking_rows, safe_text, to_csv, to_json, write_exports, write_table
 from scoring.method import load_method
 from scoring.models import Component
-from surveys.db import SessionMaker, unit_of_work
-from surveys.definitions import Level
-from surveys.models import Unit, UnitKind
+from surveys.accounts.models import Unit, UnitKind
+from surveys.core.db import SessionMaker, unit_of_work
+from surveys.questionnaire.definitions import Level
 
 from .helpers import TZ, add_ratings, add_unit, import_totals
 

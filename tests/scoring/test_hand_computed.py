@@ -17,8 +17,8 @@ from scoring.compute import HalfResult, YearResult
 from scoring.method import Source, load_method
 from scoring.models import Component
 from scoring.monitoring import import_monitoring
-from surveys.definitions import Level
-from surveys.models import Unit, UnitKind
+from surveys.accounts.models import Unit, UnitKind
+from surveys.questionnaire.definitions import Level
 
 from .helpers import NOW, TZ, add_answers, add_ratings, add_unit, import_totals, survey_version
 

@@ -8,8 +8,8 @@ import pytest
 
 from scoring.method import Shrinkage, Source, load_method, parse_method
 from scoring.models import Component
-from surveys.definitions import Level
-from surveys.exceptions import InvalidFile
+from surveys.core.exceptions import InvalidFile
+from surveys.questionnaire.definitions import Level
 
 SHIPPED = Path(load_method.__code__.co_filename).with_name("method.yaml").read_text("utf-8")
 

@@ -19,8 +19,8 @@ from scoring.monitoring import (
     read_table,
     template_rows,
 )
-from surveys.exceptions import InvalidFile
-from surveys.models import UnitKind
+from surveys.accounts.models import UnitKind
+from surveys.core.exceptions import InvalidFile
 
 from .helpers import NOW, add_unit, import_rows, stored_counts
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from surveys.definitions import Level, QuestionType, SurveyDefinition
+from surveys.questionnaire.definitions import Level, QuestionType, SurveyDefinition
 
 CHOICE_TYPES = (QuestionType.single, QuestionType.multi)
 

@@ -1,0 +1,83 @@
+"""Tables of the 差评 loop: cases, their timeline, notices sent, and working-day overrides."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from surveys.core.models import _ts
+
+SOURCE_MAX = 200  # characters of a calendar override's source (a State Council notice)
+
+
+class CaseState(StrEnum):
+    """The 差评 loop (domain.md §3); names shown in Chinese through the catalogue."""
+
+    pending = "待核实"
+    verifying = "核实中"
+    rectifying = "整改中"
+    replied = "已反馈"
+    rerated = "已复评"
+    closed = "已关闭"
+    unfounded = "不属实"
+    appealing = "申诉中"
+    appeal_upheld = "申诉成立"
+    appeal_rejected = "申诉驳回"
+
+
+class FollowUpCase(SQLModel, table=True):
+    """The follow-up of one 差评 by the responsible unit."""
+
+    __tablename__ = "follow_up_case"
+
+    id: int | None = Field(default=None, primary_key=True)
+    rating_id: int = Field(foreign_key="rating.id", unique=True)
+    unit_id: int = Field(foreign_key="unit.id", index=True)
+    state: CaseState = Field(default=CaseState.pending, sa_type=sa.String(8), index=True)
+    contact_due: date
+    rectify_due: date
+    rerating: str | None = Field(default=None, max_length=20)
+    opened_at: datetime = _ts()
+    closed_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    escalated_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+
+
+class CaseEvent(SQLModel, table=True):
+    """The case timeline: every transition, reply and citizen message, with who and when."""
+
+    __tablename__ = "case_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="follow_up_case.id", index=True)
+    actor: str = Field(max_length=64)  # staff username, "citizen" or "system"
+    kind: str = Field(max_length=16)  # opened/transition/reply/citizen/rerating/escalated
+    from_state: str | None = Field(default=None, max_length=8)
+    to_state: str | None = Field(default=None, max_length=8)
+    note: str | None = Field(default=None, sa_type=sa.Text)
+    delivered_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    at: datetime = _ts()
+
+
+class Notified(SQLModel, table=True):
+    """Which notice about which case went out, so each is sent once."""
+
+    __tablename__ = "case_notice"
+
+    case_id: int = Field(foreign_key="follow_up_case.id", primary_key=True)
+    kind: str = Field(max_length=16, primary_key=True)  # new / due / overdue
+    sent_at: datetime = _ts()
+
+
+class CalendarOverride(SQLModel, table=True):
+    """One day an administrator set from a State Council notice (or a local decision)."""
+
+    __tablename__ = "calendar_override"
+
+    day: date = Field(primary_key=True)
+    workday: bool
+    # e.g. 国务院办公厅关于2027年部分节假日安排的通知
+    source: str = Field(max_length=SOURCE_MAX)
+    created_at: datetime = _ts()

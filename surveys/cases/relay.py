@@ -1,0 +1,102 @@
+"""保密联络: staff replies reach the citizen through the bot; the citizen answers and re-rates.
+
+Staff never see how the citizen is reached: the chat id is looked up here, at delivery
+time, from the identity table, and never leaves this module except to the sender.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from surveys.accounts.models import Unit
+from surveys.cases import service as cases
+from surveys.cases.models import CaseEvent, CaseState, FollowUpCase
+from surveys.core.exceptions import NotFound
+from surveys.core.i18n import N_, Msg
+from surveys.haochaping.models import Rating
+from surveys.questionnaire.models import Identity, Respondent
+
+RERATING_CHOICES = tuple(cases.RERATING_LEVELS)  # 满意 / 基本满意 / 不满意
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    event_id: int
+    case_id: int
+    chat_id: int
+    unit_name: str
+    text: str
+    ask_rerating: bool
+    unfounded: bool = False  # the text is the reason the 差评 was found 不属实
+
+
+async def outgoing_replies(*, session: AsyncSession, channel: str) -> list[Outgoing]:
+    """Undelivered staff replies whose citizen can still be reached on ``channel``."""
+    pending = await cases.pending_replies(session=session)
+    if not pending:
+        return []
+    case_ids = [case.id for _, case in pending]
+    rows = (
+        await session.exec(
+            select(FollowUpCase.id, Identity.chat_id, Unit.name)
+            .join(Rating, col(Rating.id) == col(FollowUpCase.rating_id))
+            .join(Identity, col(Identity.respondent_id) == col(Rating.respondent_id))
+            .join(Unit, col(Unit.id) == col(FollowUpCase.unit_id))
+            .where(col(FollowUpCase.id).in_(case_ids), Identity.channel == channel)
+        )
+    ).all()
+    reach = {case_id: (chat_id, unit_name) for case_id, chat_id, unit_name in rows}
+    out = []
+    for event, case in pending:
+        if case.id in reach and event.id is not None and case.id is not None:
+            chat_id, unit_name = reach[case.id]
+            out.append(
+                Outgoing(
+                    event.id,
+                    case.id,
+                    chat_id,
+                    unit_name,
+                    event.note or "",
+                    case.state == CaseState.replied,
+                    unfounded=event.kind == "transition",
+                )
+            )
+    return out
+
+
+async def mark_sent(*, session: AsyncSession, event_id: int) -> None:
+    event = await session.get(CaseEvent, event_id)
+    if event is not None:
+        await cases.mark_delivered(session=session, event=event)
+
+
+async def _own_case(session: AsyncSession, respondent: Respondent, case_id: int) -> FollowUpCase:
+    """The case, if it follows a rating this respondent gave; NotFound otherwise."""
+    case = await session.get(FollowUpCase, case_id)
+    rating = await session.get(Rating, case.rating_id) if case else None
+    if case is None or rating is None or rating.respondent_id != respondent.id:
+        raise NotFound(case=case_id)
+    return case
+
+
+async def rerate(
+    *, session: AsyncSession, respondent: Respondent, case_id: int, choice: int
+) -> Msg:
+    """The citizen's 复评 of how the unit handled their 差评."""
+    case = await _own_case(session, respondent, case_id)
+    if not 0 <= choice < len(RERATING_CHOICES):
+        return Msg(N_("engine.stale"))
+    await cases.record_rerating(session=session, case=case, level=RERATING_CHOICES[choice])
+    return Msg(N_("relay.rerated"), {"choice": RERATING_CHOICES[choice]})
+
+
+async def answer_unit(
+    *, session: AsyncSession, respondent: Respondent, case_id: int, text: str
+) -> Msg:
+    """The citizen writes back to the unit; it joins the case timeline."""
+    case = await _own_case(session, respondent, case_id)
+    await cases.add_citizen_message(session=session, case=case, text=text)
+    return Msg(N_("relay.sent"))

@@ -1,0 +1,437 @@
+"""The 差评 follow-up loop (domain.md §3): 核实 → 整改 → 反馈 → 复评 → 结案, with 申诉复核.
+
+Every move is a :class:`CaseEvent` recording who, when and a note. Staff only ever see
+:func:`masked_reference` for the citizen (保密联络, §3 and §7); replies reach the citizen through
+the bot, which relays the undelivered ones (:func:`pending_replies`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import ColumnElement, not_, or_
+from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from surveys.accounts.access import Actor, Perm
+from surveys.accounts.models import Unit
+from surveys.cases.models import CaseEvent, CaseState, FollowUpCase
+from surveys.cases.workdays import DeadlinePolicy, WorkCalendar
+from surveys.core.clock import as_utc
+from surveys.core.exceptions import DomainError, NotFound, UnknownUnit
+from surveys.core.i18n import N_
+from surveys.core.models import pk, utcnow
+from surveys.haochaping.models import Rating
+from surveys.haochaping.ratings import is_bad
+from surveys.questionnaire.definitions import Level
+
+S = CaseState
+TRANSITIONS: Mapping[CaseState, frozenset[CaseState]] = {
+    S.pending: frozenset({S.verifying}),
+    S.verifying: frozenset({S.rectifying, S.unfounded, S.appealing}),
+    S.rectifying: frozenset({S.replied}),
+    S.replied: frozenset({S.rerated}),
+    S.rerated: frozenset({S.closed}),
+    S.unfounded: frozenset({S.closed}),
+    S.appealing: frozenset({S.appeal_upheld, S.appeal_rejected}),
+    S.appeal_rejected: frozenset({S.rectifying}),
+    S.appeal_upheld: frozenset({S.closed}),
+    S.closed: frozenset(),
+}
+# Only the citizen's re-rating (record_rerating) moves a case to 已复评, never staff.
+CITIZEN_MOVES = frozenset({S.rerated})
+NOTE_REQUIRED = frozenset({S.unfounded, S.appealing})  # the reason is shown to the citizen
+APPEAL_DECISIONS = frozenset({S.appeal_upheld, S.appeal_rejected})
+SUPERVISOR_ROLES = frozenset({"supervisor", "admin"})
+# States in which the unit still owes the 1st contact / the 整改 and 反馈; 申诉中 counts too, so
+# an undecided appeal is escalated to the supervisor who must decide it.
+AWAITING_CONTACT = frozenset({S.pending})
+AWAITING_RECTIFY = frozenset(
+    {S.pending, S.verifying, S.rectifying, S.appealing, S.appeal_rejected}
+)
+RERATING_LEVELS: Mapping[str, Level] = {
+    "满意": Level.satisfied,
+    "基本满意": Level.neutral,
+    "不满意": Level.dissatisfied,
+}
+TEXT_MAX = 2000
+SYSTEM = "system"
+CITIZEN = "citizen"
+_REF_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ"  # letters only, no I/O: never mistaken for an id
+_REF_LENGTH = 6
+
+
+class InvalidTransition(DomainError):
+    key = N_("error.invalid_transition")
+    status_code = 409
+
+    def __init__(self, *, frm: str, to: str) -> None:
+        super().__init__(frm=str(frm), to=str(to))
+
+
+class NoteRequired(DomainError):
+    key = N_("error.note_required")
+    status_code = 422
+
+    def __init__(self, *, to: str) -> None:
+        super().__init__(to=str(to))
+
+
+class SupervisorOnly(DomainError):
+    key = N_("error.supervisor_only")
+    status_code = 403
+
+    def __init__(self, *, to: str) -> None:
+        super().__init__(to=str(to))
+
+
+class CaseClosed(DomainError):
+    key = N_("error.case_closed")
+    status_code = 409
+
+
+class RereratingNotAllowed(DomainError):
+    key = N_("error.rerating_not_allowed")
+    status_code = 409
+
+    def __init__(self, *, state: str) -> None:
+        super().__init__(state=str(state))
+
+
+class InvalidText(DomainError):
+    """A reply or citizen message that is empty or longer than :data:`TEXT_MAX`."""
+
+    key = N_("error.invalid_text")
+    status_code = 422
+
+    def __init__(self, *, got: int) -> None:
+        super().__init__(max=TEXT_MAX, got=got)
+
+
+def _state(case: FollowUpCase) -> str:
+    # Rows read back from the database hold the plain string, new ones the enum.
+    return CaseState(case.state).value
+
+
+def _event(case: FollowUpCase, actor: str, kind: str, **fields: object) -> CaseEvent:
+    return CaseEvent.model_validate({"case_id": pk(case), "actor": actor, "kind": kind, **fields})
+
+
+async def open_case(
+    *, session: AsyncSession, rating: Rating, calendar: WorkCalendar, policy: DeadlinePolicy
+) -> FollowUpCase | None:
+    """Open the follow-up of an active, non-default 差评; None otherwise or if already open."""
+    if not rating.active or rating.is_default or not is_bad(rating.level):
+        return None
+    existing = await session.exec(
+        select(FollowUpCase.id).where(FollowUpCase.rating_id == pk(rating))
+    )
+    if existing.first() is not None:
+        return None
+    unit = await session.get(Unit, rating.unit_id)
+    if unit is None:
+        raise UnknownUnit(code=str(rating.unit_id))
+    # Raises CalendarNotCovered before anything is written: no guessed deadline.
+    contact_due, rectify_due = policy.deadlines(calendar, as_utc(rating.rated_at), unit.kind)
+    case = FollowUpCase(
+        rating_id=pk(rating), unit_id=pk(unit), contact_due=contact_due, rectify_due=rectify_due
+    )
+    session.add(case)
+    await session.flush()
+    session.add(_event(case, SYSTEM, "opened", to_state=S.pending.value))
+    await session.flush()
+    return case
+
+
+def _check_move(case: FollowUpCase, to: CaseState, actor_role: str, note: str | None) -> None:
+    frm = CaseState(case.state)
+    if to not in TRANSITIONS[frm] or to in CITIZEN_MOVES:
+        raise InvalidTransition(frm=frm, to=to)
+    if to in APPEAL_DECISIONS and actor_role not in SUPERVISOR_ROLES:
+        raise SupervisorOnly(to=to)
+    if to in NOTE_REQUIRED and not note:
+        raise NoteRequired(to=to)
+
+
+async def _move(
+    session: AsyncSession,
+    case: FollowUpCase,
+    to: CaseState,
+    actor: str,
+    kind: str,
+    note: str | None,
+) -> CaseEvent:
+    event = _event(case, actor, kind, from_state=_state(case), to_state=to.value, note=note)
+    case.state = to
+    if to == S.closed:
+        case.closed_at = event.at
+    session.add(event)
+    await session.flush()
+    return event
+
+
+async def transition(
+    *,
+    session: AsyncSession,
+    case: FollowUpCase,
+    to: CaseState,
+    actor: str,
+    actor_role: str,
+    note: str | None,
+) -> CaseEvent:
+    """Move a case along :data:`TRANSITIONS`, recording who, when and the note."""
+    note = (note or "").strip() or None
+    _check_move(case, to, actor_role, note)
+    if to == S.appeal_upheld:
+        # Upheld appeal: the rating leaves the scores but stays, audited by this event.
+        rating = await session.get(Rating, case.rating_id)
+        if rating is not None:
+            rating.excluded = True
+    return await _move(session, case, to, actor, "transition", note)
+
+
+def _clean_text(text: str) -> str:
+    text = text.strip()
+    if not text or len(text) > TEXT_MAX:
+        raise InvalidText(got=len(text))
+    return text
+
+
+def _refuse_closed(case: FollowUpCase) -> None:
+    if case.state == S.closed:
+        raise CaseClosed()
+
+
+async def add_reply(
+    *, session: AsyncSession, case: FollowUpCase, actor: str, text: str
+) -> CaseEvent:
+    """A staff reply to the citizen, relayed later by the bot (保密联络)."""
+    _refuse_closed(case)
+    event = _event(case, actor, "reply", note=_clean_text(text))
+    session.add(event)
+    await session.flush()
+    return event
+
+
+async def pending_replies(*, session: AsyncSession) -> list[tuple[CaseEvent, FollowUpCase]]:
+    """Messages for the citizen not yet delivered, oldest first, with their case: staff
+    replies, and the reason a 差评 was found 不属实 (the citizen is told why)."""
+    for_citizen = or_(
+        col(CaseEvent.kind) == "reply",
+        (col(CaseEvent.kind) == "transition") & (col(CaseEvent.to_state) == S.unfounded.value),
+    )
+    statement = (
+        select(CaseEvent, FollowUpCase)
+        .join(FollowUpCase, col(CaseEvent.case_id) == col(FollowUpCase.id))
+        .where(for_citizen, col(CaseEvent.delivered_at).is_(None))
+        .order_by(col(CaseEvent.id))
+    )
+    return [(event, case) for event, case in (await session.exec(statement)).all()]
+
+
+async def mark_delivered(*, session: AsyncSession, event: CaseEvent) -> None:
+    """Record that the bot delivered a reply; an earlier delivery time is kept."""
+    if event.delivered_at is None:
+        event.delivered_at = utcnow()
+        await session.flush()
+
+
+async def add_citizen_message(
+    *, session: AsyncSession, case: FollowUpCase, text: str
+) -> CaseEvent:
+    """A message from the citizen about an open case, added to its timeline."""
+    _refuse_closed(case)
+    event = _event(case, CITIZEN, "citizen", note=_clean_text(text))
+    session.add(event)
+    await session.flush()
+    return event
+
+
+async def record_rerating(*, session: AsyncSession, case: FollowUpCase, level: str) -> CaseEvent:
+    """The citizen's 复评 after 反馈 (满意/基本满意/不满意); moves the case to 已复评."""
+    code = RERATING_LEVELS.get(level)
+    if code is None:
+        raise ValueError(f"re-rating must be one of {' / '.join(RERATING_LEVELS)}, got {level!r}")
+    if case.state != S.replied:
+        raise RereratingNotAllowed(state=CaseState(case.state))
+    case.rerating = code.value
+    return await _move(session, case, S.rerated, CITIZEN, "rerating", level)
+
+
+def _due(case: FollowUpCase) -> date | None:
+    """The deadline the unit is working against now; None once it has answered."""
+    if case.state in AWAITING_CONTACT:
+        return case.contact_due
+    if case.state in AWAITING_RECTIFY:
+        return case.rectify_due
+    return None
+
+
+def is_overdue(case: FollowUpCase, today: date) -> bool:
+    """Past the contact deadline while 待核实, or past the 整改 deadline before 已反馈."""
+    due = _due(case)
+    return due is not None and today > due
+
+
+async def _open_cases(session: AsyncSession, unit_id: int | None = None) -> Sequence[FollowUpCase]:
+    statement = select(FollowUpCase).where(col(FollowUpCase.state).in_(AWAITING_RECTIFY))
+    if unit_id is not None:
+        statement = statement.where(FollowUpCase.unit_id == unit_id)
+    return (await session.exec(statement.order_by(col(FollowUpCase.id)))).all()
+
+
+async def overdue_cases(
+    *, session: AsyncSession, today: date, unit_id: int | None = None
+) -> list[FollowUpCase]:
+    """Cases past their current deadline, optionally of one unit."""
+    return [case for case in await _open_cases(session, unit_id) if is_overdue(case, today)]
+
+
+async def escalate_overdue(
+    *, session: AsyncSession, today: date, now: datetime
+) -> list[FollowUpCase]:
+    """Mark newly overdue cases 督办 (once per case) and return them."""
+    escalated = []
+    for case in await overdue_cases(session=session, today=today):
+        if case.escalated_at is not None:
+            continue
+        case.escalated_at = now
+        which = "核实" if case.state in AWAITING_CONTACT else "整改反馈"
+        note = f"超过{which}期限（{_due(case)}），已督办"
+        session.add(_event(case, SYSTEM, "escalated", from_state=_state(case), note=note, at=now))
+        escalated.append(case)
+    await session.flush()
+    return escalated
+
+
+async def due_soon(
+    *, session: AsyncSession, calendar: WorkCalendar, today: date
+) -> list[FollowUpCase]:
+    """Cases not yet overdue whose current deadline falls within one working day."""
+    horizon = calendar.add_working_days(today, 1)
+    return [
+        case
+        for case in await _open_cases(session)
+        if (due := _due(case)) is not None and today <= due <= horizon
+    ]
+
+
+def masked_reference(case: FollowUpCase) -> str:
+    """The only citizen reference staff see: a stable label, never a chat id, name or phone.
+
+    A label, not a secret: it hides contact data, not which case it is.
+    """
+    digest = int.from_bytes(hashlib.sha256(f"minyi-case:{pk(case)}".encode()).digest())
+    letters = []
+    for _ in range(_REF_LENGTH):
+        digest, index = divmod(digest, len(_REF_ALPHABET))
+        letters.append(_REF_ALPHABET[index])
+    return "市民#" + "".join(letters)
+
+
+async def timeline(*, session: AsyncSession, case: FollowUpCase) -> list[CaseEvent]:
+    """Every event of a case in the order it was recorded."""
+    statement = select(CaseEvent).where(CaseEvent.case_id == pk(case)).order_by(col(CaseEvent.id))
+    return list((await session.exec(statement)).all())
+
+
+async def get_case_for(*, session: AsyncSession, case_id: int, actor: Actor) -> FollowUpCase:
+    """A case the actor may see; another unit's case is NotFound, as if it did not exist."""
+    actor.require(Perm.view)
+    case = await session.get(FollowUpCase, case_id)
+    if case is None or not actor.sees(case.unit_id):
+        raise NotFound(case=case_id)
+    return case
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    unit_id: int | None = None
+    state: CaseState | None = None
+    overdue_on: date | None = None  # only cases overdue on that day
+    on_time_on: date | None = None  # only cases not overdue on that day
+    opened_from: date | None = None
+    opened_to: date | None = None
+
+
+async def list_cases(
+    *,
+    session: AsyncSession,
+    actor: Actor,
+    where: CaseFilter = CaseFilter(),
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[FollowUpCase], int]:
+    """The actor's cases by deadline, earliest first, one page of them and the total."""
+    actor.require(Perm.view)
+    statement = select(FollowUpCase)
+    units = actor.unit_filter(where.unit_id)
+    if units is not None:
+        statement = statement.where(col(FollowUpCase.unit_id).in_(units))
+    if where.state is not None:
+        statement = statement.where(FollowUpCase.state == where.state.value)
+    if where.opened_from is not None:
+        statement = statement.where(col(FollowUpCase.opened_at) >= _day_start(where.opened_from))
+    if where.opened_to is not None:
+        statement = statement.where(
+            col(FollowUpCase.opened_at) < _day_start(where.opened_to + timedelta(days=1))
+        )
+    if where.overdue_on is not None:
+        statement = statement.where(_overdue(where.overdue_on))
+    if where.on_time_on is not None:
+        statement = statement.where(not_(_overdue(where.on_time_on)))
+    total = (await session.exec(select(func.count()).select_from(statement.subquery()))).one()
+    statement = statement.order_by(col(FollowUpCase.rectify_due), col(FollowUpCase.id))
+    found = (await session.exec(statement.offset(offset).limit(limit))).all()
+    return list(found), int(total)
+
+
+def _overdue(on: date) -> ColumnElement[bool]:
+    """:func:`is_overdue` in SQL."""
+    return or_(
+        (col(FollowUpCase.state).in_([s.value for s in AWAITING_CONTACT]))
+        & (col(FollowUpCase.contact_due) < on),
+        (col(FollowUpCase.state).in_([s.value for s in AWAITING_RECTIFY]))
+        & (col(FollowUpCase.rectify_due) < on),
+    )
+
+
+def _day_start(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+async def act(
+    *,
+    session: AsyncSession,
+    actor: Actor,
+    case: FollowUpCase,
+    to: CaseState,
+    note: str | None,
+    person: str | None = None,
+) -> CaseEvent:
+    """A staff move: 申诉 decisions need :attr:`Perm.decide_appeal`, the rest the unit's staff."""
+    actor.require(Perm.decide_appeal if to in APPEAL_DECISIONS else Perm.work_cases)
+    actor.require_unit(case.unit_id, case=case.id)
+    role = "supervisor" if actor.can(Perm.decide_appeal) else "staff"
+    return await transition(
+        session=session, case=case, to=to, actor=_who(actor, person), actor_role=role, note=note
+    )
+
+
+async def reply_as(
+    *, session: AsyncSession, actor: Actor, case: FollowUpCase, text: str, person: str | None
+) -> CaseEvent:
+    """A reply by the unit's staff, relayed to the citizen (保密联络)."""
+    actor.require(Perm.work_cases)
+    actor.require_unit(case.unit_id, case=case.id)
+    return await add_reply(session=session, case=case, actor=_who(actor, person), text=text)
+
+
+def _who(actor: Actor, person: str | None) -> str:
+    """The name on the timeline: the account, or the person an integration names."""
+    if actor.kind == "token" and person:
+        return person.strip()[:64]
+    return actor.name[:64]

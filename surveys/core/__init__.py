@@ -1,0 +1,1 @@
+"""Shared infrastructure: settings, database, clock, periods, message markers, errors, masking."""

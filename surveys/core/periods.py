@@ -1,0 +1,12 @@
+"""Half-years, the evaluation's period (domain.md §1): H1 = 01-01..06-30, H2 = 07-01..12-31."""
+
+from __future__ import annotations
+
+from datetime import date
+
+
+def half_year(day: date) -> tuple[str, date, date]:
+    """The period code and first and last day of the half-year containing ``day``."""
+    if day.month <= 6:
+        return f"{day.year}H1", date(day.year, 1, 1), date(day.year, 6, 30)
+    return f"{day.year}H2", date(day.year, 7, 1), date(day.year, 12, 31)

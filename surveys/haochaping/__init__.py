@@ -1,0 +1,1 @@
+"""好差评: ratings (pushed, imported, given in chat), 办件 events, indicators, dashboard."""

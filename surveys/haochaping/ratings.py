@@ -1,0 +1,294 @@
+"""好差评 ratings: code maps at the edges, validation, idempotent ingestion, 差评 detection."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from surveys.accounts.access import Actor, Perm
+from surveys.accounts.models import Unit
+from surveys.core.models import pk
+from surveys.core.periods import half_year
+from surveys.haochaping.models import Rating, RatingSource, ServiceEvent
+from surveys.questionnaire.definitions import Level
+
+BAD_LEVELS = frozenset({Level.dissatisfied, Level.very_dissatisfied})
+# GB/T 39046 Table A.8 numbers 1 = 非常满意 … 5 = 非常不满意; the national/provincial
+# interface field `satisfaction` runs the other way, 1 = 非常不满意 … 5 = 非常满意.
+GBT39046_LEVELS = {1: Level.very_satisfied, 2: Level.satisfied, 3: Level.neutral,
+                   4: Level.dissatisfied, 5: Level.very_dissatisfied}  # fmt: skip
+INTERFACE_LEVELS = {6 - n: level for n, level in GBT39046_LEVELS.items()}
+# Clocks of integrations drift; a rating a few minutes ahead of ours is not from the future.
+FUTURE_SLACK = timedelta(minutes=5)
+IN_CHUNK = 500
+
+
+def level_from_gbt39046(number: int) -> Level:
+    return GBT39046_LEVELS[number]
+
+
+def level_from_interface(number: int) -> Level:
+    return INTERFACE_LEVELS[number]
+
+
+def gbt39046_number(level: Level) -> int:
+    return next(n for n, value in GBT39046_LEVELS.items() if value is level)
+
+
+def interface_number(level: Level) -> int:
+    return next(n for n, value in INTERFACE_LEVELS.items() if value is level)
+
+
+def is_bad(level: str) -> bool:
+    """差评 = 不满意 + 非常不满意 (内蒙古 好差评工作制度 第七条)."""
+    return level in BAD_LEVELS
+
+
+def period_of(moment: datetime, tz: ZoneInfo) -> str:
+    """The half-year code of a moment, by the local date (Asia/Shanghai by default)."""
+    return half_year(moment.astimezone(tz).date())[0]
+
+
+class RatingIn(BaseModel):
+    """One rating as integrations send it (API body, or one row of an imported file)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    source_id: str = Field(min_length=1, max_length=64)
+    unit: str = Field(min_length=1, max_length=32)
+    level: Level
+    channel: int = Field(ge=1, le=7)
+    rated_at: datetime
+    case_no: str | None = Field(default=None, max_length=64)
+    item_code: str | None = Field(default=None, max_length=64)
+    item_name: str | None = Field(default=None, max_length=200)
+    window: str | None = Field(default=None, max_length=32)
+    reasons: list[str] = Field(default_factory=list, max_length=10)
+    comment: str | None = Field(default=None, max_length=2000)
+    contact_ok: bool = False
+    round: int = Field(default=1, ge=1, le=2)
+    is_default: bool = False
+
+    @field_validator("rated_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("rated_at needs a time zone offset, e.g. 2026-11-23T10:00:00+08:00")
+        return value
+
+
+@dataclass
+class RowError:
+    row: int  # 0-based position in the batch; files report their line numbers
+    field: str
+    message: str
+
+
+@dataclass
+class IngestResult:
+    created: list[Rating] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)  # source ids already stored
+    errors: list[RowError] = field(default_factory=list)
+
+
+def validate_rows(
+    rows: Sequence[dict[str, object]],
+) -> tuple[list[RatingIn | None], list[RowError]]:
+    """Parse each row; a bad row gives one error per bad field and None in its place."""
+    parsed: list[RatingIn | None] = []
+    errors: list[RowError] = []
+    for index, row in enumerate(rows):
+        try:
+            parsed.append(RatingIn.model_validate(row))
+        except ValidationError as exc:
+            parsed.append(None)
+            for err in exc.errors():
+                where = ".".join(str(p) for p in err["loc"]) or "(row)"
+                errors.append(
+                    RowError(index, where, str(err["msg"]).removeprefix("Value error, "))
+                )
+    return parsed, errors
+
+
+async def check(
+    *,
+    session: AsyncSession,
+    items: Sequence[RatingIn | None],
+    source: RatingSource,
+    tz: ZoneInfo,
+    now: datetime,
+    grace_days: int,
+) -> IngestResult:
+    """What :func:`ingest` would refuse and skip, without writing anything (``created`` empty)."""
+    result, _ = await _plan(session, items, source, tz, now, grace_days)
+    return result
+
+
+async def ingest(
+    *,
+    session: AsyncSession,
+    items: Sequence[RatingIn | None],
+    source: RatingSource,
+    tz: ZoneInfo,
+    now: datetime,
+    grace_days: int,
+) -> IngestResult:
+    """Store the valid new ratings; known source ids are reported, not stored twice.
+
+    A rating whose half-year closed more than ``grace_days`` ago is refused, and so is
+    one naming a unit or 办件 that does not exist, or a 办件 of another unit.
+    """
+    result, accepted = await _plan(session, items, source, tz, now, grace_days)
+    for item, unit, event in accepted:
+        rating = _rating(item, source, unit, event, tz)
+        session.add(rating)
+        result.created.append(rating)
+    await session.flush()
+    return result
+
+
+_Accepted = tuple[RatingIn, Unit, ServiceEvent | None]
+
+
+async def _plan(
+    session: AsyncSession,
+    items: Sequence[RatingIn | None],
+    source: RatingSource,
+    tz: ZoneInfo,
+    now: datetime,
+    grace_days: int,
+) -> tuple[IngestResult, list[_Accepted]]:
+    # Everything is read before anything is added, so no query autoflushes half a batch.
+    present = [item for item in items if item is not None]
+    units = {u.code: u for u in (await session.exec(select(Unit))).all()}
+    known = await _known_source_ids(session, source, [item.source_id for item in present])
+    events = await _events(session, [item.case_no for item in present if item.case_no])
+    result = IngestResult()
+    accepted: list[_Accepted] = []
+    seen: set[str] = set()
+    for index, item in enumerate(items):
+        if item is None:
+            continue
+        if item.source_id in known or item.source_id in seen:
+            result.duplicates.append(item.source_id)
+            continue
+        problem = _problem(item, units, events, tz, now, grace_days)
+        if problem is not None:
+            result.errors.append(RowError(index, *problem))
+            continue
+        seen.add(item.source_id)
+        event = events.get(item.case_no) if item.case_no else None
+        accepted.append((item, units[item.unit], event))
+    return result, accepted
+
+
+def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
+    # Keeps IN (...) lists under the bound-parameter limits of SQLite and psycopg.
+    for start in range(0, len(values), IN_CHUNK):
+        yield values[start : start + IN_CHUNK]
+
+
+async def _known_source_ids(
+    session: AsyncSession, source: RatingSource, source_ids: Sequence[str]
+) -> set[str]:
+    known: set[str] = set()
+    for chunk in _chunks(source_ids):
+        statement = select(Rating.source_id).where(
+            Rating.source == source, col(Rating.source_id).in_(chunk)
+        )
+        known.update((await session.exec(statement)).all())
+    return known
+
+
+async def _events(session: AsyncSession, case_nos: Sequence[str]) -> dict[str, ServiceEvent]:
+    events: dict[str, ServiceEvent] = {}
+    for chunk in _chunks(case_nos):
+        statement = select(ServiceEvent).where(col(ServiceEvent.case_no).in_(chunk))
+        events.update((event.case_no, event) for event in (await session.exec(statement)).all())
+    return events
+
+
+def _problem(
+    item: RatingIn,
+    units: dict[str, Unit],
+    events: dict[str, ServiceEvent],
+    tz: ZoneInfo,
+    now: datetime,
+    grace_days: int,
+) -> tuple[str, str] | None:
+    unit = units.get(item.unit)
+    if unit is None or not unit.active:
+        return "unit", f"unknown unit {item.unit!r}"
+    _, _, last_day = half_year(item.rated_at.astimezone(tz).date())
+    closes_on = last_day + timedelta(days=grace_days)
+    if today_in(tz, now) > closes_on:
+        return "rated_at", f"period {period_of(item.rated_at, tz)} closed on {closes_on}"
+    if item.rated_at > now + FUTURE_SLACK:
+        return "rated_at", "rated_at is in the future"
+    if item.case_no is None:
+        return None
+    event = events.get(item.case_no)
+    if event is None:
+        return "case_no", f"unknown 办件 {item.case_no!r}"
+    if event.unit_id != unit.id:
+        owner = next((u.code for u in units.values() if u.id == event.unit_id), "?")
+        return "case_no", f"办件 {item.case_no!r} belongs to unit {owner!r}, not {item.unit!r}"
+    return None
+
+
+def _rating(
+    item: RatingIn, source: RatingSource, unit: Unit, event: ServiceEvent | None, tz: ZoneInfo
+) -> Rating:
+    return Rating(
+        source=source,
+        source_id=item.source_id,
+        service_event_id=event.id if event else None,
+        unit_id=pk(unit),
+        item_code=item.item_code or (event.item_code if event else None),
+        item_name=item.item_name or (event.item_name if event else None),
+        window_code=item.window or (event.window_code if event else None),
+        channel=item.channel,
+        level=item.level.value,
+        reasons=item.reasons,
+        comment=item.comment,
+        contact_ok=item.contact_ok,
+        round=item.round,
+        is_default=item.is_default,
+        period=period_of(item.rated_at, tz),
+        rated_at=item.rated_at.astimezone(UTC),
+    )
+
+
+def today_in(tz: ZoneInfo, now: datetime) -> date:
+    return now.astimezone(tz).date()
+
+
+async def list_ratings(
+    *,
+    session: AsyncSession,
+    actor: Actor,
+    unit_id: int | None = None,
+    period: str | None = None,
+    level: Level | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[Rating], int]:
+    """Ratings of the actor's units, newest first; the caller shows no respondent."""
+    actor.require(Perm.view)
+    statement = select(Rating)
+    units = actor.unit_filter(unit_id)
+    if units is not None:
+        statement = statement.where(col(Rating.unit_id).in_(units))
+    if period is not None:
+        statement = statement.where(Rating.period == period)
+    if level is not None:
+        statement = statement.where(Rating.level == level.value)
+    total = (await session.exec(select(func.count()).select_from(statement.subquery()))).one()
+    page = statement.order_by(col(Rating.rated_at).desc(), col(Rating.id).desc())
+    return list((await session.exec(page.offset(offset).limit(limit))).all()), int(total)

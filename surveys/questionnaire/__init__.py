@@ -1,0 +1,1 @@
+"""Surveys: the survey files, the pure conversation engine, respondents, results and exports."""

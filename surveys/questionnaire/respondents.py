@@ -1,0 +1,79 @@
+"""Respondents are pseudonyms; how to reach one lives in :class:`Identity` alone."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import datetime, timedelta
+
+from sqlmodel import col, delete, select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from surveys.core.models import utcnow
+from surveys.core.sql import insert_ignore
+from surveys.questionnaire.models import Conversation, Identity, InboundEvent, Respondent
+
+
+def pseudonym(secret: bytes, channel: str, external_id: str | int) -> str:
+    """A keyed hash: stable per person, useless without the key."""
+    return hmac.new(secret, f"{channel}:{external_id}".encode(), hashlib.sha256).hexdigest()
+
+
+async def get_or_create_respondent(
+    *, session: AsyncSession, secret: bytes, channel: str, external_id: str | int
+) -> Respondent:
+    """The respondent behind a channel's user id, created on first contact."""
+    name = pseudonym(secret, channel, external_id)
+    await insert_ignore(session, Respondent, pseudonym=name)
+    result = await session.exec(select(Respondent).where(Respondent.pseudonym == name))
+    return result.one()
+
+
+async def remember_contact(
+    *,
+    session: AsyncSession,
+    respondent: Respondent,
+    channel: str,
+    chat_id: int,
+    language_code: str | None,
+) -> None:
+    """Keep the one thing needed to write back: the chat id (no names, no usernames)."""
+    created = await insert_ignore(
+        session,
+        Identity,
+        respondent_id=respondent.id,
+        channel=channel,
+        chat_id=chat_id,
+        language_code=language_code,
+        created_at=utcnow(),
+        last_seen_at=utcnow(),
+    )
+    if not created:
+        await session.exec(
+            update(Identity)
+            .where(col(Identity.respondent_id) == respondent.id)
+            .values(chat_id=chat_id, language_code=language_code, last_seen_at=utcnow())
+        )
+
+
+async def purge_stale_identities(*, session: AsyncSession, now: datetime, days: int) -> int:
+    """Delete contact data unused for ``days``; the anonymous answers stay."""
+    cutoff = now - timedelta(days=days)
+    result = await session.exec(delete(Identity).where(col(Identity.last_seen_at) < cutoff))
+    return int(result.rowcount)
+
+
+async def forget_respondent(*, session: AsyncSession, respondent: Respondent) -> int:
+    """Erase how to reach this person; anonymous answers stay in the statistics."""
+    result = await session.exec(
+        delete(Identity).where(col(Identity.respondent_id) == respondent.id)
+    )
+    await session.exec(
+        delete(Conversation).where(col(Conversation.respondent_id) == respondent.id)
+    )
+    return int(result.rowcount)
+
+
+async def claim_event(*, session: AsyncSession, key: str) -> bool:
+    """True the first time a key is seen in a committed transaction; False for replays."""
+    return await insert_ignore(session, InboundEvent, key=key)

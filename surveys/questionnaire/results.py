@@ -1,0 +1,502 @@
+"""Survey results for staff: distributions per question, free text, responses, exports.
+
+Every read needs :attr:`Perm.view`, every export :attr:`Perm.export`. Results cover the
+responses of the units the actor sees (an actor with units: those units; admin and
+city-wide readers: all); asking for another unit explicitly is :class:`NotFound`.
+
+Only **completed** responses count in distributions, free text and exports, so a half-done
+questionnaire does not move the numbers; :func:`list_responses` shows both states.
+Questions come from the survey's latest version; answers of every version are matched by
+question key. Staff never see who answered: rows carry the response id, never a respondent,
+chat id or name, and free text is masked (:func:`surveys.masking.mask_text`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Literal
+
+import sqlalchemy as sa
+from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from surveys.accounts.access import Actor, Perm
+from surveys.accounts.models import Unit
+from surveys.core.clock import as_utc
+from surveys.core.exceptions import UnknownSurvey
+from surveys.core.i18n import N_, Translator
+from surveys.core.masking import mask_text
+from surveys.core.models import pk
+from surveys.questionnaire import catalog, engine, exports
+from surveys.questionnaire.definitions import Level, Question, QuestionType
+from surveys.questionnaire.models import Answer, Response, ResponseStatus, Survey, SurveyVersion
+
+# Method A of domain.md §5: equal-interval points per level.
+LEVEL_POINTS: dict[str, int] = {
+    Level.very_satisfied.value: 100,
+    Level.satisfied.value: 75,
+    Level.neutral.value: 50,
+    Level.dissatisfied.value: 25,
+    Level.very_dissatisfied.value: 0,
+}
+ExportFormat = Literal["csv", "xlsx"]
+EXPORT_FORMATS: tuple[ExportFormat, ...] = ("csv", "xlsx")
+
+
+@dataclass(frozen=True)
+class OptionCount:
+    code: str
+    label: str
+    count: int
+    share: float  # of the question's answers, 0..1; a multi question's shares may sum above 1
+
+
+@dataclass(frozen=True)
+class QuestionResult:
+    key: str
+    type: QuestionType
+    text: str
+    area: str | None
+    answered: int  # answers given (not skipped)
+    skipped: int
+    options: tuple[OptionCount, ...]  # empty for text questions
+    mean_points: float | None = None  # satisfaction: mean of 100/75/50/25/0 over `answered`
+    mean: float | None = None  # scale questions (0-10)
+    minimum: int | None = None
+    maximum: int | None = None
+
+
+@dataclass(frozen=True)
+class SurveyResults:
+    code: str
+    title: str
+    version: int
+    period: str | None  # the filter, None for every period
+    unit_id: int | None  # the filter, None for every unit the actor sees
+    responses: int  # completed responses in scope
+    questions: tuple[QuestionResult, ...]
+
+
+@dataclass(frozen=True)
+class FreeTextRow:
+    response_id: int
+    unit_id: int | None
+    unit_name: str | None
+    question_key: str
+    question_text: str
+    text: str  # masked
+    answered_at: datetime
+
+
+@dataclass(frozen=True)
+class ResponseRow:
+    id: int
+    survey_code: str
+    version: int
+    period: str
+    unit_id: int | None
+    status: ResponseStatus
+    started_at: datetime
+    completed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class _Scope:
+    survey: Survey
+    version: SurveyVersion
+    units: frozenset[int] | None
+    unit_id: int | None
+    period: str | None
+
+    def conditions(self) -> list[sa.ColumnElement[bool]]:
+        """Completed responses of this survey within the actor's units and the period."""
+        found = [
+            col(Response.survey_id) == pk(self.survey),
+            col(Response.status) == ResponseStatus.completed.value,
+        ]
+        if self.units is not None:
+            found.append(col(Response.unit_id).in_(self.units))
+        if self.period:
+            found.append(col(Response.period) == self.period)
+        return found
+
+
+async def _survey(session: AsyncSession, code: str) -> tuple[Survey, SurveyVersion]:
+    version = await catalog.get_latest_version_or_raise(session=session, code=code)
+    survey = await session.get(Survey, version.survey_id)
+    if survey is None:  # pragma: no cover - the version points at it
+        raise UnknownSurvey(code=code)
+    return survey, version
+
+
+async def _scope(
+    session: AsyncSession,
+    actor: Actor,
+    perm: Perm,
+    survey_code: str,
+    unit_id: int | None,
+    period: str | None,
+) -> _Scope:
+    actor.require(perm)
+    survey, version = await _survey(session, survey_code)
+    units = actor.unit_filter(unit_id)
+    return _Scope(survey, version, units, unit_id, period or None)
+
+
+def _label(question: Question, code: str, t: Translator) -> str:
+    if code not in question.codes():
+        return code  # an option of an earlier version
+    return t.label(engine.label_of(question, code))
+
+
+def _options(question: Question, counts: Counter[str], answered: int) -> tuple[OptionCount, ...]:
+    t = Translator()
+    codes = question.codes() + sorted(c for c in counts if c not in question.codes())
+    return tuple(
+        OptionCount(
+            code=code,
+            label=_label(question, code, t),
+            count=counts[code],
+            share=counts[code] / answered if answered else 0.0,
+        )
+        for code in codes
+    )
+
+
+def _result(
+    question: Question, counts: Counter[str], answered: int, skipped: int
+) -> QuestionResult:
+    kind = question.type
+    base = QuestionResult(
+        key=question.key,
+        type=kind,
+        text=question.text,
+        area=question.area,
+        answered=answered,
+        skipped=skipped,
+        options=() if kind is QuestionType.text else _options(question, counts, answered),
+    )
+    if kind is QuestionType.satisfaction:
+        scored = {code: n for code, n in counts.items() if code in LEVEL_POINTS}
+        n = sum(scored.values())
+        points = sum(LEVEL_POINTS[code] * k for code, k in scored.items())
+        return replace(base, mean_points=points / n if n else None)
+    if kind is QuestionType.scale:
+        values = {int(code): n for code, n in counts.items() if n}
+        n = sum(values.values())
+        if not n:
+            return base
+        mean = sum(v * k for v, k in values.items()) / n
+        return replace(base, mean=mean, minimum=min(values), maximum=max(values))
+    return base
+
+
+_ON_RESPONSE = col(Answer.response_id) == col(Response.id)
+
+
+async def _tally(
+    session: AsyncSession, scope: _Scope, kinds: dict[str, QuestionType]
+) -> tuple[dict[str, Counter[str]], Counter[str], Counter[str]]:
+    """Per question key: counts per answer code, answers given, answers skipped."""
+    counts: dict[str, Counter[str]] = {key: Counter() for key in kinds}
+    answered: Counter[str] = Counter()
+    skipped: Counter[str] = Counter()
+    given = (
+        select(col(Answer.question_key), col(Answer.choice), col(Answer.number), func.count())
+        .join(Response, _ON_RESPONSE)
+        .where(*scope.conditions(), col(Answer.skipped).is_(False))
+        .group_by(col(Answer.question_key), col(Answer.choice), col(Answer.number))
+    )
+    for key, choice, number, n in (await session.exec(given)).all():
+        if key not in kinds:
+            continue  # a question of an earlier version only
+        answered[key] += n
+        if kinds[key] is QuestionType.scale and number is not None:
+            counts[key][str(number)] += n
+        elif kinds[key] in (QuestionType.single, QuestionType.satisfaction) and choice:
+            counts[key][choice] += n
+    left_out = (
+        select(col(Answer.question_key), func.count())
+        .join(Response, _ON_RESPONSE)
+        .where(*scope.conditions(), col(Answer.skipped).is_(True))
+        .group_by(col(Answer.question_key))
+    )
+    for key, n in (await session.exec(left_out)).all():
+        skipped[key] += n
+    multi = [key for key, kind in kinds.items() if kind is QuestionType.multi]
+    if multi:
+        ticked = (
+            select(col(Answer.question_key), col(Answer.choices))
+            .join(Response, _ON_RESPONSE)
+            .where(
+                *scope.conditions(),
+                col(Answer.question_key).in_(multi),
+                col(Answer.skipped).is_(False),
+            )
+        )
+        for key, choices in (await session.exec(ticked)).all():
+            counts[key].update(set(choices or []))
+    return counts, answered, skipped
+
+
+async def question_results(
+    *,
+    session: AsyncSession,
+    actor: Actor,
+    survey_code: str,
+    unit_id: int | None = None,
+    period: str | None = None,
+) -> SurveyResults:
+    """Per question of the latest version: counts per option or level, and the means."""
+    scope = await _scope(session, actor, Perm.view, survey_code, unit_id, period)
+    definition = catalog.definition_of(scope.version)
+    kinds = {q.key: q.type for q in definition.questions}
+    counts, answered, skipped = await _tally(session, scope, kinds)
+    total = (
+        await session.exec(select(func.count(col(Response.id))).where(*scope.conditions()))
+    ).one()
+    return SurveyResults(
+        code=scope.survey.code,
+        title=scope.version.title,
+        version=scope.version.version,
+        period=scope.period,
+        unit_id=unit_id,
+        responses=int(total),
+        questions=tuple(
+            _result(q, counts[q.key], answered[q.key], skipped[q.key])
+            for q in definition.questions
+        ),
+    )
+
+
+async def _free_text(session: AsyncSession, scope: _Scope, query: str | None) -> list[FreeTextRow]:
+    """Every masked text answer in scope, newest first, matching ``query`` if given."""
+    definition = catalog.definition_of(scope.version)
+    texts = {q.key: q.text for q in definition.questions if q.type is QuestionType.text}
+    if not texts:
+        return []
+    statement = (
+        select(Answer, col(Response.unit_id))
+        .join(Response, _ON_RESPONSE)
+        .where(*scope.conditions())
+        .where(
+            col(Answer.question_key).in_(list(texts)),
+            col(Answer.skipped).is_(False),
+            col(Answer.text).is_not(None),
+        )
+    )
+    found = (await session.exec(statement.order_by(col(Answer.id).desc()))).all()
+    # Search the masked text, so a search cannot confirm a hidden phone or ID number.
+    needle = (query or "").strip().casefold()
+    masked = [(answer, unit_id, mask_text(answer.text or "")) for answer, unit_id in found]
+    if needle:
+        masked = [row for row in masked if needle in row[2].casefold()]
+    unit_ids = {unit_id for _, unit_id, _ in masked if unit_id is not None}
+    names: dict[int, str] = {}
+    if unit_ids:
+        units = await session.exec(select(Unit).where(col(Unit.id).in_(unit_ids)))
+        names = {u.id: u.name for u in units.all() if u.id is not None}
+    return [
+        FreeTextRow(
+            response_id=answer.response_id,
+            unit_id=unit_id,
+            unit_name=names.get(unit_id) if unit_id is not None else None,
+            question_key=answer.question_key,
+            question_text=texts[answer.question_key],
+            text=text,
+            answered_at=as_utc(answer.answered_at),
+        )
+        for answer, unit_id, text in masked
+    ]
+
+
+async def free_text(
+    *,
+    session: AsyncSession,
+    actor: Actor,
+    survey_code: str,
+    query: str | None = None,
+    unit_id: int | None = None,
+    period: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[FreeTextRow], int]:
+    """One page of masked text answers (newest first) and the number of matches."""
+    scope = await _scope(session, actor, Perm.view, survey_code, unit_id, period)
+    rows = await _free_text(session, scope, query)
+    return rows[offset : offset + limit], len(rows)
+
+
+async def list_responses(
+    *,
+    session: AsyncSession,
+    actor: Actor,
+    survey_code: str | None = None,
+    unit_id: int | None = None,
+    period: str | None = None,
+    status: ResponseStatus | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[ResponseRow], int]:
+    """Responses of the actor's units, newest first: ids and states, never who answered."""
+    actor.require(Perm.view)
+    statement = (
+        select(Response, Survey.code, SurveyVersion.version)
+        .join(Survey, col(Response.survey_id) == col(Survey.id))
+        .join(SurveyVersion, col(Response.survey_version_id) == col(SurveyVersion.id))
+    )
+    if survey_code is not None:
+        survey, _ = await _survey(session, survey_code)
+        statement = statement.where(Response.survey_id == survey.id)
+    units = actor.unit_filter(unit_id)
+    if units is not None:
+        statement = statement.where(col(Response.unit_id).in_(units))
+    if period:
+        statement = statement.where(Response.period == period)
+    if status is not None:
+        statement = statement.where(Response.status == status.value)
+    total = (await session.exec(select(func.count()).select_from(statement.subquery()))).one()
+    page = statement.order_by(col(Response.id).desc()).offset(offset).limit(limit)
+    rows = [
+        ResponseRow(
+            id=response.id or 0,
+            survey_code=code,
+            version=version,
+            period=response.period,
+            unit_id=response.unit_id,
+            status=ResponseStatus(response.status),
+            started_at=as_utc(response.started_at),
+            completed_at=as_utc(response.completed_at) if response.completed_at else None,
+        )
+        for response, code, version in (await session.exec(page)).all()
+    ]
+    return rows, int(total)
+
+
+# Exports --------------------------------------------------------------------------------
+
+DISTRIBUTION_COLUMNS = (
+    N_("console.results.col.question_key"),
+    N_("console.results.col.question"),
+    N_("console.results.col.type"),
+    N_("console.results.col.area"),
+    N_("console.results.col.code"),
+    N_("console.results.col.option"),
+    N_("console.results.col.count"),
+    N_("console.results.col.share"),
+    N_("console.results.col.answered"),
+    N_("console.results.col.skipped"),
+    N_("console.results.col.mean_points"),
+    N_("console.results.col.mean"),
+    N_("console.results.col.min"),
+    N_("console.results.col.max"),
+)
+FREE_TEXT_COLUMNS = (
+    N_("console.results.col.response"),
+    N_("console.results.col.unit"),
+    N_("console.results.col.question_key"),
+    N_("console.results.col.question"),
+    N_("console.results.col.text"),
+    N_("console.results.col.answered_at"),
+)
+
+
+def _round(value: float | None, digits: int = 2) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def distribution_rows(results: SurveyResults) -> list[list[exports.Cell]]:
+    """One row per question and option (one row for a text question), stats repeated."""
+    rows: list[list[exports.Cell]] = []
+    for q in results.questions:
+        stats: list[exports.Cell] = [
+            q.answered,
+            q.skipped,
+            _round(q.mean_points),
+            _round(q.mean),
+            q.minimum,
+            q.maximum,
+        ]
+        head: list[exports.Cell] = [q.key, q.text, q.type.value, q.area or ""]
+        if not q.options:
+            rows.append([*head, "", "", q.answered, None, *stats])
+        for option in q.options:
+            share = round(option.share * 100, 2)
+            rows.append([*head, option.code, option.label, option.count, share, *stats])
+    return rows
+
+
+def free_text_rows(rows: Sequence[FreeTextRow]) -> list[list[exports.Cell]]:
+    return [
+        [
+            row.response_id,
+            row.unit_name or "",
+            row.question_key,
+            row.question_text,
+            row.text,
+            row.answered_at.isoformat(timespec="seconds"),
+        ]
+        for row in rows
+    ]
+
+
+async def export_results(
+    *,
+    session: AsyncSession,
+    actor: Actor,
+    survey_code: str,
+    unit_id: int | None = None,
+    period: str | None = None,
+    fmt: ExportFormat = "csv",
+) -> bytes:
+    """The distributions and the masked free text as one CSV (two blocks) or XLSX (two sheets).
+
+    The caller records the download: ``audit.record(action="export.results", …)``.
+    """
+    actor.require(Perm.export)
+    if fmt not in EXPORT_FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}")
+    results = await question_results(
+        session=session, actor=actor, survey_code=survey_code, unit_id=unit_id, period=period
+    )
+    scope = await _scope(session, actor, Perm.export, survey_code, unit_id, period)
+    texts = await _free_text(session, scope, None)
+    t = Translator()
+    distribution: list[list[exports.Cell]] = [
+        [t(k) for k in DISTRIBUTION_COLUMNS],
+        *distribution_rows(results),
+    ]
+    comments: list[list[exports.Cell]] = [
+        [t(k) for k in FREE_TEXT_COLUMNS],
+        *free_text_rows(texts),
+    ]
+    if fmt == "xlsx":
+        return exports.xlsx_bytes(
+            [
+                (t(N_("console.results.sheet.distribution")), distribution),
+                (t(N_("console.results.sheet.free_text")), comments),
+            ]
+        )
+    return exports.csv_bytes([*distribution, [], *comments])
+
+
+def export_filename(survey_code: str, fmt: ExportFormat, period: str | None = None) -> str:
+    """An ASCII file name: ``results-<survey>[-<period>].<fmt>``, safe in a header."""
+    stem = "-".join(part for part in ("results", survey_code, period) if part)
+    return re.sub(r"[^A-Za-z0-9-]", "_", stem) + f".{fmt}"
+
+
+async def survey_periods(*, session: AsyncSession, survey_code: str) -> list[str]:
+    """The periods a survey ran in (any version) or has responses for, newest first."""
+    survey, _ = await _survey(session, survey_code)
+    versions = await session.exec(
+        select(col(SurveyVersion.period)).where(col(SurveyVersion.survey_id) == pk(survey))
+    )
+    answered = await session.exec(
+        select(col(Response.period)).where(col(Response.survey_id) == pk(survey)).distinct()
+    )
+    return sorted(set(versions.all()) | set(answered.all()), reverse=True)

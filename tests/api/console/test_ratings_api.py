@@ -1,0 +1,72 @@
+"""GET /api/v1/ratings: the caller's units only, paged, nobody's identity, comments masked."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
+
+from surveys.accounts.access import Actor, StaffRole
+from surveys.cases import workdays
+from surveys.core.db import SessionMaker, unit_of_work
+from surveys.core.settings import Settings
+from surveys.haochaping import feedback
+from surveys.haochaping.models import RatingSource
+from tests.api.console.conftest import OTHER_UNIT, OWN_UNIT, bearer
+
+
+async def _rate(
+    sessionmaker: SessionMaker, settings: Settings, rows: list[dict[str, Any]]
+) -> None:
+    async with unit_of_work(sessionmaker) as session:
+        await feedback.receive_ratings(
+            session=session,
+            rows=rows,
+            source=RatingSource.api,
+            actor=Actor(name="setup", role=StaffRole.admin, units=None),
+            tz=settings.tz,
+            now=datetime(2026, 11, 23, tzinfo=UTC),
+            grace_days=15,
+            policy=workdays.policy_from(settings),
+        )
+
+
+def _row(source_id: str, unit: str, level: str, **more: Any) -> dict[str, Any]:
+    return {
+        "source_id": source_id,
+        "unit": unit,
+        "level": level,
+        "channel": 4,
+        "rated_at": "2026-11-20T09:00:00+08:00",
+        **more,
+    }
+
+
+async def test_staff_see_their_units_ratings_only(
+    app: FastAPI, sessionmaker: SessionMaker, settings: Settings
+) -> None:
+    await _rate(
+        sessionmaker,
+        settings,
+        [
+            _row("a1", OWN_UNIT, "satisfied"),
+            _row("a2", OWN_UNIT, "dissatisfied", comment="请回电 13812345678", reasons=["其他"]),
+            _row("b1", OTHER_UNIT, "very_satisfied"),
+        ],
+    )
+    headers = await bearer(sessionmaker, "t-staff", StaffRole.staff, OWN_UNIT)
+    async with AsyncClient(
+        transport=ASGITransport(app=app), base_url="http://test", headers=headers
+    ) as client:
+        mine = (await client.get("/api/v1/ratings", params={"limit": 1})).json()
+        bad = (await client.get("/api/v1/ratings", params={"level": "dissatisfied"})).json()
+        other = await client.get("/api/v1/ratings", params={"unit_id": 999999})
+
+    assert mine["count"] == 2
+    assert len(mine["data"]) == 1
+    assert [r["source_id"] for r in bad["data"]] == ["a2"]
+    assert bad["data"][0]["comment"] == "请回电 138****5678"
+    assert "respondent_id" not in bad["data"][0]
+    assert other.status_code == 404

@@ -1,0 +1,145 @@
+"""The evaluation results page, monitoring uploads and the 反馈单 (HTML and PDF)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from sqlmodel import func, select
+
+from scoring.demo import activity as demo_scores
+from scoring.demo import survey as demo
+from scoring.models import MonitoringImport, MonitoringScore
+from surveys.accounts.access import StaffRole
+from surveys.accounts.models import AuditEvent
+from surveys.cases import workdays
+from surveys.core.db import SessionMaker, unit_of_work
+from surveys.core.settings import Settings
+from surveys.questionnaire import catalog
+from tests.api.console.conftest import OTHER_UNIT, OWN_UNIT, add_user
+
+TODAY = date(2026, 11, 23)
+PERIOD = "2026H1"
+
+
+@pytest.fixture
+async def scored(app: FastAPI, sessionmaker: SessionMaker, settings: Settings) -> FastAPI:
+    async with unit_of_work(sessionmaker) as session:
+        await catalog.load_survey(
+            session=session, definition=demo.demo_survey(TODAY), source="demo"
+        )
+        await demo_scores.load(
+            session=session,
+            today=TODAY,
+            now=datetime(2026, 11, 23, 2, tzinfo=UTC),
+            tz=settings.tz,
+            policy=workdays.policy_from(settings),
+        )
+    await add_user(sessionmaker, "boss", StaffRole.admin, [])
+    await add_user(sessionmaker, "li", StaffRole.staff, [OWN_UNIT])
+    return app
+
+
+async def _count(sessionmaker: SessionMaker, model: Any) -> int:
+    async with sessionmaker() as session:
+        return int((await session.exec(select(func.count()).select_from(model))).one())
+
+
+class TestRanking:
+    async def test_admin_sees_every_unit_ranked_with_charts(
+        self, scored: FastAPI, browser_for: Any
+    ) -> None:
+        browser = await browser_for("boss")
+        page = await browser.get(f"/console/scoring?period={PERIOD}")
+        assert page.status_code == 200
+        assert page.text.count("<tr data-unit=") == 35
+        for chart in ("chart-distribution", "chart-components", "chart-trend"):
+            assert f'id="{chart}"' in page.text
+        assert 'data-kind="旗县区"' in page.text
+        assert 'data-kind="市直部门"' in page.text
+
+    async def test_unit_staff_may_not_see_the_ranking(
+        self, scored: FastAPI, browser_for: Any
+    ) -> None:
+        browser = await browser_for("li")
+        assert (await browser.get(f"/console/scoring?period={PERIOD}")).status_code == 403
+        export = await browser.get(f"/console/scoring/export?period={PERIOD}&fmt=csv")
+        assert export.status_code == 403
+
+    async def test_exports_are_audited(
+        self, scored: FastAPI, browser_for: Any, sessionmaker: SessionMaker
+    ) -> None:
+        browser = await browser_for("boss")
+        csv = await browser.get(f"/console/scoring/export?period={PERIOD}&fmt=csv")
+        assert csv.status_code == 200
+        assert "spj" in csv.content.decode("utf-8-sig")
+        async with sessionmaker() as session:
+            audited = (
+                await session.exec(select(AuditEvent).where(AuditEvent.action == "export.scores"))
+            ).all()
+        assert [(a.actor, a.target) for a in audited] == [("boss", PERIOD)]
+
+
+class TestMonitoringUpload:
+    async def test_a_bad_file_lists_every_problem_and_stores_nothing(
+        self, scored: FastAPI, browser_for: Any, sessionmaker: SessionMaker
+    ) -> None:
+        before = (
+            await _count(sessionmaker, MonitoringImport),
+            await _count(sessionmaker, MonitoringScore),
+        )
+        browser = await browser_for("boss")
+        await browser.get("/console/scoring")
+        bad = "单位编码,单位名称,总分\nnowhere,无此单位,80\nspj,市审批服务局,120\n".encode()
+        response = await browser.client.post(
+            "/console/scoring/import",
+            data={"csrftoken": browser.csrf, "period": PERIOD, "component": "日常监测"},
+            files={"file": ("bad.csv", bad, "text/csv")},
+        )
+        assert response.status_code == 422
+        assert "nowhere" in response.text
+        assert "120" in response.text
+        after = (
+            await _count(sessionmaker, MonitoringImport),
+            await _count(sessionmaker, MonitoringScore),
+        )
+        assert after == before
+
+
+class TestFeedbackSheet:
+    async def test_unit_staff_get_their_own_sheet(self, scored: FastAPI, browser_for: Any) -> None:
+        browser = await browser_for("li")
+        page = await browser.get(f"/console/feedback/{OWN_UNIT}?period={PERIOD}")
+        assert page.status_code == 200
+        assert "市审批服务局" in page.text
+        assert "评估情况反馈单" in page.text
+        for component in ("日常监测", "实地调研", "民意调查", "第三方评估"):
+            assert component in page.text
+        assert 'id="findings"' in page.text
+        assert "同类平均" in page.text
+
+    async def test_another_units_sheet_is_not_there(
+        self, scored: FastAPI, browser_for: Any
+    ) -> None:
+        browser = await browser_for("li")
+        assert (await browser.get(f"/console/feedback/{OTHER_UNIT}")).status_code == 404
+        assert (await browser.get(f"/console/feedback/{OTHER_UNIT}/pdf")).status_code == 404
+
+    async def test_the_pdf_has_the_chinese_font_and_is_audited(
+        self, scored: FastAPI, browser_for: Any, sessionmaker: SessionMaker
+    ) -> None:
+        browser = await browser_for("li")
+        pdf = await browser.get(f"/console/feedback/{OWN_UNIT}/pdf?period={PERIOD}")
+        assert pdf.status_code == 200
+        assert pdf.headers["content-type"] == "application/pdf"
+        assert pdf.content.startswith(b"%PDF")
+        assert len(pdf.content) > 5000
+        async with sessionmaker() as session:
+            audited = (
+                await session.exec(
+                    select(AuditEvent).where(AuditEvent.action == "export.feedback")
+                )
+            ).all()
+        assert [a.target for a in audited] == [f"{OWN_UNIT} {PERIOD}"]

@@ -1,0 +1,231 @@
+"""Finished 办件 pushed by service systems: one event per 办件编号, only for the token's unit."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+from sqlmodel import func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from surveys.accounts.models import ApiToken, Unit, UnitKind
+from surveys.accounts.tokens import actor_for_token, create_token
+from surveys.core.exceptions import UnknownUnit
+from surveys.haochaping.models import ServiceEvent
+from surveys.haochaping.service_events import (
+    LinkTokenTaken,
+    ServiceEventIn,
+    WrongUnit,
+    get_event,
+    get_event_by_link_token,
+    receive_event,
+)
+
+
+def payload(**fields: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "case_no": "BJ-2026-0001",
+        "item_code": "11150200MB1234567X",
+        "item_name": "不动产登记",
+        "unit": "kundulun",
+        "window": "W07",
+        "staff": "S-0042",
+        "channel": 4,
+        "finished_at": "2026-03-02T09:30:00+08:00",
+        "link_token": "Ab3_x-9Z",
+    }
+    data.update(fields)
+    return data
+
+
+def event_in(**fields: Any) -> ServiceEventIn:
+    return ServiceEventIn.model_validate(payload(**fields))
+
+
+@pytest.fixture
+async def units(session: AsyncSession) -> dict[str, Unit]:
+    rows = [
+        Unit(code="kundulun", name="昆都仑区", kind=UnitKind.district),
+        Unit(code="qingshan", name="青山区", kind=UnitKind.district),
+        Unit(code="old", name="撤并单位", kind=UnitKind.department, active=False),
+    ]
+    session.add_all(rows)
+    await session.flush()
+    return {unit.code: unit for unit in rows}
+
+
+@pytest.fixture
+async def token(session: AsyncSession) -> ApiToken:
+    return (await create_token(session=session, name="全市审批系统", unit=None))[0]
+
+
+async def bound_token(session: AsyncSession, unit: Unit) -> ApiToken:
+    return (await create_token(session=session, name=f"{unit.code}-大厅", unit=unit))[0]
+
+
+async def count(session: AsyncSession) -> int:
+    return (await session.exec(select(func.count()).select_from(ServiceEvent))).one()
+
+
+class TestServiceEventIn:
+    def test_staff_is_accepted_and_dropped(self) -> None:
+        item = event_in(staff="张三")
+
+        assert "staff" not in item.model_dump()
+
+    @pytest.mark.parametrize(
+        ("fields", "field"),
+        [
+            ({"case_no": ""}, "case_no"),
+            ({"item_code": ""}, "item_code"),
+            ({"item_name": "x" * 201}, "item_name"),
+            ({"unit": ""}, "unit"),
+            ({"channel": 0}, "channel"),
+            ({"channel": 8}, "channel"),
+            ({"finished_at": "2026-03-02T09:30:00"}, "finished_at"),
+            ({"link_token": "short"}, "link_token"),
+            ({"link_token": "x" * 65}, "link_token"),
+            ({"link_token": "has space1"}, "link_token"),
+            ({"link_token": "链接码链接码链接码"}, "link_token"),
+            ({"phone": "13800000000"}, "phone"),
+        ],
+    )
+    def test_refuses_a_bad_field(self, fields: dict[str, Any], field: str) -> None:
+        with pytest.raises(ValidationError) as caught:
+            event_in(**fields)
+
+        assert [e["loc"] for e in caught.value.errors()] == [(field,)]
+
+    def test_window_and_staff_are_optional(self) -> None:
+        data = payload()
+        del data["window"], data["staff"]
+
+        assert ServiceEventIn.model_validate(data).window is None
+
+
+class TestReceiveEvent:
+    async def test_stores_a_new_event(
+        self, session: AsyncSession, units: dict[str, Unit], token: ApiToken
+    ) -> None:
+        event, created = await receive_event(
+            session=session, item=event_in(), actor=actor_for_token(token, None)
+        )
+
+        assert created is True
+        assert event.id is not None
+        assert (event.case_no, event.item_code, event.item_name) == (
+            "BJ-2026-0001", "11150200MB1234567X", "不动产登记",
+        )  # fmt: skip
+        assert (event.unit_id, event.window_code, event.channel) == (
+            units["kundulun"].id,
+            "W07",
+            4,
+        )
+        assert event.finished_at == datetime(2026, 3, 2, 1, 30, tzinfo=UTC)
+        assert (event.link_token, event.token_id) == ("Ab3_x-9Z", token.id)
+        assert event.respondent_id is None
+
+    async def test_nothing_about_staff_is_stored(
+        self, session: AsyncSession, units: dict[str, Unit], token: ApiToken
+    ) -> None:
+        event, _ = await receive_event(
+            session=session, item=event_in(staff="S-0042"), actor=actor_for_token(token, None)
+        )
+
+        assert "S-0042" not in {str(value) for value in event.model_dump().values()}
+
+    async def test_the_same_case_no_twice_stores_one(
+        self, session: AsyncSession, units: dict[str, Unit], token: ApiToken
+    ) -> None:
+        first, _ = await receive_event(
+            session=session, item=event_in(), actor=actor_for_token(token, None)
+        )
+
+        again, created = await receive_event(
+            session=session,
+            item=event_in(item_name="改了名", link_token="another-1"),
+            actor=actor_for_token(token, None),
+        )
+
+        assert (again.id, created) == (first.id, False)
+        assert again.item_name == "不动产登记"
+        assert await count(session) == 1
+
+    async def test_a_unit_bound_token_pushes_for_its_unit(
+        self, session: AsyncSession, units: dict[str, Unit]
+    ) -> None:
+        token = await bound_token(session, units["kundulun"])
+
+        _, created = await receive_event(
+            session=session, item=event_in(), actor=actor_for_token(token, None)
+        )
+
+        assert created is True
+
+    async def test_a_unit_bound_token_is_refused_for_another_unit(
+        self, session: AsyncSession, units: dict[str, Unit]
+    ) -> None:
+        token = await bound_token(session, units["qingshan"])
+
+        with pytest.raises(WrongUnit) as caught:
+            await receive_event(
+                session=session, item=event_in(), actor=actor_for_token(token, None)
+            )
+
+        assert (caught.value.key, caught.value.status_code) == ("error.wrong_unit", 403)
+        assert caught.value.params == {"unit": "kundulun"}
+        assert await count(session) == 0
+
+    async def test_a_retry_cannot_fetch_the_case_of_another_unit(
+        self, session: AsyncSession, units: dict[str, Unit], token: ApiToken
+    ) -> None:
+        await receive_event(session=session, item=event_in(), actor=actor_for_token(token, None))
+        qingshan = await bound_token(session, units["qingshan"])
+
+        with pytest.raises(WrongUnit):
+            await receive_event(
+                session=session,
+                item=event_in(unit="qingshan"),
+                actor=actor_for_token(qingshan, None),
+            )
+
+    @pytest.mark.parametrize("code", ["nowhere", "old"])
+    async def test_an_unknown_or_inactive_unit_is_refused(
+        self, session: AsyncSession, units: dict[str, Unit], token: ApiToken, code: str
+    ) -> None:
+        with pytest.raises(UnknownUnit) as caught:
+            await receive_event(
+                session=session, item=event_in(unit=code), actor=actor_for_token(token, None)
+            )
+
+        assert caught.value.params == {"code": code}
+        assert await count(session) == 0
+
+    async def test_a_link_token_of_another_case_is_refused(
+        self, session: AsyncSession, units: dict[str, Unit], token: ApiToken
+    ) -> None:
+        await receive_event(session=session, item=event_in(), actor=actor_for_token(token, None))
+
+        with pytest.raises(LinkTokenTaken) as caught:
+            await receive_event(
+                session=session, item=event_in(case_no="BJ-2"), actor=actor_for_token(token, None)
+            )
+
+        assert (caught.value.key, caught.value.status_code) == ("error.link_token_taken", 409)
+        assert await count(session) == 1
+
+
+class TestLookups:
+    async def test_by_case_no_and_by_link_token(
+        self, session: AsyncSession, units: dict[str, Unit], token: ApiToken
+    ) -> None:
+        event, _ = await receive_event(
+            session=session, item=event_in(), actor=actor_for_token(token, None)
+        )
+
+        assert await get_event(session=session, case_no="BJ-2026-0001") is event
+        assert await get_event_by_link_token(session=session, link_token="Ab3_x-9Z") is event
+        assert await get_event(session=session, case_no="nope") is None
+        assert await get_event_by_link_token(session=session, link_token="nope-nope") is None
