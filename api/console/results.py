@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from api.auth import console_actor
 from api.console.web import render
-from api.deps import SessionDep
+from api.deps import SessionDep, WriteSessionDep
 from surveys.accounts import audit, units
 from surveys.accounts.access import Actor, Perm
 from surveys.accounts.models import Unit
@@ -120,7 +120,7 @@ async def results_page(
 
 @router.get("/results/export")
 async def export_results(
-    session: SessionDep,
+    session: WriteSessionDep,
     actor: ExportActor,
     survey: TextParam = None,
     unit_id: Annotated[str | None, Query(max_length=12)] = None,

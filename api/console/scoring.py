@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from api.auth import console_actor
 from api.console.web import redirect, render, templates, translate
-from api.deps import SessionDep, SettingsDep
+from api.deps import SessionDep, SettingsDep, WriteSessionDep
 from scoring import export, feedback_sheet, monitoring, service
 from scoring.method import load_method
 from scoring.models import IMPORTED_COMPONENTS, Component
@@ -120,7 +120,7 @@ async def scoring_page(
 
 @router.get("/scoring/export")
 async def scoring_export(
-    session: SessionDep,
+    session: WriteSessionDep,
     settings: SettingsDep,
     actor: Manager,
     period: Annotated[str, Query(pattern=PERIOD_PATTERN)],
@@ -210,7 +210,7 @@ async def feedback_page(
 @router.get("/feedback/{unit_code}/pdf")
 async def feedback_pdf(
     request: Request,
-    session: SessionDep,
+    session: WriteSessionDep,
     settings: SettingsDep,
     actor: Viewer,
     unit_code: str,

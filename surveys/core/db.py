@@ -28,7 +28,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _begin_immediate(connection: Any) -> None:
+READ_ONLY = "minyi_read_only"  # execution option of a read transaction (see read_only)
+
+
+class WriteInReadTransaction(RuntimeError):
+    """A read-only request tried to store something: it must take a write transaction."""
+
+
+def _begin(connection: Any) -> None:
+    if connection.get_execution_options().get(READ_ONLY):
+        # WAL readers see a snapshot and never wait for (or block) the one writer.
+        connection.exec_driver_sql("BEGIN")
+        return
     # A deferred transaction that reads, then writes, fails at once with SQLITE_BUSY when
     # another writer got in between; taking the write lock up front makes it wait instead.
     connection.exec_driver_sql("BEGIN IMMEDIATE")
@@ -42,7 +53,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        event.listen(engine.sync_engine, "begin", _begin_immediate)
+        event.listen(engine.sync_engine, "begin", _begin)
         return engine
     return create_async_engine(url, pool_pre_ping=True, **kwargs)
 
@@ -65,3 +76,20 @@ async def unit_of_work(sessionmaker: SessionMaker) -> AsyncIterator[AsyncSession
             await session.rollback()
             raise
         await session.commit()
+
+
+def _refuse_writes(session: Any, _context: Any, _instances: Any) -> None:
+    if session.new or session.dirty or session.deleted:
+        raise WriteInReadTransaction("a read transaction has changes to store")
+
+
+@asynccontextmanager
+async def read_only(sessionmaker: SessionMaker) -> AsyncIterator[AsyncSession]:
+    """One read transaction: never takes SQLite's write lock, stores nothing."""
+    async with sessionmaker() as session:
+        event.listen(session.sync_session, "before_flush", _refuse_writes)
+        await session.connection(execution_options={READ_ONLY: True})
+        try:
+            yield session
+        finally:
+            await session.rollback()
