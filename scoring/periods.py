@@ -7,9 +7,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from scoring.exceptions import InvalidPeriod
+from surveys.core.periods import PERIOD_RE
 
-PERIOD_PATTERN = r"^\d{4}H[12]$"  # also the pattern of period parameters in the API
-PERIOD_RE = re.compile(r"^(\d{4})H([12])$")
 YEAR_RE = re.compile(r"^\d{4}$")
 
 

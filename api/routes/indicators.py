@@ -10,9 +10,9 @@ from pydantic import BaseModel
 from api.auth import api_actor
 from api.deps import SessionDep, SettingsDep
 from api.paging import IdQuery, PageDep
-from scoring.periods import PERIOD_PATTERN
 from surveys.accounts.access import Actor, Perm
 from surveys.core.clock import today
+from surveys.core.periods import PERIOD_PATTERN
 from surveys.haochaping import indicators
 
 router = APIRouter(prefix="/api/v1", tags=["indicators"])

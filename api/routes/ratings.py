@@ -11,10 +11,10 @@ from pydantic import BaseModel
 from api.auth import api_actor
 from api.deps import SessionDep
 from api.paging import IdQuery, PageDep
-from scoring.periods import PERIOD_PATTERN
 from surveys.accounts.access import Actor, Perm
 from surveys.core.clock import as_utc
 from surveys.core.masking import mask_text
+from surveys.core.periods import PERIOD_PATTERN
 from surveys.haochaping import ratings
 from surveys.haochaping.models import Rating
 from surveys.questionnaire.definitions import Level

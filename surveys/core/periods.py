@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
+
+PERIOD_PATTERN = r"^(\d{4})H([12])$"  # 2026H1, 2026H2; also the API's period parameters
+PERIOD_RE = re.compile(PERIOD_PATTERN)
 
 
 def half_year(day: date) -> tuple[str, date, date]:

@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from surveys.core.exceptions import DefinitionInvalid
+from surveys.core.periods import PERIOD_RE
 
 AREAS: dict[str, int] = {
     "一网通办": 25,
@@ -30,7 +31,6 @@ AREAS: dict[str, int] = {
     "安全防护": 5,
     "统筹管理": 5,
 }
-PERIOD_RE = re.compile(r"^\d{4}H[12]$")
 CODE_RE = r"^[A-Za-z0-9-]{1,32}$"
 UNIT_QUESTION_KEY = "_unit"
 
