@@ -1,0 +1,57 @@
+"""``minyi demo …``: demo data, and the first console account ``admin``."""
+
+from __future__ import annotations
+
+import typer
+
+from api.cli.common import in_transaction
+from api.cli.units import units_load
+from scoring.demo import survey as demo
+from surveys.accounts import accounts
+from surveys.cases import workdays
+from surveys.core.clock import today
+from surveys.core.models import utcnow
+from surveys.core.settings import get_settings
+from surveys.questionnaire import catalog
+
+app = typer.Typer(help="Demo data.", no_args_is_help=True)
+
+
+@app.command("load")
+def demo_load() -> None:
+    """Load the demo units and the demo survey for the current half-year (safe to rerun)."""
+    units_load(demo.UNITS_CSV)
+    definition = demo.demo_survey(today(get_settings().tz))
+    result = in_transaction(
+        lambda s: catalog.load_survey(session=s, definition=definition, source="demo survey")
+    )
+    state = "new version" if result.created else "unchanged, still version"
+    typer.echo(f"{definition.code}: {state} {result.version.version}")
+
+
+@app.command("activity")
+def demo_activity() -> None:
+    """Demo ratings, answers, monitoring imports and 差评 cases for both halves of the demo
+    year, and a first console account ``admin`` (safe to rerun; after ``demo load``)."""
+    settings = get_settings()
+    from scoring.demo import activity as demo_scores
+
+    loaded = in_transaction(
+        lambda s: demo_scores.load(
+            session=s,
+            today=today(settings.tz),
+            now=utcnow(),
+            tz=settings.tz,
+            policy=workdays.policy_from(settings),
+        )
+    )
+    typer.echo(
+        f"demo activity: {loaded.ratings} ratings, {loaded.responses} survey responses, "
+        f"{loaded.imports} monitoring imports, {loaded.cases} 差评 cases added"
+    )
+    password = in_transaction(lambda s: accounts.first_admin(session=s, username="admin"))
+    if password:
+        typer.echo(
+            "console account 'admin' created; sign in at /console with this one-time "
+            f"password (shown only now):\n{password}"
+        )

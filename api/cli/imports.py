@@ -1,0 +1,92 @@
+"""``minyi import …``: 好差评 ratings, monitoring scores and their templates from other systems."""
+
+from __future__ import annotations
+
+import getpass
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from api.cli.common import FileArg, fail, in_transaction
+from scoring import export, monitoring
+from scoring.models import IMPORTED_COMPONENTS, Component, ImportLayout
+from surveys.cases import workdays
+from surveys.core.models import utcnow
+from surveys.core.settings import get_settings
+from surveys.haochaping import feedback
+
+app = typer.Typer(help="Imports from other systems.", no_args_is_help=True)
+
+
+@app.command("ratings")
+def import_ratings(file: FileArg) -> None:
+    """Import 好差评 ratings from .csv or .xlsx: every row is stored, or none."""
+    settings = get_settings()
+    received = in_transaction(
+        lambda s: feedback.import_ratings_file(
+            session=s,
+            path=file,
+            tz=settings.tz,
+            now=utcnow(),
+            grace_days=settings.rating_grace_days,
+            policy=workdays.policy_from(settings),
+        )
+    )
+    result = received.result
+    typer.echo(
+        f"{len(result.created)} rating(s) imported, {len(result.duplicates)} already imported "
+        f"(skipped), {len(received.opened)} 差评 follow-up case(s) opened"
+    )
+
+
+class ImportedComponent(StrEnum):
+    monitoring = Component.monitoring.value
+    field = Component.field.value
+    third_party = Component.third_party.value
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+@app.command("monitoring")
+def import_monitoring(
+    file: FileArg,
+    period: Annotated[str, typer.Option(help="Half-year, e.g. 2026H1")],
+    component: Annotated[ImportedComponent, typer.Option(help="日常监测, 实地调研 or 第三方评估")],
+) -> None:
+    """Import 日常监测/实地调研/第三方评估 scores (.csv/.xlsx): every row is stored, or none."""
+    chosen = Component(component.value)
+    stored = in_transaction(
+        lambda s: monitoring.import_monitoring_file(
+            session=s, path=file, period=period, component=chosen, actor=_actor(), now=utcnow()
+        )
+    )
+    typer.echo(
+        f"{stored.period} {stored.component}: {stored.rows} unit(s) imported "
+        f"({stored.layout}, sha256 {stored.sha256[:12]}); earlier imports kept as history"
+    )
+
+
+@app.command("template")
+def import_template(
+    out: Annotated[Path, typer.Argument(dir_okay=False, help="OUT.xlsx or OUT.csv")],
+    by: Annotated[ImportLayout, typer.Option(help="area: seven area columns; total: 总分")] = (
+        ImportLayout.area
+    ),
+) -> None:
+    """Write an empty import file with every active unit, to fill in and import."""
+    if out.suffix.lower() not in (".csv", ".xlsx"):
+        fail(f"{out}: the template is written as .csv or .xlsx")
+    rows = in_transaction(lambda s: monitoring.template_rows(session=s, layout=by))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    export.write_table(out, rows)
+    typer.echo(f"{out}: template with {len(rows) - 1} unit(s), columns {','.join(rows[0])}")
+
+
+assert {c.value for c in ImportedComponent} == {c.value for c in IMPORTED_COMPONENTS}

@@ -1,0 +1,22 @@
+"""``minyi privacy …``: personal data."""
+
+from __future__ import annotations
+
+import typer
+
+from api.cli.common import in_transaction
+from surveys.core.models import utcnow
+from surveys.core.settings import get_settings
+from surveys.questionnaire import respondents
+
+app = typer.Typer(help="Personal data.", no_args_is_help=True)
+
+
+@app.command("purge")
+def privacy_purge() -> None:
+    """Delete chat ids unused for IDENTITY_RETENTION_DAYS (default 730); answers stay."""
+    days = get_settings().identity_retention_days
+    deleted = in_transaction(
+        lambda s: respondents.purge_stale_identities(session=s, now=utcnow(), days=days)
+    )
+    typer.echo(f"{deleted} identity row(s) older than {days} days deleted")

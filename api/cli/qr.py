@@ -1,0 +1,102 @@
+"""``minyi qr``: a window's 好差评 poster with the QR code opening its rating."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+from xml.sax.saxutils import escape
+
+import segno
+import typer
+
+from api.cli.common import fail, in_transaction
+from surveys.accounts import units
+from surveys.questionnaire import links
+
+# 好差评 window posters -------------------------------------------------------------------
+
+POSTER_CAPTION = "扫码评价本窗口服务（好差评）"
+POSTER_FONT = "Noto Sans CJK SC, Source Han Sans SC, PingFang SC, Microsoft YaHei, sans-serif"
+BOT_USERNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{4,31}$")
+
+
+@dataclass(frozen=True)
+class Poster:
+    unit_code: str
+    unit_name: str
+    window: str
+    item: str | None
+    url: str
+
+
+def poster_svg(poster: Poster, qr: segno.QRCode) -> str:
+    """A printable A-series-shaped SVG: unit name, the QR code, the caption and the link."""
+    scale, border, width, top = 10, 4, 640, 150
+    side, _ = qr.symbol_size(scale=scale, border=border)
+    height = top + side + 170
+    code = qr.svg_inline(scale=scale, border=border, dark="#000", light="#fff")
+    code = code.replace("<svg ", f'<svg x="{(width - side) // 2}" y="{top}" ', 1)
+    window = f"窗口 {poster.window}" + (f" · 事项 {poster.item}" if poster.item else "")
+    lines = [
+        (60, 34, "bold", poster.unit_name),
+        (110, 26, "normal", window),
+        (top + side + 60, 30, "bold", POSTER_CAPTION),
+        (top + side + 105, 16, "normal", "非常满意 · 满意 · 基本满意 · 不满意 · 非常不满意"),
+        (top + side + 145, 12, "normal", poster.url),
+    ]
+    texts = "\n".join(
+        f'  <text x="{width // 2}" y="{y}" font-size="{size}" font-weight="{weight}" '
+        f'text-anchor="middle">{escape(text)}</text>'
+        for y, size, weight, text in lines
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="{POSTER_FONT}">\n'
+        f"  <title>{escape(poster.unit_name)} {escape(window)}：{POSTER_CAPTION}</title>\n"
+        f'  <rect width="{width}" height="{height}" fill="#fff"/>\n'
+        f"  {code}\n{texts}\n</svg>\n"
+    )
+
+
+def qr_poster(
+    unit: Annotated[str, typer.Option(help="Unit code (must be loaded)")],
+    window: Annotated[str, typer.Option(help="Window code, e.g. A03")],
+    item: Annotated[str | None, typer.Option(help="事项 code the window serves")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="FILE.svg (full poster) or FILE.png (QR code only)")
+    ] = None,
+    bot_username: Annotated[
+        str | None, typer.Option(envvar="BOT_USERNAME", help="The bot's @username, without @")
+    ] = None,
+) -> None:
+    """Write a window's 好差评 poster: a QR code opening the rating of that window.
+
+    An .svg holds the whole poster (unit name, window, QR code, caption); a .png holds the QR
+    code alone, and the caption to print beside it is shown on the terminal.
+    """
+    try:
+        payload = links.window_payload(unit, window, item)
+    except ValueError as exc:
+        fail(str(exc))
+    if bot_username is None:
+        fail("give --bot-username NAME (or set BOT_USERNAME): the QR code holds the bot's link")
+    name = bot_username.removeprefix("@")
+    if not BOT_USERNAME.match(name):
+        fail(f"{bot_username!r} is not a Telegram username (5-32 of A-Z, a-z, 0-9 and '_')")
+    target = out or Path(f"qr-{unit}-{window}" + (f"-{item}" if item else "") + ".svg")
+    kind = target.suffix.lower().lstrip(".")
+    if kind not in ("svg", "png"):
+        fail(f"{target}: write a .svg poster or a .png QR code")
+    found = in_transaction(lambda s: units.get_unit_or_raise(session=s, code=unit))
+    poster = Poster(unit, found.name, window, item, f"https://t.me/{name}?start={payload}")
+    qr = segno.make_qr(poster.url, error="m")
+    if kind == "svg":
+        target.write_text(poster_svg(poster, qr), "utf-8")
+    else:
+        qr.save(str(target), kind="png", scale=10, border=4)
+    typer.echo(f"{target}: {poster.url}")
+    if kind == "png":
+        typer.echo(f"print beside the code: {found.name} 窗口 {window}  {POSTER_CAPTION}")

@@ -1,0 +1,202 @@
+"""``minyi score`` and ``minyi feedback``: the scoring commands."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from api.cli.common import fail, in_transaction, parse
+from scoring import export, service
+from scoring.compute import Estimate, HalfResult, YearResult
+from scoring.method import Method, load_method
+from surveys.core.settings import get_settings
+
+R = TypeVar("R", HalfResult, YearResult)
+
+
+# minyi score ---------------------------------------------------------------------------
+
+
+@contextmanager
+def _progress() -> Iterator[service.Progress]:
+    """A spinner with the current step on stderr, only when stderr is a terminal."""
+    console = Console(stderr=True)
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+        console=console, transient=True, disable=not sys.stderr.isatty(),
+    ) as bar:  # fmt: skip
+        task = bar.add_task("scoring", total=None)
+        yield lambda step: bar.update(task, description=step)
+
+
+def _method() -> Method:
+    return parse(lambda: load_method(get_settings().scoring_method_file))
+
+
+def _at(text: str | None) -> datetime:
+    tz = get_settings().tz
+    if text is None:
+        return datetime.now(tz).replace(microsecond=0)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        fail(f"--at {text!r}: give an ISO time such as 2026-07-15T09:00:00+08:00")
+    return moment if moment.tzinfo else moment.replace(tzinfo=tz)
+
+
+def _formats(text: str) -> list[str]:
+    chosen = [part.strip().lower() for part in text.split(",") if part.strip()]
+    wrong = [part for part in chosen if part not in export.FORMATS]
+    if wrong or not chosen:
+        fail(f"--format {text!r}: choose from {','.join(export.FORMATS)}")
+    return chosen
+
+
+def _fmt(estimate: Estimate | None) -> str:
+    if estimate is None:
+        return "缺失"
+    return f"{estimate.score:.2f} [{estimate.low:.2f}, {estimate.high:.2f}]"
+
+
+def _half_line(r: HalfResult) -> str:
+    rank = f"{r.placing.rank} ({export.band_text(r.placing)})" if r.placing else "-"
+    opinion = _fmt(r.opinion) + f" n={r.opinion_raw.n if r.opinion_raw else 0}"
+    flag = " 样本不足" if r.small_sample else ""
+    missing = f"\t缺失：{'；'.join(r.missing)}" if r.missing else ""
+    unit = f"{r.unit.code}\t{r.unit.name}"
+    return f"{rank}\t{unit}\t半年分 {_fmt(r.total)}\t民意 {opinion}{flag}{missing}"
+
+
+def _year_line(y: YearResult) -> str:
+    rank = f"{y.placing.rank} ({export.band_text(y.placing)})" if y.placing else "-"
+    h1, h2 = (f"{h.score:.2f}" if h else "缺失" for h in y.halves)
+    missing = f"\t缺失：{'；'.join(y.missing)}" if y.missing else ""
+    unit = f"{y.unit.code}\t{y.unit.name}"
+    return f"{rank}\t{unit}\t年度分 {_fmt(y.annual)}\t上半年 {h1}\t下半年 {h2}{missing}"
+
+
+def _print(report: service.ScoreReport) -> None:
+    method = report.method
+    typer.echo(
+        f"{report.scope}  method {method.name} {method.version} ({method.method}), "
+        f"computed_at {report.computed_at.isoformat(timespec='seconds')}, "
+        f"fingerprint {report.fingerprint[:16]}"
+    )
+    groups: list[tuple[str, list[str]]] = []
+    if report.year is not None:
+        for kind in export.KIND_ORDER:
+            years = [y for y in report.year if y.unit.kind == kind]
+            groups.append((f"{report.scope} {kind}", _sorted_lines(years, _year_line)))
+    else:
+        for period, results in report.halves.items():
+            for kind in export.KIND_ORDER:
+                halves = [r for r in results if r.unit.kind == kind]
+                groups.append((f"{period} {kind}", _sorted_lines(halves, _half_line)))
+    for title, lines in groups:
+        if lines:
+            typer.echo(f"\n== {title} ==")
+            typer.echo("\n".join(lines))
+
+
+def _sorted_lines(rows: Sequence[R], line: Callable[[R], str]) -> list[str]:
+    ordered = sorted(
+        rows, key=lambda r: (r.placing is None, r.placing.rank if r.placing else 0, r.unit.code)
+    )
+    return [line(r) for r in ordered]
+
+
+def score(
+    period: Annotated[str | None, typer.Option(help="Half-year, e.g. 2026H1")] = None,
+    year: Annotated[
+        str | None, typer.Option(help="Year, e.g. 2026: both halves and 年度分")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(file_okay=False, help="Write exports here")] = None,
+    format: Annotated[
+        str, typer.Option("--format", help="Any of xlsx,csv,json")
+    ] = "xlsx,csv,json",
+    at: Annotated[
+        str | None, typer.Option(help="computed_at stated in the exports (ISO; default now)")
+    ] = None,
+) -> None:
+    """Every active unit: 民意 (n, 95% interval), components, half-year or year score, rank."""
+    if (period is None) == (year is None):
+        fail("give exactly one of --period 2026H1 or --year 2026")
+    formats = _formats(format)
+    method = _method()
+    computed_at = _at(at)
+    tz = get_settings().tz
+
+    async def run(session: AsyncSession) -> service.ScoreReport:
+        with _progress() as step:
+            if period is not None:
+                return await service.score_period(
+                    session=session, period=period, method=method, tz=tz,
+                    computed_at=computed_at, progress=step,
+                )  # fmt: skip
+            return await service.score_year(
+                session=session, year=year or "", method=method, tz=tz,
+                computed_at=computed_at, progress=step,
+            )  # fmt: skip
+
+    report = in_transaction(run)
+    _print(report)
+    if out is not None:
+        for path in export.write_exports(report, out, formats):
+            typer.echo(f"wrote {path}")
+
+
+def feedback(
+    period: Annotated[str, typer.Option(help="Half-year, e.g. 2026H1")],
+    out: Annotated[Path, typer.Option(file_okay=False, help="Folder for the files")],
+    unit: Annotated[
+        list[str] | None, typer.Option(help="Unit code (repeat); default every active unit")
+    ] = None,
+) -> None:
+    """Write each unit's 评估情况反馈单 as PDF and printable HTML."""
+    from api.console.scoring import render_pdf
+    from api.console.web import templates, translate
+    from scoring import feedback_sheet
+    from surveys.accounts import units as unit_service
+    from surveys.accounts.access import SYSTEM_ACTOR
+    from surveys.core.clock import today
+
+    settings = get_settings()
+    method = _method()
+    computed_at = _at(None)
+
+    async def build(session: AsyncSession) -> list[feedback_sheet.FeedbackSheet]:
+        codes = unit or [
+            u.code for u in await unit_service.list_units(session=session, active_only=True)
+        ]
+        return [
+            await feedback_sheet.build(
+                session=session,
+                actor=SYSTEM_ACTOR,
+                unit_code=code,
+                period=period,
+                method=method,
+                tz=settings.tz,
+                today=today(settings.tz),
+                computed_at=computed_at,
+            )  # fmt: skip
+            for code in codes
+        ]
+
+    sheets = in_transaction(build)
+    out.mkdir(parents=True, exist_ok=True)
+    page = templates.get_template("console/feedback.html")
+    for sheet in sheets:
+        html = page.render(sheet=sheet, layout="console/print.html", t=translate, actor=None)
+        stem = out / f"feedback_{sheet.unit.code}_{sheet.period}"
+        stem.with_suffix(".html").write_text(html, "utf-8")
+        stem.with_suffix(".pdf").write_bytes(render_pdf(html))
+        typer.echo(f"wrote {stem}.pdf")

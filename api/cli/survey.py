@@ -1,0 +1,59 @@
+"""``minyi survey …``: survey definitions (YAML) and their deep links."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from api.cli.common import FileArg, in_transaction, parse, refuse
+from surveys.core.exceptions import DomainError
+from surveys.questionnaire import catalog, conversation
+from surveys.questionnaire.definitions import parse_definition
+
+app = typer.Typer(help="Survey definitions (YAML).", no_args_is_help=True)
+
+
+@app.command("load")
+def survey_load(file: FileArg) -> None:
+    """Load a survey YAML file; a changed survey becomes a new version."""
+    definition = parse(lambda: parse_definition(file.read_text("utf-8"), source=str(file)))
+    result = in_transaction(
+        lambda s: catalog.load_survey(session=s, definition=definition, source=str(file))
+    )
+    state = "new version" if result.created else "unchanged, still version"
+    typer.echo(f"{definition.code}: {state} {result.version.version}")
+
+
+@app.command("list")
+def survey_list() -> None:
+    """Surveys with their current version, period and response counts."""
+    summaries = in_transaction(lambda s: catalog.list_surveys(session=s))
+    if not summaries:
+        typer.echo("no surveys yet; load one with `minyi survey load FILE.yaml`")
+    for s in summaries:
+        typer.echo(
+            f"{s.code}\tv{s.version}\t{s.period}\t{s.opens_on}..{s.closes_on}\t"
+            f"{s.completed} completed / {s.responses} started\t{s.title}"
+        )
+
+
+@app.command("link")
+def survey_link(
+    code: str, unit: Annotated[str | None, typer.Option(help="Unit code to fix")] = None
+) -> None:
+    """Print the /start payload (deep link) for a poster or QR code."""
+    payload = conversation.deep_link_payload(code, unit)
+    if len(payload) > conversation.MAX_PAYLOAD:
+        typer.secho(
+            f"the link payload {payload!r} has {len(payload)} characters; Telegram allows "
+            f"{conversation.MAX_PAYLOAD}: use shorter survey or unit codes",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(2)
+    try:
+        conversation.parse_deep_link(payload)
+    except DomainError as exc:
+        refuse(exc)
+    typer.echo(f"https://t.me/<bot username>?start={payload}")
