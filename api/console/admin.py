@@ -1,39 +1,46 @@
 """Console pages: administration (units, accounts, tokens, audit log, ratings imports).
 
-Administrators only (:data:`Perm.manage`); :mod:`surveys.admin` checks the permission
-again and writes the audit row of every change. One-time passwords, token secrets and bot
-link codes are shown once, in the response to the form that made them, and never again.
+Administrators only (:data:`Perm.manage`). Every form makes one call to its flow
+(:mod:`surveys.flows.accounts`, :mod:`surveys.flows.units`, :mod:`surveys.flows.imports`),
+which checks the permission again and writes the audit row; every page reads through one
+query (:mod:`surveys.accounts.queries`). One-time passwords, token secrets and bot link
+codes are shown once, in the response to the form that made them, and never again.
 Uploads are read whole (up to :data:`MAX_UPLOAD` bytes) before anything is stored.
 """
 
 from __future__ import annotations
 
 import tempfile
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path, PurePath
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.auth import console_actor
 from api.console.web import redirect, render, translate
 from api.deps import SessionDep, SettingsDep
 from api.paging import PageDep
-from surveys.accounts import audit, units
+from surveys.accounts import audit, queries
 from surveys.accounts.access import Actor, Perm, StaffRole, UnitRequired
 from surveys.accounts.models import UnitKind
-from surveys.cases import workdays
+from surveys.core.clock import local_minutes
 from surveys.core.exceptions import DomainError, InvalidFile
 from surveys.core.i18n import N_
 from surveys.core.models import utcnow
 from surveys.core.settings import Settings
-from surveys.flows import admin
+from surveys.flows import accounts as account_flows
+from surveys.flows import imports as import_flows
+from surveys.flows import units as unit_flows
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
+T = TypeVar("T")
 ManageActor = Annotated[Actor, Depends(console_actor(Perm.manage))]
 MAX_UPLOAD = 5 * 1024 * 1024
 RATINGS_SUFFIXES = (".csv", ".xlsx")
@@ -46,13 +53,6 @@ class UploadRefused(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-
-
-def _local(moment: datetime | None, settings: Settings) -> str:
-    if moment is None:
-        return ""
-    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    return f"{aware.astimezone(settings.tz):%Y-%m-%d %H:%M}"
 
 
 def _message(exc: DomainError) -> str:
@@ -89,7 +89,7 @@ async def _units_page(
     status_code: int = 200,
     **context: Any,
 ) -> Response:
-    rows = await admin.list_units_with_counts(session=session, actor=actor)
+    rows = await queries.list_units_with_counts(session=session, actor=actor)
     page = {"rows": rows, "kinds": [k.value for k in UnitKind], "max_mb": MAX_UPLOAD >> 20}
     return render(
         request, "console/units.html", {**page, **context}, actor=actor, status_code=status_code
@@ -116,7 +116,7 @@ async def units_upload(
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise UploadRefused(translate(N_("console.admin.upload.not_utf8"))) from exc
-        created, updated = await admin.load_units(
+        created, updated = await unit_flows.load_units(
             session=session, actor=actor, text=text, source=name
         )
     except UploadRefused as exc:
@@ -129,222 +129,165 @@ async def units_upload(
     return await _units_page(request, session, actor, message=done)
 
 
-# Accounts -----------------------------------------------------------------------------
+# Accounts and tokens: one list page each, with its create form ------------------------
 
 
-async def _people_page(
-    request: Request,
-    session: SessionDep,
-    settings: Settings,
-    actor: Actor,
-    template: str,
-    rows: Any,
-    status_code: int = 200,
-    **context: Any,
-) -> Response:
-    """The users or the tokens page: the list, the create form and what was just done."""
-    page = {
-        "rows": rows,
-        "local": partial(_local, settings=settings),
-        "roles": [role.value for role in StaffRole],
-        "units": await units.list_units(session=session),
-        "form": context.pop("form", {}),
-    }
-    return render(request, template, {**page, **context}, actor=actor, status_code=status_code)
+@dataclass(frozen=True)
+class _ListPage:
+    """The users or the tokens page: its list, its create form and what a form just did."""
+
+    template: str
+    path: str
+    listing: Callable[..., Awaitable[queries.Listing[Any]]]
+    request: Request
+    session: AsyncSession
+    settings: Settings
+    actor: Actor
+
+    async def show(self, status_code: int = 200, **context: Any) -> Response:
+        found = await self.listing(session=self.session, actor=self.actor)
+        page = {
+            "rows": found.rows,
+            "units": found.units,
+            "local": partial(local_minutes, tz=self.settings.tz),
+            "roles": [role.value for role in StaffRole],
+            "form": context.pop("form", None) or {},
+        }
+        return render(
+            self.request,
+            self.template,
+            {**page, **context},
+            actor=self.actor,
+            status_code=status_code,
+        )
+
+    async def act(
+        self,
+        call: Awaitable[T],
+        *,
+        shown: Callable[[T], dict[str, str]] | None = None,
+        form: dict[str, Any] | None = None,
+    ) -> Response:
+        """Run one flow: a refusal shows the page with its reason (and the form as sent);
+        a secret made is shown once on the page; otherwise back to the list."""
+        try:
+            done = await call
+        except DomainError as exc:
+            return await self.show(exc.status_code, error=_message(exc), form=form)
+        if shown is None:
+            return redirect(self.path)
+        return await self.show(shown=shown(done))
 
 
-async def _users_page(
-    request: Request,
-    session: SessionDep,
-    settings: Settings,
-    actor: Actor,
-    status_code: int = 200,
-    **context: Any,
-) -> Response:
-    rows = await admin.list_accounts(session=session, actor=actor)
-    return await _people_page(
-        request, session, settings, actor, "console/users.html", rows, status_code, **context
-    )
+def _list_page(
+    template: str, path: str, listing: Callable[..., Awaitable[queries.Listing[Any]]]
+) -> Callable[..., Awaitable[_ListPage]]:
+    async def dependency(
+        request: Request, session: SessionDep, settings: SettingsDep, actor: ManageActor
+    ) -> _ListPage:
+        return _ListPage(template, path, listing, request, session, settings, actor)
+
+    return dependency
+
+
+UsersPage = Annotated[
+    _ListPage, Depends(_list_page("console/users.html", "/console/users", queries.users_page))
+]
+TokensPage = Annotated[
+    _ListPage, Depends(_list_page("console/tokens.html", "/console/tokens", queries.tokens_page))
+]
 
 
 @router.get("/users", response_class=HTMLResponse)
-async def users_page(
-    request: Request, session: SessionDep, settings: SettingsDep, actor: ManageActor
-) -> Response:
-    return await _users_page(request, session, settings, actor)
+async def users_page(page: UsersPage) -> Response:
+    return await page.show()
 
 
 @router.post("/users", response_class=HTMLResponse)
 async def user_create(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    actor: ManageActor,
+    page: UsersPage,
     username: Annotated[str, Form(max_length=64)] = "",
     role: Annotated[StaffRole, Form()] = StaffRole.staff,
     unit: Annotated[list[str] | None, Form()] = None,
 ) -> Response:
     """A new account: its one-time password is on this response only."""
     chosen = [code[:32] for code in unit or []]
-    try:
-        user, password = await admin.create_account(
-            session=session, actor=actor, username=username, role=role, unit_codes=chosen
-        )
-    except DomainError as exc:
-        form = {"username": username, "role": role.value, "units": chosen}
-        return await _users_page(
-            request, session, settings, actor, exc.status_code, error=_message(exc), form=form
-        )
-    shown = {"kind": "created", "username": user.username, "secret": password}
-    return await _users_page(request, session, settings, actor, shown=shown)
+    return await page.act(
+        account_flows.create_user(
+            session=page.session,
+            actor=page.actor,
+            username=username,
+            role=role,
+            unit_codes=chosen,
+        ),
+        shown=lambda made: {"kind": "created", "username": made[0].username, "secret": made[1]},
+        form={"username": username, "role": role.value, "units": chosen},
+    )
 
 
 @router.post("/users/reset", response_class=HTMLResponse)
-async def user_reset(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    actor: ManageActor,
-    username: NAME = "",
-) -> Response:
+async def user_reset(page: UsersPage, username: NAME = "") -> Response:
     """A new one-time password for the account, shown once; its sessions end."""
-    try:
-        password = await admin.reset_account_password(
-            session=session, actor=actor, username=username
-        )
-    except DomainError as exc:
-        return await _users_page(
-            request, session, settings, actor, exc.status_code, error=_message(exc)
-        )
-    shown = {"kind": "reset", "username": username.strip(), "secret": password}
-    return await _users_page(request, session, settings, actor, shown=shown)
-
-
-async def _set_active(
-    request: Request,
-    session: SessionDep,
-    settings: Settings,
-    actor: Actor,
-    username: str,
-    active: bool,
-) -> Response:
-    try:
-        await admin.set_account_active(
-            session=session, actor=actor, username=username, active=active
-        )
-    except DomainError as exc:
-        return await _users_page(
-            request, session, settings, actor, exc.status_code, error=_message(exc)
-        )
-    return redirect("/console/users")
+    return await page.act(
+        account_flows.reset_user_password(
+            session=page.session, actor=page.actor, username=username
+        ),
+        shown=lambda password: {"kind": "reset", "username": username.strip(), "secret": password},
+    )
 
 
 @router.post("/users/disable", response_class=HTMLResponse)
-async def user_disable(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    actor: ManageActor,
-    username: NAME = "",
-) -> Response:
-    return await _set_active(request, session, settings, actor, username, False)
+async def user_disable(page: UsersPage, username: NAME = "") -> Response:
+    return await page.act(
+        account_flows.disable_user(session=page.session, actor=page.actor, username=username)
+    )
 
 
 @router.post("/users/enable", response_class=HTMLResponse)
-async def user_enable(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    actor: ManageActor,
-    username: NAME = "",
-) -> Response:
-    return await _set_active(request, session, settings, actor, username, True)
+async def user_enable(page: UsersPage, username: NAME = "") -> Response:
+    return await page.act(
+        account_flows.enable_user(session=page.session, actor=page.actor, username=username)
+    )
 
 
 @router.post("/users/link-code", response_class=HTMLResponse)
-async def user_link_code(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    actor: ManageActor,
-    username: NAME = "",
-) -> Response:
+async def user_link_code(page: UsersPage, username: NAME = "") -> Response:
     """A one-time bot link code (15 minutes) for the account's owner to send to the bot."""
-    try:
-        code = await admin.issue_link_code(
-            session=session, actor=actor, username=username, now=utcnow()
-        )
-    except DomainError as exc:
-        return await _users_page(
-            request, session, settings, actor, exc.status_code, error=_message(exc)
-        )
-    shown = {"kind": "link", "username": username.strip(), "secret": code}
-    return await _users_page(request, session, settings, actor, shown=shown)
-
-
-# Tokens -------------------------------------------------------------------------------
-
-
-async def _tokens_page(
-    request: Request,
-    session: SessionDep,
-    settings: Settings,
-    actor: Actor,
-    status_code: int = 200,
-    **context: Any,
-) -> Response:
-    rows = await admin.list_tokens(session=session, actor=actor)
-    return await _people_page(
-        request, session, settings, actor, "console/tokens.html", rows, status_code, **context
+    return await page.act(
+        account_flows.issue_user_link_code(
+            session=page.session, actor=page.actor, username=username, now=utcnow()
+        ),
+        shown=lambda code: {"kind": "link", "username": username.strip(), "secret": code},
     )
 
 
 @router.get("/tokens", response_class=HTMLResponse)
-async def tokens_page(
-    request: Request, session: SessionDep, settings: SettingsDep, actor: ManageActor
-) -> Response:
-    return await _tokens_page(request, session, settings, actor)
+async def tokens_page(page: TokensPage) -> Response:
+    return await page.show()
 
 
 @router.post("/tokens", response_class=HTMLResponse)
 async def token_create(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    actor: ManageActor,
+    page: TokensPage,
     name: Annotated[str, Form(max_length=64)] = "",
     role: Annotated[StaffRole, Form()] = StaffRole.staff,
     unit: Annotated[str, Form(max_length=32)] = "",
 ) -> Response:
     """A token for an integration: its secret is on this response only."""
-    try:
-        token, raw = await admin.create_token(
-            session=session, actor=actor, name=name, role=role, unit_code=unit or None
-        )
-    except DomainError as exc:
-        form = {"name": name, "role": role.value, "unit": unit}
-        return await _tokens_page(
-            request, session, settings, actor, exc.status_code, error=_message(exc), form=form
-        )
-    shown = {"name": token.name, "secret": raw}
-    return await _tokens_page(request, session, settings, actor, shown=shown)
+    return await page.act(
+        account_flows.create_token(
+            session=page.session, actor=page.actor, name=name, role=role, unit_code=unit or None
+        ),
+        shown=lambda made: {"name": made[0].name, "secret": made[1]},
+        form={"name": name, "role": role.value, "unit": unit},
+    )
 
 
 @router.post("/tokens/revoke", response_class=HTMLResponse)
-async def token_revoke(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    actor: ManageActor,
-    name: NAME = "",
-) -> Response:
-    try:
-        await admin.revoke_token(session=session, actor=actor, name=name)
-    except DomainError as exc:
-        return await _tokens_page(
-            request, session, settings, actor, exc.status_code, error=_message(exc)
-        )
-    return redirect("/console/tokens")
+async def token_revoke(page: TokensPage, name: NAME = "") -> Response:
+    return await page.act(
+        account_flows.revoke_token(session=page.session, actor=page.actor, name=name)
+    )
 
 
 # Audit log ----------------------------------------------------------------------------
@@ -378,7 +321,7 @@ async def audit_page(
     end = page.offset + len(events)
     context = {
         "events": events,
-        "local": partial(_local, settings=settings),
+        "local": partial(local_minutes, tz=settings.tz),
         "total": total,
         "first": page.offset + 1 if events else 0,
         "last": end,
@@ -426,22 +369,19 @@ async def imports_upload(
         path = Path(folder) / f"upload{suffix}"
         path.write_bytes(data)
         try:
-            received = await admin.import_ratings(
+            received = await import_flows.import_ratings(
                 session=session,
                 actor=actor,
                 path=path,
                 source=name,
-                tz=settings.tz,
+                settings=settings,
                 now=utcnow(),
-                grace_days=settings.rating_grace_days,
-                policy=workdays.policy_from(settings),
             )
         except InvalidFile as exc:
             return _imports_page(request, actor, 422, problems=exc.problems, filename=name)
-    result = received.result
     counts = {
-        "created": len(result.created),
-        "duplicates": len(result.duplicates),
+        "created": len(received.result.created),
+        "duplicates": len(received.result.duplicates),
         "opened": len(received.opened),
     }
     return _imports_page(request, actor, filename=name, counts=counts)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from api.auth import PUBLIC, api_actor
 from api.deps import SessionDep, SettingsDep
@@ -16,9 +16,8 @@ from surveys.accounts.access import Actor, Perm
 from surveys.core.clock import as_utc, today
 from surveys.core.exceptions import DefinitionInvalid, DomainError
 from surveys.core.i18n import N_, Translator
-from surveys.flows import surveys as survey_admin
+from surveys.flows import surveys as survey_flows
 from surveys.questionnaire import catalog, results
-from surveys.questionnaire.definitions import QuestionType
 from surveys.questionnaire.models import SurveyVersion
 
 router = APIRouter(prefix="/api/v1/surveys", tags=["surveys"])
@@ -38,73 +37,13 @@ class SurveyFileTooLarge(DomainError):
     status_code = 413
 
 
-class SurveyPublic(BaseModel):
-    code: str
-    title: str
-    version: int
-    period: str
-    opens_on: date
-    closes_on: date
-    responses: int
-    completed: int
-
-
 class SurveysPublic(BaseModel):
-    data: list[SurveyPublic]
+    data: list[catalog.SurveySummary]
     count: int
-
-
-class OptionCountPublic(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    code: str
-    label: str
-    count: int
-    share: float  # 0..1 of the question's answers; multi questions may sum above 1
-
-
-class QuestionResultPublic(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    key: str
-    type: QuestionType
-    text: str
-    area: str | None
-    answered: int
-    skipped: int
-    options: list[OptionCountPublic]
-    mean_points: float | None  # satisfaction: mean of 100/75/50/25/0
-    mean: float | None  # scale questions
-    minimum: int | None
-    maximum: int | None
-
-
-class SurveyResultsPublic(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    code: str
-    title: str
-    version: int
-    period: str | None
-    unit_id: int | None
-    responses: int  # completed responses counted
-    questions: list[QuestionResultPublic]
-
-
-class FreeTextPublic(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    response_id: int
-    unit_id: int | None
-    unit_name: str | None
-    question_key: str
-    question_text: str
-    text: str  # phones and ID numbers masked
-    answered_at: datetime
 
 
 class FreeTextsPublic(BaseModel):
-    data: list[FreeTextPublic]
+    data: list[results.FreeTextRow]  # phones and ID numbers masked
     count: int  # all matches, not only this page
 
 
@@ -146,8 +85,7 @@ def _state(
 async def list_surveys(session: SessionDep) -> SurveysPublic:
     """Every survey's latest version with its response counts."""
     summaries = await catalog.list_surveys(session=session)
-    data = [SurveyPublic.model_validate(s, from_attributes=True) for s in summaries]
-    return SurveysPublic(data=data, count=len(data))
+    return SurveysPublic(data=summaries, count=len(summaries))
 
 
 _YAML_BODY: dict[str, Any] = {
@@ -166,8 +104,8 @@ async def _yaml_text(request: Request) -> str:
     if media not in YAML_MEDIA_TYPES:
         raise UnsupportedMediaType(media=media or "-")
     body = await request.body()
-    if len(body) > survey_admin.MAX_YAML_BYTES:
-        raise SurveyFileTooLarge(limit=survey_admin.MAX_YAML_BYTES // 1024)
+    if len(body) > survey_flows.MAX_YAML_BYTES:
+        raise SurveyFileTooLarge(limit=survey_flows.MAX_YAML_BYTES // 1024)
     try:
         return body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -202,7 +140,7 @@ async def load_survey(
     nothing is stored. Whether the survey is offered follows its dates; see publish/close.
     """
     try:
-        loaded = await survey_admin.load_yaml(
+        loaded = await survey_flows.load_yaml(
             session=session, actor=actor, text=await _yaml_text(request), source="api"
         )
     except DefinitionInvalid as exc:
@@ -222,7 +160,7 @@ async def publish_survey(
     """Offer the survey from today (admin): a future ``opens_on`` becomes today, a close is
     undone. 409 once ``closes_on`` has passed; 404 for an unknown survey."""
     on = today(settings.tz)
-    version = await survey_admin.publish(session=session, actor=actor, code=code, today=on)
+    version = await survey_flows.publish(session=session, actor=actor, code=code, today=on)
     return _state(version, code, on)
 
 
@@ -231,28 +169,27 @@ async def close_survey(
     code: str, session: SessionDep, settings: SettingsDep, actor: ManageActor
 ) -> Any:
     """Stop offering the survey now (admin); answers already given stay and count."""
-    version = await survey_admin.close(session=session, actor=actor, code=code)
+    version = await survey_flows.close(session=session, actor=actor, code=code)
     return _state(version, code, today(settings.tz))
 
 
-@router.get("/{code}/results", response_model=SurveyResultsPublic)
+@router.get("/{code}/results", response_model=results.SurveyResults)
 async def survey_results(
     code: str,
     session: SessionDep,
     actor: ViewActor,
     unit_id: IdQuery = None,
     period: Annotated[str | None, Query(max_length=8, description="e.g. 2026H2")] = None,
-) -> SurveyResultsPublic:
+) -> results.SurveyResults:
     """Distributions per question over the completed responses of the caller's units.
 
     Satisfaction questions give ``mean_points`` (100/75/50/25/0), scale questions ``mean``,
     ``minimum`` and ``maximum``; text questions only their count (see ``/free-text``).
     Unknown survey or another unit's ``unit_id``: 404.
     """
-    found = await results.question_results(
+    return await results.question_results(
         session=session, actor=actor, survey_code=code, unit_id=unit_id, period=period
     )
-    return SurveyResultsPublic.model_validate(found, from_attributes=True)
 
 
 @router.get("/{code}/free-text", response_model=FreeTextsPublic)
@@ -267,14 +204,7 @@ async def survey_free_text(
 ) -> FreeTextsPublic:
     """Text answers of the caller's units, newest first, phones and ID numbers masked."""
     rows, total = await results.free_text(
-        session=session,
-        actor=actor,
-        survey_code=code,
-        query=q,
-        unit_id=unit_id,
-        period=period,
-        offset=page.offset,
-        limit=page.limit,
-    )
-    data = [FreeTextPublic.model_validate(row, from_attributes=True) for row in rows]
-    return FreeTextsPublic(data=data, count=total)
+        session=session, actor=actor, survey_code=code, query=q, unit_id=unit_id,
+        period=period, offset=page.offset, limit=page.limit,
+    )  # fmt: skip
+    return FreeTextsPublic(data=rows, count=total)

@@ -10,9 +10,9 @@ from pydantic import BaseModel
 from api.auth import api_actor
 from api.deps import SessionDep
 from api.paging import PageDep
+from surveys.accounts import queries
 from surveys.accounts.access import Actor, Perm
 from surveys.accounts.models import Unit, UnitPublic
-from surveys.flows import admin
 
 router = APIRouter(prefix="/api/v1", tags=["units"])
 
@@ -33,7 +33,7 @@ async def list_units(
     session: SessionDep, actor: ViewActor, page: PageDep, active: bool | None = None
 ) -> UnitsPublic:
     """The caller's units (a unit's token: that unit only; city-wide tokens: all), by id."""
-    found, total = await admin.visible_units(
+    found, total = await queries.visible_units(
         session=session, actor=actor, active=active, offset=page.offset, limit=page.limit
     )
     return UnitsPublic(data=[_public(unit) for unit in found], count=total)
@@ -42,4 +42,4 @@ async def list_units(
 @router.get("/units/{code}", response_model=UnitPublic)
 async def get_unit(code: str, session: SessionDep, actor: ViewActor) -> UnitPublic:
     """One unit by code; another unit's code is 404, as an unknown one."""
-    return _public(await admin.visible_unit(session=session, actor=actor, code=code))
+    return _public(await queries.visible_unit(session=session, actor=actor, code=code))

@@ -1,4 +1,4 @@
-"""Administering surveys: load a YAML file, publish, close. Admin only, every step audited.
+"""Flows for surveys: load a YAML file, publish, close. Admin only, every step audited.
 
 A survey is offered while :func:`surveys.catalog.is_open` holds for its latest version:
 ``closed_at`` unset and ``opens_on <= today <= closes_on``.
@@ -22,11 +22,14 @@ from surveys.accounts.access import Actor, Perm
 from surveys.core.exceptions import DomainError
 from surveys.core.i18n import N_
 from surveys.core.models import utcnow
+from surveys.flows.registry import Adapter, flow
 from surveys.questionnaire import catalog
 from surveys.questionnaire.definitions import parse_definition
 from surveys.questionnaire.models import SurveyVersion
 
 MAX_YAML_BYTES = 256 * 1024
+API_AND_CLI = frozenset({Adapter.api, Adapter.cli})
+API_ONLY = frozenset({Adapter.api})
 
 
 class SurveyEnded(DomainError):
@@ -34,11 +37,11 @@ class SurveyEnded(DomainError):
     status_code = 409
 
 
+@flow("survey.load", perm=Perm.manage, adapters=API_AND_CLI)
 async def load_yaml(
     *, session: AsyncSession, actor: Actor, text: str, source: str = "api"
 ) -> catalog.LoadResult:
     """Parse and store a survey file; :class:`DefinitionInvalid` names every problem."""
-    actor.require(Perm.manage)
     definition = parse_definition(text, source=source)
     result = await catalog.load_survey(session=session, definition=definition, source=source)
     await audit.record(
@@ -52,9 +55,9 @@ async def load_yaml(
     return result
 
 
+@flow("survey.publish", perm=Perm.manage, adapters=API_ONLY)
 async def publish(*, session: AsyncSession, actor: Actor, code: str, today: date) -> SurveyVersion:
     """Open the latest version today (see the module text)."""
-    actor.require(Perm.manage)
     version = await catalog.get_latest_version_or_raise(session=session, code=code)
     if version.closes_on < today:
         raise SurveyEnded(title=version.title, closes_on=str(version.closes_on))
@@ -76,11 +79,11 @@ async def publish(*, session: AsyncSession, actor: Actor, code: str, today: date
     return version
 
 
+@flow("survey.close", perm=Perm.manage, adapters=API_ONLY)
 async def close(
     *, session: AsyncSession, actor: Actor, code: str, now: datetime | None = None
 ) -> SurveyVersion:
     """Stop offering the latest version now; answers given so far stay."""
-    actor.require(Perm.manage)
     version = await catalog.get_latest_version_or_raise(session=session, code=code)
     if version.closed_at is None:
         version.closed_at = now or utcnow()

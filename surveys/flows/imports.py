@@ -1,0 +1,47 @@
+"""The flow that imports a 好差评 ratings file (.csv/.xlsx): every row or none, audited."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from surveys.accounts import audit
+from surveys.accounts.access import Actor, Perm
+from surveys.cases import workdays
+from surveys.core.settings import Settings
+from surveys.flows.registry import Adapter, flow
+from surveys.haochaping import feedback
+
+
+@flow("import.ratings", perm=Perm.manage, adapters=frozenset({Adapter.console, Adapter.cli}))
+async def import_ratings(
+    *,
+    session: AsyncSession,
+    actor: Actor,
+    path: Path,
+    source: str,
+    settings: Settings,
+    now: datetime,
+) -> feedback.Received:
+    """Every row stored and a case opened for each 差评, or none (:class:`InvalidFile`)."""
+    received = await feedback.import_ratings_file(
+        session=session,
+        path=path,
+        tz=settings.tz,
+        now=now,
+        grace_days=settings.rating_grace_days,
+        policy=workdays.policy_from(settings),
+    )
+    result = received.result
+    await audit.record(
+        session=session,
+        actor=actor,
+        action="import.ratings",
+        target=source[:120],
+        created=len(result.created),
+        duplicates=len(result.duplicates),
+        cases_opened=len(received.opened),
+    )
+    return received
