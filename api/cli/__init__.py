@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from api.cli import (
@@ -20,10 +22,29 @@ from api.cli import (
     units,
     users,
 )
+from api.cli.common import choose_account
 
 app = typer.Typer(
     help="minyi 民意: surveys and 好差评 for the 数字政府 evaluation.", no_args_is_help=True
 )
+
+
+@app.callback()
+def root(
+    account: Annotated[
+        str | None,
+        typer.Option(
+            "--as",
+            metavar="USERNAME",
+            help="The console account to act as (default: MINYI_USER); every command that "
+            "changes data needs one, and is done and audited with its role and units.",
+        ),
+    ] = None,
+) -> None:
+    """minyi 民意: surveys and 好差评 for the 数字政府 evaluation."""
+    choose_account(account)
+
+
 app.add_typer(db.app, name="db")
 app.add_typer(units.app, name="units")
 app.add_typer(survey.app, name="survey")

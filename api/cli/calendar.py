@@ -8,8 +8,9 @@ from typing import Annotated
 import typer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from api.cli.common import fail, in_transaction
+from api.cli.common import cli_actor, fail, in_transaction, reading_actor
 from surveys.cases import workdays
+from surveys.cases.models import CalendarOverride
 
 app = typer.Typer(
     help="Working-day overrides from State Council notices (domain.md §4).", no_args_is_help=True
@@ -33,6 +34,7 @@ def calendar_set(
         fail(f"DATE must look like 2027-01-01, got {day!r}")
 
     async def store(session: AsyncSession) -> None:
+        await cli_actor(session)
         await workdays.set_override(session=session, day=plain, workday=workday, source=source)
 
     try:
@@ -50,7 +52,12 @@ def calendar_set(
 @app.command("list")
 def calendar_list(year: Annotated[int | None, typer.Option(help="Only this year")] = None) -> None:
     """Stored overrides by day: date, weekday, 上班/休息, source."""
-    rows = in_transaction(lambda s: workdays.list_overrides(session=s, year=year))
+
+    async def overrides(session: AsyncSession) -> list[CalendarOverride]:
+        await reading_actor(session)
+        return list(await workdays.list_overrides(session=session, year=year))
+
+    rows = in_transaction(overrides)
     if not rows:
         typer.echo("no overrides")
     for row in rows:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date
-from enum import StrEnum
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -11,8 +10,9 @@ import typer
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from api.cli.common import fail, in_transaction
+from api.cli.common import cli_actor, fail, in_transaction, reading_actor
 from surveys.accounts import units
+from surveys.accounts.access import Actor
 from surveys.accounts.models import Unit
 from surveys.cases import service as cases
 from surveys.cases.models import CaseEvent, CaseState, FollowUpCase
@@ -24,15 +24,6 @@ from surveys.haochaping.models import Rating
 app = typer.Typer(help="差评 follow-up cases (domain.md §3).", no_args_is_help=True)
 
 
-class Role(StrEnum):
-    staff = "staff"
-    supervisor = "supervisor"
-    admin = "admin"
-
-
-ActorOption = Annotated[str, typer.Option(help="Your staff username, recorded on the case")]
-
-
 def _state(text: str) -> CaseState:  # noqa: RET503 (fail exits)
     """A case state by its Chinese name (核实中) or its code (verifying)."""
     for state in CaseState:
@@ -42,16 +33,10 @@ def _state(text: str) -> CaseState:  # noqa: RET503 (fail exits)
     fail(f"unknown case state {text!r}: use one of {names}")
 
 
-def _actor(name: str) -> str:
-    name = name.strip()
-    if not name or len(name) > 64 or name in (cases.SYSTEM, cases.CITIZEN):
-        fail(f"--actor must be your staff username (1-64 characters), got {name!r}")
-    return name
-
-
-async def _case(session: AsyncSession, case_id: int) -> FollowUpCase:
+async def _case(session: AsyncSession, case_id: int, actor: Actor | None) -> FollowUpCase:
+    """The case, if there is one the actor may see: another unit's case is as if missing."""
     case = await session.get(FollowUpCase, case_id)
-    if case is None:
+    if case is None or (actor is not None and not actor.sees(case.unit_id)):
         fail(f"no case #{case_id}; `minyi case list` shows them")
     return case
 
@@ -79,12 +64,17 @@ def case_list(
     day = today(get_settings().tz)
 
     async def rows(session: AsyncSession) -> list[str]:
+        actor = await reading_actor(session)
         statement = select(FollowUpCase, Unit).join(
             Unit, col(FollowUpCase.unit_id) == col(Unit.id)
         )
         if unit is not None:
             found = await units.get_unit_or_raise(session=session, code=unit)
+            if actor is not None:
+                actor.require_unit(found.id, unit=unit)
             statement = statement.where(FollowUpCase.unit_id == found.id)
+        if actor is not None and actor.units is not None:
+            statement = statement.where(col(FollowUpCase.unit_id).in_(actor.units))
         if wanted is not None:
             statement = statement.where(FollowUpCase.state == wanted.value)
         found_rows = (await session.exec(statement.order_by(col(FollowUpCase.id)))).all()
@@ -121,7 +111,7 @@ def case_show(case_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
     day = today(tz)
 
     async def details(session: AsyncSession) -> list[str]:
-        case = await _case(session, case_id)
+        case = await _case(session, case_id, await reading_actor(session))
         unit = await session.get(Unit, case.unit_id)
         rating = await session.get(Rating, case.rating_id)
         events = await cases.timeline(session=session, case=case)
@@ -171,19 +161,16 @@ def case_show(case_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
 def case_move(
     case_id: Annotated[int, typer.Argument(metavar="ID")],
     state: Annotated[str, typer.Argument(metavar="STATE", help="e.g. 核实中 or verifying")],
-    actor: ActorOption,
-    role: Annotated[Role, typer.Option(help="Appeal decisions need supervisor or admin")],
     note: Annotated[str | None, typer.Option(help="Required for 不属实 and 申诉中")] = None,
 ) -> None:
-    """Move a case to its next state, recording who, when and the note."""
-    to, name = _state(state), _actor(actor)
+    """Move a case to its next state as the acting account, recording when and the note."""
+    to = _state(state)
 
     async def move(session: AsyncSession) -> str:
-        case = await _case(session, case_id)
+        actor = await cli_actor(session)
+        case = await _case(session, case_id, actor)
         frm = CaseState(case.state).value
-        await cases.transition(
-            session=session, case=case, to=to, actor=name, actor_role=role.value, note=note
-        )
+        await cases.act(session=session, actor=actor, case=case, to=to, note=note)
         return f"case #{case_id}: {frm} → {to.value}"
 
     typer.echo(in_transaction(move))
@@ -193,15 +180,13 @@ def case_move(
 def case_reply(
     case_id: Annotated[int, typer.Argument(metavar="ID")],
     text: Annotated[str, typer.Argument(metavar="TEXT")],
-    actor: ActorOption,
 ) -> None:
     """Reply to the citizen of a case; the bot relays it without showing who they are."""
-    name = _actor(actor)
 
     async def reply(session: AsyncSession) -> None:
-        await cases.add_reply(
-            session=session, case=await _case(session, case_id), actor=name, text=text
-        )
+        actor = await cli_actor(session)
+        case = await _case(session, case_id, actor)
+        await cases.reply_as(session=session, actor=actor, case=case, text=text, person=None)
 
     in_transaction(reply)
     typer.echo(f"case #{case_id}: reply stored; the bot relays it to the citizen")
@@ -214,6 +199,7 @@ def case_escalate() -> None:
     day = today(settings.tz)
 
     async def escalate(session: AsyncSession) -> list[str]:
+        await cli_actor(session)
         done = await cases.escalate_overdue(session=session, today=day, now=utcnow())
         found = {u.id: u for u in (await session.exec(select(Unit))).all()}
         return [_case_line(case, found[case.unit_id], day) for case in done]

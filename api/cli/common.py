@@ -1,20 +1,23 @@
-"""What every ``minyi`` command shares: one transaction per command, clear refusals."""
+"""What every ``minyi`` command shares: one transaction per command, clear refusals, and the
+account the command acts as (``minyi --as NAME`` or ``MINYI_USER``)."""
 
 from __future__ import annotations
 
 import asyncio
-import getpass
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
 
 import typer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from surveys.accounts import accounts
 from surveys.accounts.access import Actor, StaffRole
 from surveys.core.db import create_sessionmaker, engine_from_settings, unit_of_work
 from surveys.core.exceptions import DomainError, InvalidFile
-from surveys.core.i18n import Translator
+from surveys.core.i18n import N_, Translator
+from surveys.core.models import pk
 from surveys.core.settings import get_settings
 
 T = TypeVar("T")
@@ -63,10 +66,67 @@ def parse(parse: Callable[[], T]) -> T:
         raise typer.Exit(2) from exc
 
 
-def cli_actor() -> Actor:
-    """The person at the terminal, as recorded in the audit log."""
-    try:
-        who = getpass.getuser()
-    except (KeyError, OSError):
-        who = "unknown"
-    return Actor(name=f"cli:{who}"[:80], role=StaffRole.admin, units=None)
+# The acting account ------------------------------------------------------------------------
+
+ADDRESS = "cli"
+
+
+class UnknownAccount(DomainError):
+    key = N_("cli.account_unknown")
+    status_code = 403
+
+
+@dataclass
+class _Chosen:
+    name: str | None = None
+
+
+_chosen = _Chosen()
+
+
+def choose_account(name: str | None) -> None:
+    """Remember ``minyi --as NAME`` for the commands of this run."""
+    _chosen.name = name
+
+
+def account_name() -> str | None:
+    """The account this run acts as: ``--as NAME``, else ``MINYI_USER``; None if neither."""
+    name = _chosen.name if _chosen.name is not None else get_settings().minyi_user
+    return (name or "").strip() or None
+
+
+def require_account() -> str:
+    """The acting account's name; without one, the command is refused before it starts."""
+    name = account_name()
+    if name is None:
+        fail(Translator()(N_("cli.as_required")))
+    return name
+
+
+async def _load_actor(session: AsyncSession, name: str) -> Actor:
+    user = await accounts.get_user(session=session, username=name)
+    if user is None or not user.active:
+        raise UnknownAccount(name=name)
+    return Actor.scoped(
+        name=user.username,
+        role=StaffRole(user.role),
+        unit_ids=await accounts.unit_ids_of(session=session, user=user),
+        address=ADDRESS,
+        user_id=pk(user),
+    )
+
+
+async def cli_actor(session: AsyncSession) -> Actor:
+    """The named account (``--as`` or ``MINYI_USER``) with its role and units, as the console
+    builds it; a missing, unknown or disabled account is refused."""
+    return await _load_actor(session, require_account())
+
+
+async def reading_actor(session: AsyncSession) -> Actor | None:
+    """For commands that only read: the named account if one is given, else None."""
+    name = account_name()
+    return None if name is None else await _load_actor(session, name)
+
+
+# Whoever runs a read-only command on the server without naming an account reads everything.
+SERVER_READER = Actor(name="cli", role=StaffRole.admin, units=None, address=ADDRESS)

@@ -1,13 +1,14 @@
-"""``minyi demo …``: demo data, and the first console account ``admin``."""
+"""``minyi demo …``: demo data, and the first console account ``admin``.
+
+These set up a fresh install, so they act as no account (there is none yet)."""
 
 from __future__ import annotations
 
 import typer
 
-from api.cli.common import in_transaction
-from api.cli.units import units_load
+from api.cli.common import in_transaction, parse
 from scoring.demo import survey as demo
-from surveys.accounts import accounts
+from surveys.accounts import accounts, units
 from surveys.cases import workdays
 from surveys.core.clock import today
 from surveys.core.models import utcnow
@@ -20,7 +21,10 @@ app = typer.Typer(help="Demo data.", no_args_is_help=True)
 @app.command("load")
 def demo_load() -> None:
     """Load the demo units and the demo survey for the current half-year (safe to rerun)."""
-    units_load(demo.UNITS_CSV)
+    file = demo.UNITS_CSV
+    parsed = parse(lambda: units.parse_units_csv(file.read_text("utf-8"), source=str(file)))
+    created, updated = in_transaction(lambda s: units.upsert_units(session=s, units=parsed))
+    typer.echo(f"{created} unit(s) created, {updated} updated")
     definition = demo.demo_survey(today(get_settings().tz))
     result = in_transaction(
         lambda s: catalog.load_survey(session=s, definition=definition, source="demo survey")

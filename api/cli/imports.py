@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import getpass
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from api.cli.common import FileArg, fail, in_transaction
+from api.cli.common import FileArg, cli_actor, fail, in_transaction, reading_actor
 from scoring import export, monitoring
-from scoring.models import IMPORTED_COMPONENTS, Component, ImportLayout
+from scoring.models import IMPORTED_COMPONENTS, Component, ImportLayout, MonitoringImport
 from surveys.cases import workdays
 from surveys.core.models import utcnow
 from surveys.core.settings import get_settings
@@ -24,16 +24,19 @@ app = typer.Typer(help="Imports from other systems.", no_args_is_help=True)
 def import_ratings(file: FileArg) -> None:
     """Import 好差评 ratings from .csv or .xlsx: every row is stored, or none."""
     settings = get_settings()
-    received = in_transaction(
-        lambda s: feedback.import_ratings_file(
-            session=s,
+
+    async def receive(session: AsyncSession) -> feedback.Received:
+        await cli_actor(session)
+        return await feedback.import_ratings_file(
+            session=session,
             path=file,
             tz=settings.tz,
             now=utcnow(),
             grace_days=settings.rating_grace_days,
             policy=workdays.policy_from(settings),
         )
-    )
+
+    received = in_transaction(receive)
     result = received.result
     typer.echo(
         f"{len(result.created)} rating(s) imported, {len(result.duplicates)} already imported "
@@ -47,13 +50,6 @@ class ImportedComponent(StrEnum):
     third_party = Component.third_party.value
 
 
-def _actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli"
-
-
 @app.command("monitoring")
 def import_monitoring(
     file: FileArg,
@@ -62,11 +58,19 @@ def import_monitoring(
 ) -> None:
     """Import 日常监测/实地调研/第三方评估 scores (.csv/.xlsx): every row is stored, or none."""
     chosen = Component(component.value)
-    stored = in_transaction(
-        lambda s: monitoring.import_monitoring_file(
-            session=s, path=file, period=period, component=chosen, actor=_actor(), now=utcnow()
+
+    async def store(session: AsyncSession) -> MonitoringImport:
+        actor = await cli_actor(session)
+        return await monitoring.import_monitoring_file(
+            session=session,
+            path=file,
+            period=period,
+            component=chosen,
+            actor=actor.name,
+            now=utcnow(),
         )
-    )
+
+    stored = in_transaction(store)
     typer.echo(
         f"{stored.period} {stored.component}: {stored.rows} unit(s) imported "
         f"({stored.layout}, sha256 {stored.sha256[:12]}); earlier imports kept as history"
@@ -83,7 +87,12 @@ def import_template(
     """Write an empty import file with every active unit, to fill in and import."""
     if out.suffix.lower() not in (".csv", ".xlsx"):
         fail(f"{out}: the template is written as .csv or .xlsx")
-    rows = in_transaction(lambda s: monitoring.template_rows(session=s, layout=by))
+
+    async def template(session: AsyncSession) -> list[list[str]]:
+        await reading_actor(session)
+        return await monitoring.template_rows(session=session, layout=by)
+
+    rows = in_transaction(template)
     out.parent.mkdir(parents=True, exist_ok=True)
     export.write_table(out, rows)
     typer.echo(f"{out}: template with {len(rows) - 1} unit(s), columns {','.join(rows[0])}")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import typer
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from api.cli.common import in_transaction
+from api.cli.common import cli_actor, in_transaction
 from surveys.core.models import utcnow
 from surveys.core.settings import get_settings
 from surveys.questionnaire import respondents
@@ -16,7 +17,10 @@ app = typer.Typer(help="Personal data.", no_args_is_help=True)
 def privacy_purge() -> None:
     """Delete chat ids unused for IDENTITY_RETENTION_DAYS (default 730); answers stay."""
     days = get_settings().identity_retention_days
-    deleted = in_transaction(
-        lambda s: respondents.purge_stale_identities(session=s, now=utcnow(), days=days)
-    )
+
+    async def purge(session: AsyncSession) -> int:
+        await cli_actor(session)
+        return await respondents.purge_stale_identities(session=session, now=utcnow(), days=days)
+
+    deleted = in_transaction(purge)
     typer.echo(f"{deleted} identity row(s) older than {days} days deleted")

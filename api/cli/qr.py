@@ -10,9 +10,12 @@ from xml.sax.saxutils import escape
 
 import segno
 import typer
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from api.cli.common import fail, in_transaction
+from api.cli.common import fail, in_transaction, reading_actor
 from surveys.accounts import units
+from surveys.accounts.models import Unit
+from surveys.core.exceptions import UnknownUnit
 from surveys.questionnaire import links
 
 # 好差评 window posters -------------------------------------------------------------------
@@ -90,7 +93,15 @@ def qr_poster(
     kind = target.suffix.lower().lstrip(".")
     if kind not in ("svg", "png"):
         fail(f"{target}: write a .svg poster or a .png QR code")
-    found = in_transaction(lambda s: units.get_unit_or_raise(session=s, code=unit))
+
+    async def unit_of(session: AsyncSession) -> Unit:
+        actor = await reading_actor(session)
+        found = await units.get_unit_or_raise(session=session, code=unit)
+        if actor is not None and not actor.sees(found.id):
+            raise UnknownUnit(code=unit)
+        return found
+
+    found = in_transaction(unit_of)
     poster = Poster(unit, found.name, window, item, f"https://t.me/{name}?start={payload}")
     qr = segno.make_qr(poster.url, error="m")
     if kind == "svg":

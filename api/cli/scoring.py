@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from api.cli.common import fail, in_transaction, parse
+from api.cli.common import fail, in_transaction, parse, reading_actor
 from scoring import export, service
 from scoring.compute import Estimate, HalfResult, YearResult
 from scoring.method import Method, load_method
@@ -136,6 +136,7 @@ def score(
     tz = get_settings().tz
 
     async def run(session: AsyncSession) -> service.ScoreReport:
+        await reading_actor(session)
         with _progress() as step:
             if period is not None:
                 return await service.score_period(
@@ -174,13 +175,16 @@ def feedback(
     computed_at = _at(None)
 
     async def build(session: AsyncSession) -> list[feedback_sheet.FeedbackSheet]:
+        actor = await reading_actor(session) or SYSTEM_ACTOR
         codes = unit or [
-            u.code for u in await unit_service.list_units(session=session, active_only=True)
+            u.code
+            for u in await unit_service.list_units(session=session, active_only=True)
+            if actor.sees(u.id)
         ]
         return [
             await feedback_sheet.build(
                 session=session,
-                actor=SYSTEM_ACTOR,
+                actor=actor,
                 unit_code=code,
                 period=period,
                 method=method,

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from api.cli.common import in_transaction
+from api.cli.common import cli_actor, in_transaction
 from surveys.accounts import staff
 from surveys.accounts.access import StaffRole
 from surveys.core.models import utcnow
@@ -21,16 +22,22 @@ def staff_add(
     unit: Annotated[list[str] | None, typer.Option(help="Unit code (repeat for several)")] = None,
 ) -> None:
     """Add a staff member serving the given units."""
-    in_transaction(
-        lambda s: staff.add_staff(session=s, username=username, role=role, unit_codes=unit or [])
-    )
+
+    async def add(session: AsyncSession) -> None:
+        await cli_actor(session)
+        await staff.add_staff(session=session, username=username, role=role, unit_codes=unit or [])
+
+    in_transaction(add)
     typer.echo(f"staff {username!r} ({role.value}) added")
 
 
 @app.command("link-code")
 def staff_link_code(username: str) -> None:
     """Print a one-time code; the staff member sends `/link CODE` to the bot (15 minutes)."""
-    code = in_transaction(
-        lambda s: staff.issue_link_code(session=s, username=username, now=utcnow())
-    )
+
+    async def issue(session: AsyncSession) -> str:
+        await cli_actor(session)
+        return await staff.issue_link_code(session=session, username=username, now=utcnow())
+
+    code = in_transaction(issue)
     typer.echo(f"send this to the bot within 15 minutes:  /link {code}")

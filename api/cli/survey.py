@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from api.cli.common import FileArg, in_transaction, parse, refuse
+from api.cli.common import FileArg, cli_actor, in_transaction, parse, reading_actor, refuse
 from surveys.core.exceptions import DomainError
 from surveys.questionnaire import catalog, conversation
 from surveys.questionnaire.definitions import parse_definition
@@ -18,9 +19,12 @@ app = typer.Typer(help="Survey definitions (YAML).", no_args_is_help=True)
 def survey_load(file: FileArg) -> None:
     """Load a survey YAML file; a changed survey becomes a new version."""
     definition = parse(lambda: parse_definition(file.read_text("utf-8"), source=str(file)))
-    result = in_transaction(
-        lambda s: catalog.load_survey(session=s, definition=definition, source=str(file))
-    )
+
+    async def load(session: AsyncSession) -> catalog.LoadResult:
+        await cli_actor(session)
+        return await catalog.load_survey(session=session, definition=definition, source=str(file))
+
+    result = in_transaction(load)
     state = "new version" if result.created else "unchanged, still version"
     typer.echo(f"{definition.code}: {state} {result.version.version}")
 
@@ -28,7 +32,12 @@ def survey_load(file: FileArg) -> None:
 @app.command("list")
 def survey_list() -> None:
     """Surveys with their current version, period and response counts."""
-    summaries = in_transaction(lambda s: catalog.list_surveys(session=s))
+
+    async def summaries_of(session: AsyncSession) -> list[catalog.SurveySummary]:
+        await reading_actor(session)
+        return await catalog.list_surveys(session=session)
+
+    summaries = in_transaction(summaries_of)
     if not summaries:
         typer.echo("no surveys yet; load one with `minyi survey load FILE.yaml`")
     for s in summaries:

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from api.cli.common import cli_actor, fail, in_transaction
+from api.cli.common import SERVER_READER, cli_actor, fail, in_transaction, reading_actor
 from surveys.accounts.access import StaffRole
 from surveys.core.clock import local_minutes
 from surveys.core.settings import get_settings
@@ -30,9 +30,9 @@ def token_create(
     """Create an API token for an integration; the secret is printed once, stored hashed."""
     if role is StaffRole.staff and not unit:
         fail("a staff token acts for one unit: give --unit CODE")
-    actor = cli_actor()
 
     async def create(session: AsyncSession) -> str:
+        actor = await cli_actor(session)
         _, raw = await admin.create_token(
             session=session, actor=actor, name=name, role=role, unit_code=unit
         )
@@ -45,9 +45,13 @@ def token_create(
 @app.command("list")
 def token_list() -> None:
     """Tokens with their role, unit and state (never their secrets)."""
-    actor = cli_actor()
     tz = get_settings().tz
-    for row in in_transaction(lambda s: admin.list_tokens(session=s, actor=actor)):
+
+    async def rows(session: AsyncSession) -> list[admin.TokenRow]:
+        actor = await reading_actor(session) or SERVER_READER
+        return await admin.list_tokens(session=session, actor=actor)
+
+    for row in in_transaction(rows):
         state = f"revoked {local_minutes(row.revoked_at, tz)}" if row.revoked_at else "active"
         typer.echo(
             f"{row.name}\t{row.role.value}\tunit={row.unit_code or 'all'}\t"
@@ -58,6 +62,10 @@ def token_list() -> None:
 @app.command("revoke")
 def token_revoke(name: str) -> None:
     """Revoke a token by name."""
-    actor = cli_actor()
-    in_transaction(lambda s: admin.revoke_token(session=s, actor=actor, name=name))
+
+    async def revoke(session: AsyncSession) -> None:
+        actor = await cli_actor(session)
+        await admin.revoke_token(session=session, actor=actor, name=name)
+
+    in_transaction(revoke)
     typer.echo(f"token {name!r} revoked")

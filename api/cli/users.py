@@ -1,15 +1,31 @@
-"""``minyi user …``: console accounts (one-time passwords, roles and units), audited."""
+"""``minyi user …``: console accounts (one-time passwords, roles and units), audited.
+
+Changes are made as the acting account (``minyi --as NAME``). Only the very first account,
+an administrator, is created without one: there is nobody yet to act as.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 import typer
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from api.cli.common import cli_actor, fail, in_transaction
-from surveys.accounts.access import StaffRole
+from api.cli.common import (
+    ADDRESS,
+    SERVER_READER,
+    account_name,
+    cli_actor,
+    fail,
+    in_transaction,
+    reading_actor,
+    require_account,
+)
+from surveys.accounts.access import Actor, StaffRole
+from surveys.accounts.models import StaffUser
 from surveys.core.clock import local_minutes
+from surveys.core.i18n import N_, Translator
 from surveys.core.models import utcnow
 from surveys.core.settings import get_settings
 from surveys.flows import admin
@@ -25,6 +41,22 @@ UnitsOption = Annotated[
 ]
 
 
+# Who creates the first account of a fresh install, in the audit log.
+FIRST_ACCOUNT = Actor(name="cli:first-account", role=StaffRole.admin, units=None, address=ADDRESS)
+
+
+async def _creator(session: AsyncSession, role: StaffRole) -> Actor:
+    """The acting account; without one, the first-account bootstrap while there is none
+    (and then only an administrator may be created)."""
+    if account_name() is not None:
+        return await cli_actor(session)
+    if (await session.exec(select(StaffUser.id))).first() is not None:
+        require_account()
+    if role is not StaffRole.admin:
+        fail(Translator()(N_("cli.first_account_admin")))
+    return FIRST_ACCOUNT
+
+
 def _check_units(role: StaffRole, unit: list[str] | None) -> None:
     if role is StaffRole.staff and not unit:
         fail("a staff account serves at least one unit: give --unit CODE (repeat for several)")
@@ -38,9 +70,9 @@ def user_add(
 ) -> None:
     """Create a console account; its one-time password is printed once."""
     _check_units(role, unit)
-    actor = cli_actor()
 
     async def create(session: AsyncSession) -> str:
+        actor = await _creator(session, role)
         _, password = await admin.create_account(
             session=session, actor=actor, username=username, role=role, unit_codes=unit or []
         )
@@ -57,9 +89,13 @@ def user_add(
 @app.command("list")
 def user_list() -> None:
     """Accounts: name, role, units, state, last sign-in, bot linked (never passwords)."""
-    actor = cli_actor()
     tz = get_settings().tz
-    rows = in_transaction(lambda s: admin.list_accounts(session=s, actor=actor))
+
+    async def accounts(session: AsyncSession) -> list[admin.AccountRow]:
+        actor = await reading_actor(session) or SERVER_READER
+        return await admin.list_accounts(session=session, actor=actor)
+
+    rows = in_transaction(accounts)
     if not rows:
         typer.echo("no users yet; add one with `minyi user add NAME --role admin`")
     for row in rows:
@@ -78,10 +114,12 @@ def user_list() -> None:
 @app.command("reset")
 def user_reset(username: Annotated[str, typer.Argument(metavar="NAME")]) -> None:
     """Give the account a new one-time password; its sessions end, a lockout is lifted."""
-    actor = cli_actor()
-    password = in_transaction(
-        lambda s: admin.reset_account_password(session=s, actor=actor, username=username)
-    )
+
+    async def reset(session: AsyncSession) -> str:
+        actor = await cli_actor(session)
+        return await admin.reset_account_password(session=session, actor=actor, username=username)
+
+    password = in_transaction(reset)
     typer.echo(
         f"new one-time password for {username.strip()!r}, shown only now; it must be changed "
         f"at the next sign-in:\n{password}"
@@ -89,12 +127,14 @@ def user_reset(username: Annotated[str, typer.Argument(metavar="NAME")]) -> None
 
 
 def _set_active(username: str, active: bool) -> None:
-    actor = cli_actor()
-    in_transaction(
-        lambda s: admin.set_account_active(
-            session=s, actor=actor, username=username, active=active
+
+    async def change(session: AsyncSession) -> None:
+        actor = await cli_actor(session)
+        await admin.set_account_active(
+            session=session, actor=actor, username=username, active=active
         )
-    )
+
+    in_transaction(change)
     typer.echo(f"user {username.strip()!r} {'enabled' if active else 'disabled'}")
 
 
@@ -113,8 +153,12 @@ def user_enable(username: Annotated[str, typer.Argument(metavar="NAME")]) -> Non
 @app.command("link-code")
 def user_link_code(username: Annotated[str, typer.Argument(metavar="NAME")]) -> None:
     """Print a one-time code; the account's owner sends `/link CODE` to the bot (15 min)."""
-    actor = cli_actor()
-    code = in_transaction(
-        lambda s: admin.issue_link_code(session=s, actor=actor, username=username, now=utcnow())
-    )
+
+    async def issue(session: AsyncSession) -> str:
+        actor = await cli_actor(session)
+        return await admin.issue_link_code(
+            session=session, actor=actor, username=username, now=utcnow()
+        )
+
+    code = in_transaction(issue)
     typer.echo(f"send this to the bot within 15 minutes:  /link {code}")

@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     # Scoring: the 民意 method file (YAML); empty = the defaults of scoring/method.yaml.
     scoring_method_file: Path | None = None
 
+    # The command line acts as this console account unless `minyi --as NAME` names one.
+    minyi_user: str | None = None
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
