@@ -12,9 +12,10 @@ from api.auth import api_actor
 from api.deps import SessionDep, SettingsDep
 from api.paging import IdPath, IdQuery, PageDep
 from surveys.accounts.access import Actor, Perm
-from surveys.cases import service as cases
-from surveys.cases.models import CaseState, FollowUpCase
+from surveys.cases import queries
+from surveys.cases.models import CaseState
 from surveys.core.clock import today
+from surveys.flows import cases as case_flows
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 
@@ -36,7 +37,7 @@ class CasesPublic(BaseModel):
 
 ViewActor = Annotated[Actor, Depends(api_actor(Perm.view))]
 WorkActor = Annotated[Actor, Depends(api_actor(Perm.work_cases))]
-# A move is unit work or a 申诉 decision: the service checks which the actor may make.
+# A move is unit work or a 申诉 decision: the flow checks which the actor may make.
 MoveActor = Annotated[Actor, Depends(api_actor(Perm.view))]
 
 
@@ -52,16 +53,15 @@ class TransitionIn(BaseModel):
     note: str | None = Field(default=None, max_length=2000)
 
 
-def _public(case: FollowUpCase, on: date) -> CasePublic:
-    assert case.id is not None
+def _public(case: queries.CaseSummary) -> CasePublic:
     return CasePublic(
         id=case.id,
         unit_id=case.unit_id,
-        state=CaseState(case.state),
-        reference=cases.masked_reference(case),
+        state=case.state,
+        reference=case.reference,
         contact_due=case.contact_due,
         rectify_due=case.rectify_due,
-        overdue=cases.is_overdue(case, on),
+        overdue=case.overdue,
     )
 
 
@@ -76,12 +76,15 @@ async def list_cases(
     overdue: bool = False,
 ) -> CasesPublic:
     """The caller's cases (a unit's token: that unit's), earliest deadline first."""
-    on = today(settings.tz)
-    where = cases.CaseFilter(unit_id=unit_id, state=state, overdue_on=on if overdue else None)
-    found, total = await cases.list_cases(
-        session=session, actor=actor, where=where, offset=page.offset, limit=page.limit
+    filters = queries.QueueFilters(
+        unit_id=unit_id,
+        state=state,
+        overdue=True if overdue else None,
+        offset=page.offset,
+        limit=page.limit,
     )
-    return CasesPublic(data=[_public(c, on) for c in found], count=total)
+    found = await queries.case_queue(session, actor, filters, today(settings.tz))
+    return CasesPublic(data=[_public(row) for row in found.rows], count=found.total)
 
 
 @router.get("/{case_id}", response_model=CasePublic)
@@ -89,8 +92,7 @@ async def get_case(
     case_id: IdPath, session: SessionDep, settings: SettingsDep, actor: ViewActor
 ) -> CasePublic:
     """One case; another unit's case is 404."""
-    case = await cases.get_case_for(session=session, case_id=case_id, actor=actor)
-    return _public(case, today(settings.tz))
+    return _public(await queries.case_detail(session, actor, case_id, settings.tz))
 
 
 @router.post("/{case_id}/reply", response_model=CasePublic)
@@ -98,11 +100,10 @@ async def reply(
     case_id: IdPath, body: ReplyIn, session: SessionDep, settings: SettingsDep, actor: WorkActor
 ) -> CasePublic:
     """Write to the citizen; the bot relays it (保密联络)."""
-    case = await cases.get_case_for(session=session, case_id=case_id, actor=actor)
-    await cases.reply_as(
-        session=session, actor=actor, case=case, text=body.text, person=body.actor
+    done = await case_flows.reply(
+        session=session, actor=actor, case_id=case_id, text=body.text, person=body.actor
     )
-    return _public(case, today(settings.tz))
+    return _public(queries.summarize(done.case, today(settings.tz)))
 
 
 @router.post("/{case_id}/transition", response_model=CasePublic)
@@ -114,8 +115,12 @@ async def transition(
     actor: MoveActor,
 ) -> CasePublic:
     """Move the case on (unit staff); 申诉 decisions need a supervisor's token."""
-    case = await cases.get_case_for(session=session, case_id=case_id, actor=actor)
-    await cases.act(
-        session=session, actor=actor, case=case, to=body.to, note=body.note, person=body.actor
+    done = await case_flows.transition(
+        session=session,
+        actor=actor,
+        case_id=case_id,
+        to=body.to.value,
+        note=body.note,
+        person=body.actor,
     )
-    return _public(case, today(settings.tz))
+    return _public(queries.summarize(done.case, today(settings.tz)))

@@ -1,0 +1,263 @@
+"""What staff read about 差评 cases: one query per page or endpoint, masked here (§7).
+
+The console, the REST API and the command line show a case only through these plain
+records: the citizen as :func:`~surveys.cases.service.masked_reference`, every free text
+(comment, notes, replies, citizen messages) through :func:`~surveys.core.masking.mask_text`,
+and the moves open to the actor worked out here, so no adapter queries or masks by itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from zoneinfo import ZoneInfo
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from surveys.accounts import units
+from surveys.accounts.access import Actor, Perm
+from surveys.accounts.models import Unit
+from surveys.cases import service as cases
+from surveys.cases.models import CaseEvent, CaseState, FollowUpCase
+from surveys.core.clock import local_minutes, today
+from surveys.core.masking import mask_text
+from surveys.core.models import pk
+from surveys.haochaping.models import Rating
+
+STATE_ORDER = list(CaseState)
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class UnitChoice:
+    id: int
+    code: str
+    name: str
+
+
+@dataclass(frozen=True)
+class CaseSummary:
+    """A case as every list and every answer to a move shows it."""
+
+    id: int
+    unit_id: int
+    state: CaseState
+    reference: str  # masked: staff never see who the citizen is
+    contact_due: date
+    rectify_due: date
+    overdue: bool
+    escalated: bool
+
+
+@dataclass(frozen=True)
+class QueueRow(CaseSummary):
+    unit_code: str
+    unit_name: str
+    item: str | None  # the 事项 rated, by name
+
+
+@dataclass(frozen=True)
+class QueueFilters:
+    """Which cases, one page of them. A unit by code (a choice on the page) or by id."""
+
+    unit_code: str | None = None  # not among the actor's units: no rows, unknown_unit
+    unit_id: int | None = None  # another unit's id: NotFound
+    state: CaseState | None = None
+    overdue: bool | None = None  # True: only overdue on the day, False: only on time
+    opened_from: date | None = None
+    opened_to: date | None = None
+    offset: int = 0
+    limit: int = PAGE_SIZE
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    units: list[UnitChoice]  # the units the actor may filter by, by code
+    rows: list[QueueRow] = field(default_factory=list)
+    total: int = 0  # all matching cases, not only this page
+    unknown_unit: bool = False  # filters.unit_code is none of ``units``
+
+
+@dataclass(frozen=True)
+class TimelineRow:
+    at: str  # local time, minutes
+    actor: str  # as recorded: a staff name, an integration's person, "citizen" or "system"
+    by: str  # "citizen", "system" or "staff"
+    kind: str  # opened/transition/reply/citizen/rerating/escalated
+    from_state: str | None
+    to_state: str | None
+    note: str | None  # masked
+    delivered_at: str  # replies: when the bot delivered it, "" if not yet
+
+
+@dataclass(frozen=True)
+class CaseDetail(CaseSummary):
+    unit_code: str
+    unit_name: str
+    item: str | None
+    item_code: str | None
+    window_code: str | None
+    level: str | None  # the rating's Level code; None if the rating is gone
+    channel: int | None
+    rated_at: str
+    contact_ok: bool
+    reasons: list[str]
+    comment: str | None  # masked
+    voice: bool  # a voice comment exists (heard in the bot, never here)
+    rerating: str | None
+    opened_at: str
+    closed_at: str
+    escalated_at: str
+    events: list[TimelineRow]
+    next_states: list[CaseState]  # every staff move from this state, whoever may make it
+    work_moves: list[CaseState]  # the unit's moves open to this actor
+    appeal_moves: list[CaseState]  # the 申诉 decisions open to this actor
+    can_reply: bool
+
+
+def summarize(case: FollowUpCase, on: date) -> CaseSummary:
+    """A case as lists show it, overdue or not on the day ``on``."""
+    return CaseSummary(
+        id=pk(case),
+        unit_id=case.unit_id,
+        state=CaseState(case.state),
+        reference=cases.masked_reference(case),
+        contact_due=case.contact_due,
+        rectify_due=case.rectify_due,
+        overdue=cases.is_overdue(case, on),
+        escalated=case.escalated_at is not None,
+    )
+
+
+async def _visible_units(session: AsyncSession, actor: Actor) -> list[Unit]:
+    found = await units.list_units(session=session)
+    return sorted((u for u in found if actor.sees(u.id)), key=lambda u: u.code)
+
+
+async def _item_names(session: AsyncSession, found: list[FollowUpCase]) -> dict[int, str | None]:
+    ids = [case.rating_id for case in found]
+    if not ids:
+        return {}
+    rows = await session.exec(select(Rating.id, Rating.item_name).where(col(Rating.id).in_(ids)))
+    return {int(rating_id): name for rating_id, name in rows.all() if rating_id is not None}
+
+
+async def case_queue(
+    session: AsyncSession, actor: Actor, filters: QueueFilters | None, on: date
+) -> QueuePage:
+    """The actor's cases by deadline, earliest first, with the units they may filter by.
+
+    ``filters`` None: only the choices (the adapter found the typed filters invalid).
+    """
+    actor.require(Perm.view)
+    visible = await _visible_units(session, actor)
+    choices = [UnitChoice(pk(u), u.code, u.name) for u in visible]
+    if filters is None:
+        return QueuePage(choices)
+    unit_id = filters.unit_id
+    if filters.unit_code:
+        chosen = next((u for u in choices if u.code == filters.unit_code), None)
+        if chosen is None:
+            return QueuePage(choices, unknown_unit=True)
+        unit_id = chosen.id
+    where = cases.CaseFilter(
+        unit_id=unit_id,
+        state=filters.state,
+        overdue_on=on if filters.overdue is True else None,
+        on_time_on=on if filters.overdue is False else None,
+        opened_from=filters.opened_from,
+        opened_to=filters.opened_to,
+    )
+    found, total = await cases.list_cases(
+        session=session, actor=actor, where=where, offset=filters.offset, limit=filters.limit
+    )
+    items = await _item_names(session, found)
+    by_id = {u.id: u for u in visible}
+    rows = []
+    for case in found:
+        unit = by_id.get(case.unit_id)
+        rows.append(
+            QueueRow(
+                **vars(summarize(case, on)),
+                unit_code=unit.code if unit else "",
+                unit_name=unit.name if unit else "",
+                item=items.get(case.rating_id),
+            )
+        )
+    return QueuePage(choices, rows, total)
+
+
+def _by(event: CaseEvent) -> str:
+    if event.actor == cases.CITIZEN:
+        return "citizen"
+    if event.actor == cases.SYSTEM:
+        return "system"
+    return "staff"
+
+
+def _timeline_row(event: CaseEvent, tz: ZoneInfo) -> TimelineRow:
+    return TimelineRow(
+        at=local_minutes(event.at, tz),
+        actor=event.actor,
+        by=_by(event),
+        kind=event.kind,
+        from_state=event.from_state,
+        to_state=event.to_state,
+        # Anyone's text may quote a phone or ID number; staff views mask it (§7).
+        note=mask_text(event.note) if event.note else None,
+        delivered_at=local_minutes(event.delivered_at, tz),
+    )
+
+
+def staff_moves(state: CaseState) -> list[CaseState]:
+    """Every move staff may make from ``state`` (the citizen's 复评 is not one), in order."""
+    return sorted(cases.TRANSITIONS[state] - cases.CITIZEN_MOVES, key=STATE_ORDER.index)
+
+
+def moves_open_to(actor: Actor, state: CaseState) -> tuple[list[CaseState], list[CaseState]]:
+    """The unit's moves and the 申诉 decisions this actor may make from ``state``."""
+    allowed = staff_moves(state)
+    work = [s for s in allowed if s not in cases.APPEAL_DECISIONS]
+    decide = [s for s in allowed if s in cases.APPEAL_DECISIONS]
+    return (
+        work if actor.can(Perm.work_cases) else [],
+        decide if actor.can(Perm.decide_appeal) else [],
+    )
+
+
+async def case_detail(
+    session: AsyncSession, actor: Actor, case_id: int, tz: ZoneInfo
+) -> CaseDetail:
+    """One case the actor may see (another unit's is NotFound), its rating and timeline."""
+    case = await cases.get_case_for(session=session, case_id=case_id, actor=actor)
+    rating = await session.get(Rating, case.rating_id)
+    unit = await session.get(Unit, case.unit_id)
+    events = await cases.timeline(session=session, case=case)
+    state = CaseState(case.state)
+    work_moves, appeal_moves = moves_open_to(actor, state)
+    on = today(tz)
+    return CaseDetail(
+        **vars(summarize(case, on)),
+        unit_code=unit.code if unit else "",
+        unit_name=unit.name if unit else "",
+        item=rating.item_name if rating else None,
+        item_code=rating.item_code if rating else None,
+        window_code=rating.window_code if rating else None,
+        level=rating.level if rating else None,
+        channel=rating.channel if rating else None,
+        rated_at=local_minutes(rating.rated_at, tz) if rating else "",
+        contact_ok=bool(rating and rating.contact_ok),
+        reasons=list(rating.reasons or []) if rating else [],
+        comment=mask_text(rating.comment) if rating and rating.comment else None,
+        voice=bool(rating and rating.voice_file_id),
+        rerating=case.rerating,
+        opened_at=local_minutes(case.opened_at, tz),
+        closed_at=local_minutes(case.closed_at, tz),
+        escalated_at=local_minutes(case.escalated_at, tz),
+        events=[_timeline_row(event, tz) for event in events],
+        next_states=staff_moves(state),
+        work_moves=work_moves,
+        appeal_moves=appeal_moves,
+        can_reply=actor.can(Perm.work_cases) and state is not CaseState.closed,
+    )
