@@ -17,3 +17,10 @@ class NoUnits(DomainError):
 
     key = N_("error.no_active_units")
     status_code = 409
+
+
+class UnknownComponent(DomainError):
+    """Not one of the imported components (日常监测, 实地调研, 第三方评估)."""
+
+    key = N_("error.unknown_component")
+    status_code = 422

@@ -13,8 +13,9 @@ import csv
 import io
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from openpyxl import Workbook  # type: ignore[import-untyped]
 
@@ -294,7 +295,7 @@ def write_table(path: Path, rows: Sequence[Sequence[str]]) -> None:
     path.write_bytes(buffer.getvalue().encode("utf-8-sig"))
 
 
-def write_xlsx(path: Path, report: ScoreReport) -> None:
+def write_xlsx(path: Path | IO[bytes], report: ScoreReport) -> None:
     """The four views as sheets 排名, 分项, 民意明细, 方法与参数."""
     workbook = Workbook()
     workbook.remove(workbook.worksheets[0])
@@ -309,6 +310,35 @@ def write_xlsx(path: Path, report: ScoreReport) -> None:
                 [safe_text(v) if isinstance(v, str) else v for v in (row.get(c) for c in columns)]
             )
     workbook.save(path)
+
+
+@dataclass(frozen=True)
+class Download:
+    name: str
+    media_type: str
+    body: bytes
+
+
+MEDIA_TYPES = {
+    "json": "application/json",
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+def download(report: ScoreReport, fmt: str) -> Download:
+    """One file to download: the workbook, the ranking as CSV, or the whole report as JSON."""
+    if fmt == "json":
+        body = to_json(report)
+    elif fmt == "csv":
+        body = to_csv(ranking_rows(report), fingerprint=report.fingerprint)
+    elif fmt == "xlsx":
+        buffer = io.BytesIO()
+        write_xlsx(buffer, report)
+        body = buffer.getvalue()
+    else:
+        raise ValueError(f"unknown export format {fmt!r}")
+    return Download(f"scores_{report.scope}.{fmt}", MEDIA_TYPES[fmt], body)
 
 
 def write_exports(report: ScoreReport, out_dir: Path, formats: Iterable[str]) -> list[Path]:

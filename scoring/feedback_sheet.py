@@ -4,6 +4,7 @@ lowest on, the top 差评 reasons and 事项, overdue cases, and findings writte
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from statistics import fmean
@@ -19,7 +20,7 @@ from scoring.models import Component
 from scoring.periods import check_period
 from surveys.accounts.access import Actor, Perm
 from surveys.accounts.models import Unit
-from surveys.accounts.units import get_unit_or_raise
+from surveys.accounts.units import get_unit_or_raise, list_units
 from surveys.cases import service as cases
 from surveys.core.exceptions import UnknownSurvey
 from surveys.core.i18n import N_, Msg
@@ -212,3 +213,26 @@ def findings(sheet: FeedbackSheet, method: Method) -> list[Msg]:
     if not found:
         found.append(Msg(N_("feedback.finding.none"), {}))
     return found
+
+
+async def sheet_for(
+    *, session: AsyncSession, actor: Actor, unit_code: str, period: str | None,
+    setup: service.Setup,
+) -> FeedbackSheet:  # fmt: skip
+    """The sheet the console shows: ``period`` or the current half-year."""
+    return await build(
+        session=session, actor=actor, unit_code=unit_code,
+        period=service.default_period(setup, period), method=setup.method, tz=setup.tz,
+        today=setup.today, computed_at=setup.computed_at,
+    )  # fmt: skip
+
+
+async def sheet_units(
+    *, session: AsyncSession, actor: Actor, unit_codes: Sequence[str] = ()
+) -> list[str]:
+    """The units to write sheets for: those asked for, else every active unit the actor sees."""
+    actor.require(Perm.view)
+    if unit_codes:
+        return list(dict.fromkeys(unit_codes))
+    units = await list_units(session=session, active_only=True)
+    return [u.code for u in units if actor.sees(u.id)]

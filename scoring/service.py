@@ -1,11 +1,14 @@
-"""Scores of a half-year or a year: aggregates from SQL, arithmetic off the event loop."""
+"""Scores of a half-year or a year: aggregates from SQL, arithmetic off the event loop.
+
+Also the read behind the console's 考评结果 page (:func:`scoring_page`).
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -14,8 +17,14 @@ from scoring import compute
 from scoring.aggregate import gather_inputs
 from scoring.compute import HalfResult, UnitInput, YearResult
 from scoring.exceptions import NoUnits
-from scoring.method import Method
-from scoring.periods import check_period, halves
+from scoring.method import Method, load_method
+from scoring.models import Component, MonitoringImport
+from scoring.monitoring import list_imports
+from scoring.periods import YEAR_RE, check_period, halves, recent
+from surveys.accounts.access import Actor, Perm
+from surveys.core.exceptions import DomainError
+from surveys.core.periods import half_year
+from surveys.core.settings import Settings
 
 Progress = Callable[[str], None]
 
@@ -33,7 +42,7 @@ class ScoreReport:
     year: list[YearResult] | None = None
 
 
-def _quiet(_step: str) -> None:
+def quiet(_step: str) -> None:
     return None
 
 
@@ -52,7 +61,7 @@ async def _inputs(
 
 async def score_period(
     *, session: AsyncSession, period: str, method: Method, tz: ZoneInfo,
-    computed_at: datetime, progress: Progress = _quiet,
+    computed_at: datetime, progress: Progress = quiet,
 ) -> ScoreReport:  # fmt: skip
     """Every active unit's 民意 score, components and half-year score, ranked within kind."""
     check_period(period)
@@ -67,7 +76,7 @@ async def score_period(
 
 async def score_year(
     *, session: AsyncSession, year: str | int, method: Method, tz: ZoneInfo,
-    computed_at: datetime, progress: Progress = _quiet,
+    computed_at: datetime, progress: Progress = quiet,
 ) -> ScoreReport:  # fmt: skip
     """Both half-years and 年度分 = their mean (missing when a half is), ranked within kind."""
     periods = halves(year)
@@ -81,3 +90,136 @@ async def score_year(
         fingerprint=compute.fingerprint(inputs, method),
         halves={periods[0]: first, periods[1]: second}, year=annual,
     )  # fmt: skip
+
+
+# What the console and the command line share ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class Setup:
+    """How scores are computed for one request or command: method, zone and ``computed_at``."""
+
+    method: Method
+    tz: ZoneInfo
+    computed_at: datetime
+
+    @property
+    def today(self) -> date:
+        return self.computed_at.astimezone(self.tz).date()
+
+
+def setup(settings: Settings, computed_at: datetime | None = None) -> Setup:
+    """The method file of the settings, their zone, and now (or ``computed_at``) to the second."""
+    moment = computed_at or datetime.now(settings.tz)
+    return Setup(
+        method=load_method(settings.scoring_method_file),
+        tz=settings.tz,
+        computed_at=moment.replace(microsecond=0),
+    )
+
+
+async def score_scope(
+    *, session: AsyncSession, scope: str, setup: Setup, progress: Progress = quiet
+) -> ScoreReport:
+    """A half-year (``2026H1``) or a year (``2026``: both halves and 年度分)."""
+    if YEAR_RE.match(scope):
+        return await score_year(
+            session=session, year=scope, method=setup.method, tz=setup.tz,
+            computed_at=setup.computed_at, progress=progress,
+        )  # fmt: skip
+    return await score_period(
+        session=session, period=scope, method=setup.method, tz=setup.tz,
+        computed_at=setup.computed_at, progress=progress,
+    )  # fmt: skip
+
+
+def default_period(setup: Setup, period: str | None = None) -> str:
+    """The half-year asked for, else the current one."""
+    return period or half_year(setup.today)[0]
+
+
+# The console's 考评结果 page -----------------------------------------------------------------
+
+TREND_PERIODS = 4
+
+
+@dataclass(frozen=True)
+class ScoringPage:
+    report: ScoreReport
+    period: str
+    rows: list[HalfResult]
+    charts: dict[str, object]
+    imports: list[MonitoringImport]
+
+
+def _bins(rows: list[HalfResult]) -> tuple[list[str], list[int]]:
+    """The 半年分 histogram: below 50, then bins of 5 up to 100 (100 in the last)."""
+    totals = [r.total.score for r in rows if r.total]
+    lows = range(50, 100, 5)
+    counts = [
+        sum(1 for t in totals if low <= t < low + 5 or (low == 95 and t == 100)) for low in lows
+    ]
+    below = sum(1 for t in totals if t < 50)
+    return ["<50", *(f"{low}-{low + 5}" for low in lows)], [below, *counts]
+
+
+def _trend_line(result: HalfResult, trend: dict[str, ScoreReport]) -> dict[str, object]:
+    def total(period: str) -> float | None:
+        return next(
+            (
+                round(x.total.score, 2)
+                for x in trend[period].halves[period]
+                if x.unit.code == result.unit.code and x.total
+            ),
+            None,
+        )
+
+    return {"name": result.unit.name, "data": [total(p) for p in trend]}
+
+
+def charts(report: ScoreReport, trend: dict[str, ScoreReport]) -> dict[str, object]:
+    """What the page's ECharts draw: the histogram, the components per unit, the trend."""
+    rows = report.halves[report.scope]
+    bins, counts = _bins(rows)
+    method = report.method
+    ordered = sorted(rows, key=lambda r: -(r.total.score if r.total else -1))
+    return {
+        "bins": bins,
+        "counts": counts,
+        "units": [r.unit.name for r in ordered],
+        "components": {
+            c.value: [
+                round(method.components[c] * (r.components.get(c) or 0.0), 2) for r in ordered
+            ]
+            for c in Component
+        },
+        "periods": list(trend),
+        "trend": [_trend_line(r, trend) for r in ordered[:10]],
+    }
+
+
+async def scoring_page(
+    *, session: AsyncSession, actor: Actor, setup: Setup, period: str | None = None
+) -> ScoringPage:
+    """Every unit's scores of a half-year (default: the current one), the trend of the last
+    half-years that can be scored, and the monitoring imports (administrators only)."""
+    actor.require(Perm.manage)
+    chosen = default_period(setup, period)
+    report = await score_scope(session=session, scope=chosen, setup=setup)
+    trend: dict[str, ScoreReport] = {}
+    for earlier in recent(chosen, TREND_PERIODS):
+        try:
+            trend[earlier] = (
+                report
+                if earlier == chosen
+                else await score_scope(session=session, scope=earlier, setup=setup)
+            )
+        except DomainError:
+            continue
+    return ScoringPage(
+        report=report,
+        period=chosen,
+        rows=report.halves[chosen],
+        charts=charts(report, trend),
+        imports=await list_imports(session=session),
+    )

@@ -27,16 +27,5 @@ async def dashboard(
     overview = await service.overview(
         session=session, actor=actor, today=today(settings.tz), tz=settings.tz
     )
-    charts = {
-        "months": [p.month for p in overview.trend],
-        "ratings": [p.ratings for p in overview.trend],
-        "bad": [p.bad for p in overview.trend],
-        "good_rate": [
-            None if p.good_rate is None else round(p.good_rate * 100, 2) for p in overview.trend
-        ],
-        "units": [u.name for u in overview.units if u.ratings or u.bad_open],
-        "unit_open": [u.bad_open for u in overview.units if u.ratings or u.bad_open],
-        "unit_overdue": [u.overdue for u in overview.units if u.ratings or u.bad_open],
-    }
-    context = {"overview": overview, "charts": charts}
+    context = {"overview": overview, "charts": overview.charts()}
     return render(request, "console/dashboard.html", context, actor=actor)

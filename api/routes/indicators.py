@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from api.auth import api_actor
 from api.deps import SessionDep, SettingsDep
@@ -19,6 +19,8 @@ router = APIRouter(prefix="/api/v1", tags=["indicators"])
 
 
 class IndicatorsPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     unit_id: int
     item_code: str | None
     item_name: str | None
@@ -53,20 +55,9 @@ async def list_indicators(
     group_by: indicators.GroupBy = "unit",
 ) -> IndicatorsPage:
     """好评率, 差评率, 回访率, 整改率, 按时整改率 and 复评 of the caller's units (e.g. 2026H1)."""
-    rows = await indicators.indicators_for(
-        session=session,
-        actor=actor,
-        period=period,
-        unit_id=unit_id,
-        group_by=group_by,
-        today=today(settings.tz),
-        tz=settings.tz,
-    )
-    window = rows[page.offset : page.offset + page.limit]
-    data = [
-        IndicatorsPublic.model_validate(
-            {**row.__dict__, "top_reasons": [list(r) for r in row.top_reasons]}
-        )
-        for row in window
-    ]
-    return IndicatorsPage(data=data, count=len(rows))
+    rows, total = await indicators.indicators_page(
+        session=session, actor=actor, period=period, unit_id=unit_id, group_by=group_by,
+        today=today(settings.tz), tz=settings.tz, offset=page.offset, limit=page.limit,
+    )  # fmt: skip
+    data = [IndicatorsPublic.model_validate(row, from_attributes=True) for row in rows]
+    return IndicatorsPage(data=data, count=total)

@@ -13,8 +13,7 @@ from api.deps import SessionDep, SettingsDep
 from surveys.accounts.access import Actor, Perm
 from surveys.cases import workdays
 from surveys.core.models import utcnow
-from surveys.haochaping import feedback, service_events
-from surveys.haochaping.models import RatingSource
+from surveys.haochaping import flows, service_events
 
 router = APIRouter(prefix="/api/v1", tags=["integrations"])
 
@@ -49,7 +48,7 @@ async def push_service_event(
     response: Response,
 ) -> ServiceEventPublic:
     """Record a finished 办件; the same 办件编号 twice stores one event (200, not 201)."""
-    event, created = await service_events.receive_event(session=session, item=item, actor=actor)
+    event, created = await flows.push_service_event(session=session, actor=actor, item=item)
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     assert event.id is not None
     return ServiceEventPublic(id=event.id, case_no=event.case_no, created=created)
@@ -64,17 +63,11 @@ async def push_ratings(
     now: Annotated[datetime, Depends(utcnow)],
 ) -> RatingsReceived:
     """Store one rating or a batch; bad rows are reported by index, good rows are kept."""
-    rows = body if isinstance(body, list) else [body]
-    received = await feedback.receive_ratings(
-        session=session,
-        rows=rows,
-        source=RatingSource.api,
-        actor=actor,
-        tz=settings.tz,
-        now=now,
-        grace_days=settings.rating_grace_days,
+    received = await flows.push_ratings(
+        session=session, actor=actor, rows=body if isinstance(body, list) else [body],
+        tz=settings.tz, now=now, grace_days=settings.rating_grace_days,
         policy=workdays.policy_from(settings),
-    )
+    )  # fmt: skip
     result = received.result
     return RatingsReceived(
         created=[r.source_id for r in result.created],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -12,66 +11,16 @@ from api.auth import api_actor
 from api.deps import SessionDep
 from api.paging import IdQuery, PageDep
 from surveys.accounts.access import Actor, Perm
-from surveys.core.clock import as_utc
-from surveys.core.masking import mask_text
 from surveys.core.periods import PERIOD_PATTERN
 from surveys.haochaping import ratings
-from surveys.haochaping.models import Rating
 from surveys.questionnaire.definitions import Level
 
 router = APIRouter(prefix="/api/v1", tags=["ratings"])
 
 
-class RatingPublic(BaseModel):
-    """A rating as staff may see it: never who gave it; the comment masked."""
-
-    id: int
-    source: str
-    source_id: str
-    unit_id: int
-    item_code: str | None
-    item_name: str | None
-    window_code: str | None
-    channel: int
-    level: Level
-    reasons: list[str]
-    comment: str | None
-    has_voice: bool
-    round: int
-    active: bool
-    excluded: bool
-    is_default: bool
-    period: str
-    rated_at: datetime
-
-
 class RatingsPage(BaseModel):
-    data: list[RatingPublic]
+    data: list[ratings.RatingRow]  # never who rated; comments masked
     count: int
-
-
-def _public(rating: Rating) -> RatingPublic:
-    assert rating.id is not None
-    return RatingPublic(
-        id=rating.id,
-        source=str(rating.source),
-        source_id=rating.source_id,
-        unit_id=rating.unit_id,
-        item_code=rating.item_code,
-        item_name=rating.item_name,
-        window_code=rating.window_code,
-        channel=rating.channel,
-        level=Level(rating.level),
-        reasons=list(rating.reasons),
-        comment=mask_text(rating.comment) if rating.comment else None,
-        has_voice=rating.voice_file_id is not None,
-        round=rating.round,
-        active=rating.active,
-        excluded=rating.excluded,
-        is_default=rating.is_default,
-        period=rating.period,
-        rated_at=as_utc(rating.rated_at),
-    )
 
 
 @router.get("/ratings", response_model=RatingsPage)
@@ -88,4 +37,4 @@ async def list_ratings(
         session=session, actor=actor, unit_id=unit_id, period=period, level=level,
         offset=page.offset, limit=page.limit,
     )  # fmt: skip
-    return RatingsPage(data=[_public(r) for r in found], count=total)
+    return RatingsPage(data=found, count=total)

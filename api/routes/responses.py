@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -20,19 +19,8 @@ router = APIRouter(prefix="/api/v1", tags=["responses"])
 ViewActor = Annotated[Actor, Depends(api_actor(Perm.view))]
 
 
-class ResponsePublic(BaseModel):
-    id: int  # the response's own id: it names no respondent
-    survey: str
-    version: int
-    period: str
-    unit_id: int | None
-    status: ResponseStatus
-    started_at: datetime
-    completed_at: datetime | None
-
-
 class ResponsesPublic(BaseModel):
-    data: list[ResponsePublic]
+    data: list[results.ResponseRow]  # ids and states, never who answered
     count: int  # all matching responses, not only this page
 
 
@@ -51,26 +39,7 @@ async def list_responses(
     An unknown survey is 404, another unit's ``unit_id`` is 404 as well.
     """
     rows, total = await results.list_responses(
-        session=session,
-        actor=actor,
-        survey_code=survey,
-        unit_id=unit_id,
-        period=period,
-        status=status,
-        offset=page.offset,
-        limit=page.limit,
-    )
-    data = [
-        ResponsePublic(
-            id=row.id,
-            survey=row.survey_code,
-            version=row.version,
-            period=row.period,
-            unit_id=row.unit_id,
-            status=row.status,
-            started_at=row.started_at,
-            completed_at=row.completed_at,
-        )
-        for row in rows
-    ]
-    return ResponsesPublic(data=data, count=total)
+        session=session, actor=actor, survey_code=survey, unit_id=unit_id, period=period,
+        status=status, offset=page.offset, limit=page.limit,
+    )  # fmt: skip
+    return ResponsesPublic(data=rows, count=total)

@@ -67,6 +67,21 @@ class Overview:
     def responses(self) -> int:
         return sum(u.responses for u in self.units)
 
+    def charts(self) -> dict[str, list[object]]:
+        """What the page's ECharts draw: the monthly trend, open and overdue 差评 per unit."""
+        busy = [u for u in self.units if u.ratings or u.bad_open]
+        return {
+            "months": [p.month for p in self.trend],
+            "ratings": [p.ratings for p in self.trend],
+            "bad": [p.bad for p in self.trend],
+            "good_rate": [
+                None if p.good_rate is None else round(p.good_rate * 100, 2) for p in self.trend
+            ],
+            "units": [u.name for u in busy],
+            "unit_open": [u.bad_open for u in busy],
+            "unit_overdue": [u.overdue for u in busy],
+        }
+
 
 def _months(today: date, count: int) -> list[str]:
     year, month = today.year, today.month

@@ -299,3 +299,23 @@ async def indicators_for(
         session=session, period=period, unit_id=unit_id, group_by=group_by, today=today, tz=tz
     )
     return [row for row in rows if units is None or row.unit_id in units]
+
+
+async def indicators_page(
+    *,
+    session: AsyncSession,
+    actor: Actor,
+    period: str | None,
+    unit_id: int | None,
+    group_by: GroupBy,
+    today: date,
+    tz: ZoneInfo = SHANGHAI,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[Indicators], int]:
+    """One page of :func:`indicators_for` and the number of groups."""
+    rows = await indicators_for(
+        session=session, actor=actor, period=period, unit_id=unit_id, group_by=group_by,
+        today=today, tz=tz,
+    )  # fmt: skip
+    return rows[offset : offset + limit], len(rows)

@@ -13,6 +13,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from surveys.accounts.access import Actor, Perm
 from surveys.accounts.models import Unit
+from surveys.core.clock import as_utc
+from surveys.core.masking import mask_text
 from surveys.core.models import pk
 from surveys.core.periods import half_year
 from surveys.haochaping.models import Rating, RatingSource, ServiceEvent
@@ -269,6 +271,53 @@ def today_in(tz: ZoneInfo, now: datetime) -> date:
     return now.astimezone(tz).date()
 
 
+@dataclass(frozen=True)
+class RatingRow:
+    """A rating as staff may see it: never who gave it; the comment masked."""
+
+    id: int
+    source: str
+    source_id: str
+    unit_id: int
+    item_code: str | None
+    item_name: str | None
+    window_code: str | None
+    channel: int
+    level: Level
+    reasons: list[str]
+    comment: str | None  # phones and ID numbers masked
+    has_voice: bool
+    round: int
+    active: bool
+    excluded: bool
+    is_default: bool
+    period: str
+    rated_at: datetime
+
+
+def rating_row(rating: Rating) -> RatingRow:
+    return RatingRow(
+        id=pk(rating),
+        source=str(rating.source),
+        source_id=rating.source_id,
+        unit_id=rating.unit_id,
+        item_code=rating.item_code,
+        item_name=rating.item_name,
+        window_code=rating.window_code,
+        channel=rating.channel,
+        level=Level(rating.level),
+        reasons=list(rating.reasons),
+        comment=mask_text(rating.comment) if rating.comment else None,
+        has_voice=rating.voice_file_id is not None,
+        round=rating.round,
+        active=rating.active,
+        excluded=rating.excluded,
+        is_default=rating.is_default,
+        period=rating.period,
+        rated_at=as_utc(rating.rated_at),
+    )
+
+
 async def list_ratings(
     *,
     session: AsyncSession,
@@ -278,8 +327,8 @@ async def list_ratings(
     level: Level | None = None,
     offset: int = 0,
     limit: int = 50,
-) -> tuple[list[Rating], int]:
-    """Ratings of the actor's units, newest first; the caller shows no respondent."""
+) -> tuple[list[RatingRow], int]:
+    """Ratings of the actor's units, newest first: nobody's identity, comments masked."""
     actor.require(Perm.view)
     statement = select(Rating)
     units = actor.unit_filter(unit_id)
@@ -291,4 +340,5 @@ async def list_ratings(
         statement = statement.where(Rating.level == level.value)
     total = (await session.exec(select(func.count()).select_from(statement.subquery()))).one()
     page = statement.order_by(col(Rating.rated_at).desc(), col(Rating.id).desc())
-    return list((await session.exec(page.offset(offset).limit(limit))).all()), int(total)
+    found = (await session.exec(page.offset(offset).limit(limit))).all()
+    return [rating_row(rating) for rating in found], int(total)

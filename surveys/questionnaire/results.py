@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
 
@@ -26,8 +26,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from surveys.accounts.access import Actor, Perm
 from surveys.accounts.models import Unit
+from surveys.accounts.units import list_units
 from surveys.core.clock import as_utc
-from surveys.core.exceptions import UnknownSurvey
+from surveys.core.exceptions import NotFound, UnknownSurvey
 from surveys.core.i18n import N_, Translator
 from surveys.core.masking import mask_text
 from surveys.core.models import pk
@@ -94,8 +95,10 @@ class FreeTextRow:
 
 @dataclass(frozen=True)
 class ResponseRow:
-    id: int
-    survey_code: str
+    """A response as staff see it: its own id and state, never who answered."""
+
+    id: int  # the response's own id: it names no respondent
+    survey: str  # the survey's code
     version: int
     period: str
     unit_id: int | None
@@ -364,7 +367,7 @@ async def list_responses(
     rows = [
         ResponseRow(
             id=response.id or 0,
-            survey_code=code,
+            survey=code,
             version=version,
             period=response.period,
             unit_id=response.unit_id,
@@ -455,7 +458,7 @@ async def export_results(
 ) -> bytes:
     """The distributions and the masked free text as one CSV (two blocks) or XLSX (two sheets).
 
-    The caller records the download: ``audit.record(action="export.results", …)``.
+    The download is recorded by the flow that calls this (:mod:`surveys.flows.exports`).
     """
     actor.require(Perm.export)
     if fmt not in EXPORT_FORMATS:
@@ -500,3 +503,92 @@ async def survey_periods(*, session: AsyncSession, survey_code: str) -> list[str
         select(col(Response.period)).where(col(Response.survey_id) == pk(survey)).distinct()
     )
     return sorted(set(versions.all()) | set(answered.all()), reverse=True)
+
+
+# The console's results page -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResultsPage:
+    """What the console's results page shows for the chosen survey, unit and period."""
+
+    surveys: list[catalog.SurveySummary]
+    survey: str | None  # the survey shown: the one asked for, else the latest period's
+    unit_id: int | None
+    units: list[Unit]  # the units the actor may pick
+    found: SurveyResults | None = None
+    periods: list[str] = field(default_factory=list)
+    charts: list[dict[str, object]] = field(default_factory=list)
+    texts: list[FreeTextRow] = field(default_factory=list)
+    total: int = 0  # free-text matches, not only this page
+
+
+def parse_unit(raw: str | None) -> int | None:
+    """A form's unit filter: "" for every unit; anything but an id is NotFound."""
+    if raw is None or not raw.strip():
+        return None
+    if not raw.strip().isdigit():
+        raise NotFound(unit=raw[:20])
+    return int(raw)
+
+
+async def chosen_survey(
+    *, session: AsyncSession, asked: str | None
+) -> tuple[str | None, list[catalog.SurveySummary]]:
+    """The survey asked for, else the one of the latest period; and every survey."""
+    surveys = await catalog.list_surveys(session=session)
+    if asked:
+        return asked, surveys
+    latest = max(surveys, key=lambda s: (s.period, s.opens_on, s.code), default=None)
+    return (latest.code if latest else None), surveys
+
+
+def chart_data(found: SurveyResults) -> list[dict[str, object]]:
+    """What the bar charts draw: one per question with options."""
+    return [
+        {
+            "id": f"chart-q-{q.key}",
+            "title": q.text,
+            "labels": [o.label for o in q.options],
+            "counts": [o.count for o in q.options],
+        }
+        for q in found.questions
+        if q.options
+    ]
+
+
+async def results_page(
+    *,
+    session: AsyncSession,
+    actor: Actor,
+    survey: str | None = None,
+    unit: str | None = None,
+    period: str | None = None,
+    query: str | None = None,
+    offset: int = 0,
+    limit: int = 20,
+) -> ResultsPage:
+    """Distributions, charts and one page of masked free text of the actor's units."""
+    actor.require(Perm.view)
+    unit_id = parse_unit(unit)
+    actor.unit_filter(unit_id)  # another unit's id is NotFound, as an unknown one
+    code, surveys = await chosen_survey(session=session, asked=survey)
+    units = [u for u in await list_units(session=session) if actor.sees(u.id)]
+    page = ResultsPage(surveys=surveys, survey=code, unit_id=unit_id, units=units)
+    if code is None:
+        return page
+    found = await question_results(
+        session=session, actor=actor, survey_code=code, unit_id=unit_id, period=period
+    )
+    texts, total = await free_text(
+        session=session, actor=actor, survey_code=code, query=query, unit_id=unit_id,
+        period=period, offset=offset, limit=limit,
+    )  # fmt: skip
+    return replace(
+        page,
+        found=found,
+        periods=await survey_periods(session=session, survey_code=code),
+        charts=chart_data(found),
+        texts=texts,
+        total=total,
+    )

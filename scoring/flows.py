@@ -1,0 +1,86 @@
+"""The staff flows of the scoring: monitoring imports, score exports and 反馈单 exports.
+
+Each flow takes the acting :class:`~surveys.accounts.access.Actor`, is checked by
+:func:`surveys.flows.registry.flow`, calls the services and writes one audit row named
+after itself, in the caller's transaction. The console and the command line call these
+and nothing else; turning a result into a download or files is theirs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from scoring import export, feedback_sheet, monitoring, service
+from scoring.exceptions import UnknownComponent
+from scoring.models import Component, MonitoringImport
+from surveys.accounts import audit
+from surveys.accounts.access import Actor, Perm
+from surveys.core.models import pk
+from surveys.flows.registry import Adapter, flow
+
+CONSOLE_AND_CLI = frozenset({Adapter.console, Adapter.cli})
+
+
+def _component(text: str | Component) -> Component:
+    try:
+        return monitoring.parse_component(text)
+    except ValueError as exc:
+        raise UnknownComponent(value=str(text)[:20]) from exc
+
+
+@flow("import.monitoring", perm=Perm.manage, adapters=CONSOLE_AND_CLI)
+async def import_monitoring(
+    *, session: AsyncSession, actor: Actor, file_name: str, content: bytes, period: str,
+    component: str | Component, now: datetime,
+) -> MonitoringImport:  # fmt: skip
+    """Store a .csv/.xlsx of 日常监测/实地调研/第三方评估 scores: every row, or none."""
+    chosen = _component(component)
+    stored = await monitoring.import_monitoring_upload(
+        session=session, file_name=file_name, content=content, period=period,
+        component=chosen, actor=audit.actor_label(actor), now=now,
+    )  # fmt: skip
+    await audit.record(
+        session=session, actor=actor, action="import.monitoring",
+        target=f"{stored.period} {chosen.value}", import_id=pk(stored), rows=stored.rows,
+        sha256=stored.sha256,
+    )  # fmt: skip
+    return stored
+
+
+@flow("export.scores", perm=Perm.manage, adapters=CONSOLE_AND_CLI)
+async def export_scores(
+    *, session: AsyncSession, actor: Actor, scope: str, formats: Sequence[str],
+    setup: service.Setup, progress: service.Progress = service.quiet,
+) -> service.ScoreReport:  # fmt: skip
+    """Every unit's scores of a half-year (``2026H1``) or a year (``2026``), to export."""
+    chosen = sorted(set(formats))
+    wrong = [fmt for fmt in chosen if fmt not in export.FORMATS]
+    if wrong or not chosen:
+        raise ValueError(f"export formats {formats!r}: choose from {export.FORMATS}")
+    report = await service.score_scope(
+        session=session, scope=scope, setup=setup, progress=progress
+    )
+    await audit.record(
+        session=session, actor=actor, action="export.scores", target=report.scope,
+        formats=chosen, fingerprint=report.fingerprint,
+    )  # fmt: skip
+    return report
+
+
+@flow("export.feedback", perm=Perm.view, adapters=CONSOLE_AND_CLI)
+async def export_feedback(
+    *, session: AsyncSession, actor: Actor, unit_code: str, period: str | None,
+    setup: service.Setup,
+) -> feedback_sheet.FeedbackSheet:  # fmt: skip
+    """One unit's 评估情况反馈单 to print (another unit's is NotFound, as on the page)."""
+    sheet = await feedback_sheet.sheet_for(
+        session=session, actor=actor, unit_code=unit_code, period=period, setup=setup
+    )
+    await audit.record(
+        session=session, actor=actor, action="export.feedback",
+        target=f"{sheet.unit.code} {sheet.period}",
+    )  # fmt: skip
+    return sheet
