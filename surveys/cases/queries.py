@@ -8,6 +8,7 @@ and the moves open to the actor worked out here, so no adapter queries or masks 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from zoneinfo import ZoneInfo
@@ -135,7 +136,9 @@ async def _visible_units(session: AsyncSession, actor: Actor) -> list[Unit]:
     return sorted((u for u in found if actor.sees(u.id)), key=lambda u: u.code)
 
 
-async def _item_names(session: AsyncSession, found: list[FollowUpCase]) -> dict[int, str | None]:
+async def _item_names(
+    session: AsyncSession, found: Sequence[FollowUpCase]
+) -> dict[int, str | None]:
     ids = [case.rating_id for case in found]
     if not ids:
         return {}
@@ -172,8 +175,14 @@ async def case_queue(
     found, total = await cases.list_cases(
         session=session, actor=actor, where=where, offset=filters.offset, limit=filters.limit
     )
+    return QueuePage(choices, await _rows(session, found, choices, on), total)
+
+
+async def _rows(
+    session: AsyncSession, found: Sequence[FollowUpCase], choices: list[UnitChoice], on: date
+) -> list[QueueRow]:
     items = await _item_names(session, found)
-    by_id = {u.id: u for u in visible}
+    by_id = {u.id: u for u in choices}
     rows = []
     for case in found:
         unit = by_id.get(case.unit_id)
@@ -185,7 +194,21 @@ async def case_queue(
                 item=items.get(case.rating_id),
             )
         )
-    return QueuePage(choices, rows, total)
+    return rows
+
+
+async def case_rows(
+    session: AsyncSession, actor: Actor, case_ids: Sequence[int], on: date
+) -> list[QueueRow]:
+    """These cases as queue rows, in the order given; those the actor may not see left out."""
+    actor.require(Perm.view)
+    if not case_ids:
+        return []
+    statement = select(FollowUpCase).where(col(FollowUpCase.id).in_(case_ids))
+    found = {pk(case): case for case in (await session.exec(statement)).all()}
+    visible = [found[i] for i in case_ids if i in found and actor.sees(found[i].unit_id)]
+    choices = [UnitChoice(pk(u), u.code, u.name) for u in await _visible_units(session, actor)]
+    return await _rows(session, visible, choices, on)
 
 
 def _by(event: CaseEvent) -> str:
