@@ -52,16 +52,17 @@ async def import_monitoring(
 
 @flow("export.scores", perm=Perm.manage, adapters=CONSOLE_AND_CLI)
 async def export_scores(
-    *, session: AsyncSession, actor: Actor, scope: str, formats: Sequence[str],
-    setup: service.Setup, progress: service.Progress = service.quiet,
+    *, session: AsyncSession, actor: Actor, formats: Sequence[str], setup: service.Setup,
+    period: str | None = None, year: str | None = None,
+    progress: service.Progress = service.quiet,
 ) -> service.ScoreReport:  # fmt: skip
-    """Every unit's scores of a half-year (``2026H1``) or a year (``2026``), to export."""
+    """Every unit's scores of a half-year, or of a year (both halves and 年度分), to export."""
     chosen = sorted(set(formats))
     wrong = [fmt for fmt in chosen if fmt not in export.FORMATS]
     if wrong or not chosen:
         raise ValueError(f"export formats {formats!r}: choose from {export.FORMATS}")
     report = await service.score_scope(
-        session=session, scope=scope, setup=setup, progress=progress
+        session=session, setup=setup, period=period, year=year, progress=progress
     )
     await audit.record(
         session=session, actor=actor, action="export.scores", target=report.scope,

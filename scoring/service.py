@@ -20,7 +20,7 @@ from scoring.exceptions import NoUnits
 from scoring.method import Method, load_method
 from scoring.models import Component, MonitoringImport
 from scoring.monitoring import list_imports
-from scoring.periods import YEAR_RE, check_period, halves, recent
+from scoring.periods import check_period, halves, recent
 from surveys.accounts.access import Actor, Perm
 from surveys.core.exceptions import DomainError
 from surveys.core.periods import half_year
@@ -119,18 +119,30 @@ def setup(settings: Settings, computed_at: datetime | None = None) -> Setup:
 
 
 async def score_scope(
-    *, session: AsyncSession, scope: str, setup: Setup, progress: Progress = quiet
-) -> ScoreReport:
-    """A half-year (``2026H1``) or a year (``2026``: both halves and 年度分)."""
-    if YEAR_RE.match(scope):
+    *, session: AsyncSession, setup: Setup, period: str | None = None, year: str | None = None,
+    progress: Progress = quiet,
+) -> ScoreReport:  # fmt: skip
+    """A half-year (``period="2026H1"``) or, given ``year="2026"``, both halves and 年度分."""
+    if year is not None:
         return await score_year(
-            session=session, year=scope, method=setup.method, tz=setup.tz,
+            session=session, year=year, method=setup.method, tz=setup.tz,
             computed_at=setup.computed_at, progress=progress,
         )  # fmt: skip
     return await score_period(
-        session=session, period=scope, method=setup.method, tz=setup.tz,
+        session=session, period=period or "", method=setup.method, tz=setup.tz,
         computed_at=setup.computed_at, progress=progress,
     )  # fmt: skip
+
+
+async def scores(
+    *, session: AsyncSession, actor: Actor, setup: Setup, period: str | None = None,
+    year: str | None = None, progress: Progress = quiet,
+) -> ScoreReport:  # fmt: skip
+    """Every unit's scores, to read (``minyi score``): the ranking is for administrators."""
+    actor.require(Perm.manage)
+    return await score_scope(
+        session=session, setup=setup, period=period, year=year, progress=progress
+    )
 
 
 def default_period(setup: Setup, period: str | None = None) -> str:
@@ -205,14 +217,14 @@ async def scoring_page(
     half-years that can be scored, and the monitoring imports (administrators only)."""
     actor.require(Perm.manage)
     chosen = default_period(setup, period)
-    report = await score_scope(session=session, scope=chosen, setup=setup)
+    report = await score_scope(session=session, setup=setup, period=chosen)
     trend: dict[str, ScoreReport] = {}
     for earlier in recent(chosen, TREND_PERIODS):
         try:
             trend[earlier] = (
                 report
                 if earlier == chosen
-                else await score_scope(session=session, scope=earlier, setup=setup)
+                else await score_scope(session=session, setup=setup, period=earlier)
             )
         except DomainError:
             continue

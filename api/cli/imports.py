@@ -11,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.cli.common import FileArg, cli_actor, fail, in_transaction, reading_actor
 from scoring import export, monitoring
+from scoring import flows as scoring_flows
 from scoring.models import IMPORTED_COMPONENTS, Component, ImportLayout, MonitoringImport
 from surveys.cases import workdays
 from surveys.core.models import utcnow
@@ -60,15 +61,10 @@ def import_monitoring(
     chosen = Component(component.value)
 
     async def store(session: AsyncSession) -> MonitoringImport:
-        actor = await cli_actor(session)
-        return await monitoring.import_monitoring_file(
-            session=session,
-            path=file,
-            period=period,
-            component=chosen,
-            actor=actor.name,
-            now=utcnow(),
-        )
+        return await scoring_flows.import_monitoring(
+            session=session, actor=await cli_actor(session), file_name=str(file),
+            content=file.read_bytes(), period=period, component=chosen, now=utcnow(),
+        )  # fmt: skip
 
     stored = in_transaction(store)
     typer.echo(

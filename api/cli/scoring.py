@@ -14,10 +14,9 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from api.cli.common import fail, in_transaction, parse, reading_actor
-from scoring import export, service
+from api.cli.common import SERVER_READER, cli_actor, fail, in_transaction, parse, reading_actor
+from scoring import export, feedback_sheet, flows, service
 from scoring.compute import Estimate, HalfResult, YearResult
-from scoring.method import Method, load_method
 from surveys.core.settings import get_settings
 
 R = TypeVar("R", HalfResult, YearResult)
@@ -38,19 +37,17 @@ def _progress() -> Iterator[service.Progress]:
         yield lambda step: bar.update(task, description=step)
 
 
-def _method() -> Method:
-    return parse(lambda: load_method(get_settings().scoring_method_file))
-
-
-def _at(text: str | None) -> datetime:
-    tz = get_settings().tz
-    if text is None:
-        return datetime.now(tz).replace(microsecond=0)
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        fail(f"--at {text!r}: give an ISO time such as 2026-07-15T09:00:00+08:00")
-    return moment if moment.tzinfo else moment.replace(tzinfo=tz)
+def _setup(at: str | None = None) -> service.Setup:
+    """The method file and zone of the settings, and ``computed_at`` (``--at``, default now)."""
+    settings = get_settings()
+    moment = None
+    if at is not None:
+        try:
+            moment = datetime.fromisoformat(at)
+        except ValueError:
+            fail(f"--at {at!r}: give an ISO time such as 2026-07-15T09:00:00+08:00")
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=settings.tz)
+    return parse(lambda: service.setup(settings, moment))
 
 
 def _formats(text: str) -> list[str]:
@@ -131,21 +128,18 @@ def score(
     if (period is None) == (year is None):
         fail("give exactly one of --period 2026H1 or --year 2026")
     formats = _formats(format)
-    method = _method()
-    computed_at = _at(at)
-    tz = get_settings().tz
+    setup = _setup(at)
 
     async def run(session: AsyncSession) -> service.ScoreReport:
-        await reading_actor(session)
         with _progress() as step:
-            if period is not None:
-                return await service.score_period(
-                    session=session, period=period, method=method, tz=tz,
-                    computed_at=computed_at, progress=step,
+            if out is None:  # a read: the named account's, else the server's
+                return await service.scores(
+                    session=session, actor=await reading_actor(session) or SERVER_READER,
+                    setup=setup, period=period, year=year, progress=step,
                 )  # fmt: skip
-            return await service.score_year(
-                session=session, year=year or "", method=method, tz=tz,
-                computed_at=computed_at, progress=step,
+            return await flows.export_scores(
+                session=session, actor=await cli_actor(session), formats=formats, setup=setup,
+                period=period, year=year, progress=step,
             )  # fmt: skip
 
     report = in_transaction(run)
@@ -162,44 +156,27 @@ def feedback(
         list[str] | None, typer.Option(help="Unit code (repeat); default every active unit")
     ] = None,
 ) -> None:
-    """Write each unit's 评估情况反馈单 as PDF and printable HTML."""
-    from api.console.scoring import render_pdf
-    from api.console.web import templates, translate
-    from scoring import feedback_sheet
-    from surveys.accounts import units as unit_service
-    from surveys.accounts.access import SYSTEM_ACTOR
-    from surveys.core.clock import today
+    """Write each unit's 评估情况反馈单 as PDF and printable HTML (each one audited)."""
+    from api.console.scoring import printable, render_pdf
 
-    settings = get_settings()
-    method = _method()
-    computed_at = _at(None)
+    setup = _setup()
 
     async def build(session: AsyncSession) -> list[feedback_sheet.FeedbackSheet]:
-        actor = await reading_actor(session) or SYSTEM_ACTOR
-        codes = unit or [
-            u.code
-            for u in await unit_service.list_units(session=session, active_only=True)
-            if actor.sees(u.id)
-        ]
+        actor = await cli_actor(session)
+        codes = await feedback_sheet.sheet_units(
+            session=session, actor=actor, unit_codes=unit or ()
+        )
         return [
-            await feedback_sheet.build(
-                session=session,
-                actor=actor,
-                unit_code=code,
-                period=period,
-                method=method,
-                tz=settings.tz,
-                today=today(settings.tz),
-                computed_at=computed_at,
-            )  # fmt: skip
+            await flows.export_feedback(
+                session=session, actor=actor, unit_code=code, period=period, setup=setup
+            )
             for code in codes
         ]
 
     sheets = in_transaction(build)
     out.mkdir(parents=True, exist_ok=True)
-    page = templates.get_template("console/feedback.html")
     for sheet in sheets:
-        html = page.render(sheet=sheet, layout="console/print.html", t=translate, actor=None)
+        html = printable(sheet)
         stem = out / f"feedback_{sheet.unit.code}_{sheet.period}"
         stem.with_suffix(".html").write_text(html, "utf-8")
         stem.with_suffix(".pdf").write_bytes(render_pdf(html))

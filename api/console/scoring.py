@@ -58,7 +58,7 @@ async def scoring_export(
     fmt: Annotated[str, Query(pattern="^(csv|xlsx|json)$")] = "xlsx",
 ) -> Response:
     report = await flows.export_scores(
-        session=session, actor=actor, scope=period, formats=[fmt], setup=service.setup(settings)
+        session=session, actor=actor, period=period, formats=[fmt], setup=service.setup(settings)
     )
     file = await asyncio.to_thread(export.download, report, fmt)
     headers = {"Content-Disposition": f'attachment; filename="{file.name}"'}

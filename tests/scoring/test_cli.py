@@ -155,9 +155,9 @@ class TestScore:
         assert "样本不足" in out
 
     def test_year_and_exports_are_byte_identical(self, imported: Minyi) -> None:
-        first = imported("score", "--year", "2026", "--at", AT, "--out", "one")
-        second = imported("score", "--year", "2026", "--at", AT, "--out", "two",
-                          "--format", "csv,json")  # fmt: skip
+        first = imported("--as", "admin", "score", "--year", "2026", "--at", AT, "--out", "one")
+        second = imported("--as", "admin", "score", "--year", "2026", "--at", AT,
+                          "--out", "two", "--format", "csv,json")  # fmt: skip
 
         assert first.returncode == 0, first.stderr
         assert second.returncode == 0, second.stderr
@@ -170,6 +170,25 @@ class TestScore:
         for path in two.iterdir():
             assert path.read_bytes() == (one / path.name).read_bytes(), path.name
         assert "xlsx" not in " ".join(p.name for p in two.iterdir())
+
+    def test_exports_are_audited_and_need_an_account(self, imported: Minyi) -> None:
+        def exports() -> list[tuple[str, str, str]]:
+            with closing(sqlite3.connect(imported.db)) as connection:
+                rows = connection.execute(
+                    "SELECT actor, target, address FROM audit_event"
+                    " WHERE action = 'export.scores' ORDER BY id"
+                ).fetchall()
+            return [tuple(row) for row in rows]
+
+        before = exports()
+        refused = imported("score", "--period", "2026H1", "--out", "nobody")
+        done = imported("--as", "admin", "score", "--period", "2026H1", "--out", "audited",
+                        "--format", "json")  # fmt: skip
+
+        assert refused.returncode == 2
+        assert not (imported.cwd / "nobody").exists()
+        assert done.returncode == 0, done.stderr
+        assert exports() == [*before, ("admin", "2026H1", "cli")]
 
     @pytest.mark.parametrize(
         ("args", "message"),

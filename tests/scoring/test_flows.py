@@ -115,7 +115,7 @@ class TestExportScores:
         await _seed(session)
 
         report = await flows.export_scores(
-            session=session, actor=ADMIN, scope=PERIOD, formats=["csv", "xlsx", "csv"],
+            session=session, actor=ADMIN, period=PERIOD, formats=["csv", "xlsx", "csv"],
             setup=SETUP,
         )  # fmt: skip
 
@@ -128,7 +128,7 @@ class TestExportScores:
         await _seed(session)
 
         report = await flows.export_scores(
-            session=session, actor=ADMIN, scope="2026", formats=["json"], setup=SETUP
+            session=session, actor=ADMIN, year="2026", formats=["json"], setup=SETUP
         )
 
         assert report.periods == ("2026H1", "2026H2")
@@ -139,7 +139,7 @@ class TestExportScores:
 
         with pytest.raises(Forbidden):
             await flows.export_scores(
-                session=session, actor=_staff(units[0]), scope=PERIOD, formats=["csv"],
+                session=session, actor=_staff(units[0]), period=PERIOD, formats=["csv"],
                 setup=SETUP,
             )  # fmt: skip
 
