@@ -19,7 +19,7 @@ from aiogram.methods.base import Response
 from aiogram.types import BotCommand
 
 from bot import errors, relay
-from bot.middlewares import DbSessionMiddleware, TranslatorMiddleware
+from bot.middlewares import ChatContextMiddleware, DbSessionMiddleware, TranslatorMiddleware
 from bot.routers import privacy, rating, start, survey
 from surveys.core.db import SessionMaker
 from surveys.core.i18n import Translator
@@ -58,6 +58,7 @@ def build_dispatcher(settings: Settings, sessionmaker: SessionMaker) -> Dispatch
     dp = Dispatcher(storage=storage, events_isolation=isolation, settings=settings)
     dp.update.outer_middleware(DbSessionMiddleware(sessionmaker, settings.secret_key_bytes()))
     dp.update.outer_middleware(TranslatorMiddleware())
+    dp.update.outer_middleware(ChatContextMiddleware())
     # rating before start: its /start handler takes only window (w_) deep links.
     dp.include_routers(
         errors.router, rating.router, start.router, privacy.router, relay.router, survey.router

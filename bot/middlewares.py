@@ -1,20 +1,27 @@
-"""Per-update infrastructure: one DB transaction, the respondent, the translator."""
+"""Per-update infrastructure: one DB transaction, the respondent, the translator, and the
+:class:`ChatContext` handed to handlers as their one argument about the update."""
 
 from __future__ import annotations
 
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date
 from functools import partial
 from typing import Any
 
 from aiogram import BaseMiddleware
-from aiogram.types import TelegramObject, Update, User
+from aiogram.fsm.context import FSMContext
+from aiogram.types import Chat, TelegramObject, Update, User
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from surveys.cases import workdays
+from surveys.core.clock import today as today_in
 from surveys.core.db import SessionMaker
 from surveys.core.i18n import DEFAULT_LOCALE, Translator, load_translations
 from surveys.core.models import pk
+from surveys.core.settings import Settings
 from surveys.questionnaire import respondents
 from surveys.questionnaire.models import Respondent
 
@@ -108,3 +115,56 @@ def locale_for(language_code: str | None) -> str:
         return DEFAULT_LOCALE
     language = language_code.split("-")[0].lower()
     return language if language in load_translations() else DEFAULT_LOCALE
+
+
+@dataclass(frozen=True, slots=True)
+class ChatContext:
+    """Everything a handler needs about the update from a citizen, as one argument ``ctx``.
+
+    ``respondent`` is the citizen's pseudonymous key (its id and keyed pseudonym), never
+    the Telegram user; ``chat_id`` is where to write back. Bot API calls go through
+    ``outbox``, to be made once ``session`` has committed.
+    """
+
+    session: AsyncSession
+    settings: Settings
+    t: Translator
+    respondent: Respondent
+    chat_id: int
+    language_code: str | None
+    state: FSMContext
+    outbox: Outbox
+
+    def today(self) -> date:
+        """Today in the configured time zone."""
+        return today_in(self.settings.tz)
+
+    def policy(self) -> workdays.DeadlinePolicy:
+        """The configured deadlines of follow-up cases."""
+        return workdays.policy_from(self.settings)
+
+
+class ChatContextMiddleware(BaseMiddleware):
+    """Builds ``ctx`` for updates from a citizen (a respondent) in a chat with a state.
+
+    Runs inside :class:`DbSessionMiddleware` and :class:`TranslatorMiddleware`, whose
+    session, respondent, outbox and translator it gathers.
+    """
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        respondent: Respondent | None = data.get("respondent")
+        state: FSMContext | None = data.get("state")
+        if respondent is not None and state is not None:
+            user: User = data["event_from_user"]
+            chat: Chat | None = data.get("event_chat")
+            data["ctx"] = ChatContext(
+                session=data["session"],
+                settings=data["settings"],
+                t=data["t"],
+                respondent=respondent,
+                chat_id=chat.id if chat is not None else user.id,
+                language_code=user.language_code,
+                state=state,
+                outbox=data["outbox"],
+            )
+        return await handler(event, data)

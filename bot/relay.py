@@ -8,14 +8,12 @@ import logging
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, CommandObject, StateFilter
-from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import render
 from bot.callbacks import AnswerUnitCb, RerateCb
-from bot.middlewares import CHANNEL, Outbox
+from bot.middlewares import CHANNEL, ChatContext
 from surveys.accounts import staff
 from surveys.cases import notices, relay, workdays
 from surveys.core.db import SessionMaker, unit_of_work
@@ -23,7 +21,6 @@ from surveys.core.i18n import N_, Translator
 from surveys.core.models import utcnow
 from surveys.core.settings import Settings
 from surveys.haochaping import rating_chat
-from surveys.questionnaire.models import Respondent
 
 log = logging.getLogger(__name__)
 router = Router(name=__name__)
@@ -101,49 +98,38 @@ async def relay_forever(bot: Bot, sessionmaker: SessionMaker, settings: Settings
 
 
 @router.callback_query(RerateCb.filter())
-async def rerate(
-    query: CallbackQuery,
-    callback_data: RerateCb,
-    session: AsyncSession,
-    respondent: Respondent,
-    t: Translator,
-    outbox: Outbox,
-) -> None:
+async def rerate(query: CallbackQuery, callback_data: RerateCb, ctx: ChatContext) -> None:
     notice = await relay.rerate(
-        session=session, respondent=respondent, case_id=callback_data.c, choice=callback_data.o
+        session=ctx.session,
+        respondent=ctx.respondent,
+        case_id=callback_data.c,
+        choice=callback_data.o,
     )
-    outbox.later(query.answer, t.label(notice))
+    ctx.outbox.later(query.answer, ctx.t.label(notice))
     if isinstance(query.message, Message):
-        outbox.later(query.message.edit_reply_markup, reply_markup=None)
-        outbox.later(query.message.answer, t.label(notice))
+        ctx.outbox.later(query.message.edit_reply_markup, reply_markup=None)
+        ctx.outbox.later(query.message.answer, ctx.t.label(notice))
 
 
 @router.callback_query(AnswerUnitCb.filter())
 async def start_answer(
-    query: CallbackQuery, callback_data: AnswerUnitCb, state: FSMContext, t: Translator
+    query: CallbackQuery, callback_data: AnswerUnitCb, ctx: ChatContext
 ) -> None:
-    await state.set_state(ReplyToUnit.writing)
-    await state.update_data(case_id=callback_data.c)
+    await ctx.state.set_state(ReplyToUnit.writing)
+    await ctx.state.update_data(case_id=callback_data.c)
     await query.answer()
     if isinstance(query.message, Message):
-        await query.message.answer(t("relay.write_prompt"))
+        await query.message.answer(ctx.t("relay.write_prompt"))
 
 
 @router.message(StateFilter(ReplyToUnit.writing), F.text & ~F.text.startswith("/"))
-async def answer_unit(
-    message: Message,
-    session: AsyncSession,
-    respondent: Respondent,
-    state: FSMContext,
-    t: Translator,
-    outbox: Outbox,
-) -> None:
-    case_id = int((await state.get_data())["case_id"])
+async def answer_unit(message: Message, ctx: ChatContext) -> None:
+    case_id = int((await ctx.state.get_data())["case_id"])
     notice = await relay.answer_unit(
-        session=session, respondent=respondent, case_id=case_id, text=message.text or ""
+        session=ctx.session, respondent=ctx.respondent, case_id=case_id, text=message.text or ""
     )
-    outbox.later(state.set_state, None)
-    outbox.later(message.answer, t.label(notice))
+    ctx.outbox.later(ctx.state.set_state, None)
+    ctx.outbox.later(message.answer, ctx.t.label(notice))
 
 
 async def remind_pending(bot: Bot, sessionmaker: SessionMaker, settings: Settings) -> int:
@@ -169,14 +155,8 @@ async def remind_pending(bot: Bot, sessionmaker: SessionMaker, settings: Setting
 
 
 @router.message(Command("link"))
-async def link_staff(
-    message: Message,
-    command: CommandObject,
-    session: AsyncSession,
-    t: Translator,
-    outbox: Outbox,
-) -> None:
+async def link_staff(message: Message, command: CommandObject, ctx: ChatContext) -> None:
     user = await staff.link_chat(
-        session=session, code=command.args or "", chat_id=message.chat.id, now=utcnow()
+        session=ctx.session, code=command.args or "", chat_id=ctx.chat_id, now=utcnow()
     )
-    outbox.later(message.answer, t("staff.linked", username=user.username))
+    ctx.outbox.later(message.answer, ctx.t("staff.linked", username=user.username))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import date
+from collections.abc import Sequence
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest
@@ -11,9 +11,8 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
 from bot import render
-from surveys.core.clock import today as today_in
+from bot.middlewares import ChatContext
 from surveys.core.i18n import Translator
-from surveys.core.settings import Settings
 from surveys.questionnaire.conversation import Reply
 from surveys.questionnaire.engine import STALE
 from surveys.questionnaire.models import SurveyVersion
@@ -22,8 +21,37 @@ log = logging.getLogger(__name__)
 PROMPT_KEY = "prompt_message_id"
 
 
-def today(settings: Settings) -> date:
-    return today_in(settings.tz)
+def present(
+    ctx: ChatContext,
+    event: Message | CallbackQuery,
+    reply: Reply,
+    *,
+    opening: Sequence[str] | None = None,
+) -> None:
+    """Show a service's reply where it was asked for, once the update has committed.
+
+    Without ``opening`` the reply answers the question on screen: a pressed button is
+    acknowledged and its question edited, a typed or spoken answer edits the question it
+    answered; then the next question. With ``opening`` a dialogue begins: a pressed button
+    is acknowledged, the ``opening`` lines are sent, then the intro, any notice and the
+    first question.
+    """
+    later = ctx.outbox.later
+    if opening is None:
+        if isinstance(event, CallbackQuery):
+            later(show_button_reply, event, reply, ctx.state, ctx.t)
+        else:
+            later(show_text_reply, event, reply, ctx.state, ctx.t)
+        return
+    message: Message | None = event if isinstance(event, Message) else None
+    if isinstance(event, CallbackQuery):
+        later(event.answer)
+        message = event.message if isinstance(event.message, Message) else None
+    if message is None:
+        return
+    for line in opening:
+        later(message.answer, line)
+    later(show_reply, message, reply, ctx.state, ctx.t)
 
 
 async def show_survey_list(message: Message, versions: list[SurveyVersion], t: Translator) -> None:

@@ -4,27 +4,16 @@ from __future__ import annotations
 
 from aiogram import Router
 from aiogram.filters import Command
-from aiogram.fsm.context import FSMContext
 from aiogram.types import Message
-from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.middlewares import Outbox
-from surveys.core.i18n import Translator
+from bot.middlewares import ChatContext
 from surveys.questionnaire import respondents
-from surveys.questionnaire.models import Respondent
 
 router = Router(name=__name__)
 
 
 @router.message(Command("forget"))
-async def forget(
-    message: Message,
-    session: AsyncSession,
-    respondent: Respondent,
-    state: FSMContext,
-    t: Translator,
-    outbox: Outbox,
-) -> None:
-    erased = await respondents.forget_respondent(session=session, respondent=respondent)
-    outbox.later(state.clear)
-    outbox.later(message.answer, t("forget.done") if erased else t("forget.nothing"))
+async def forget(message: Message, ctx: ChatContext) -> None:
+    erased = await respondents.forget_respondent(session=ctx.session, respondent=ctx.respondent)
+    ctx.outbox.later(ctx.state.clear)
+    ctx.outbox.later(message.answer, ctx.t("forget.done") if erased else ctx.t("forget.nothing"))

@@ -6,125 +6,81 @@ from dataclasses import replace
 
 from aiogram import F, Router
 from aiogram.filters import CommandObject, CommandStart
-from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import views
 from bot.callbacks import RateCb, engine_input
-from bot.middlewares import CHANNEL, Outbox
-from surveys.cases import workdays
-from surveys.core.i18n import Translator
+from bot.middlewares import CHANNEL, ChatContext
 from surveys.core.models import utcnow
-from surveys.core.settings import Settings
 from surveys.haochaping import rating_chat
 from surveys.haochaping.rating_chat import EVENT_PREFIX
 from surveys.questionnaire.conversation import Reply
 from surveys.questionnaire.links import WINDOW_PREFIX
-from surveys.questionnaire.models import Respondent
 
 router = Router(name=__name__)
 
 
 @router.message(CommandStart(deep_link=True, magic=F.args.startswith(WINDOW_PREFIX)))
-async def start_window_rating(
-    message: Message,
-    command: CommandObject,
-    session: AsyncSession,
-    respondent: Respondent,
-    settings: Settings,
-    state: FSMContext,
-    t: Translator,
-    outbox: Outbox,
-) -> None:
+async def start_window_rating(message: Message, command: CommandObject, ctx: ChatContext) -> None:
     reply = await rating_chat.begin_window_rating(
-        session=session,
-        respondent=respondent,
+        session=ctx.session,
+        respondent=ctx.respondent,
         payload=command.args or "",
         channel=CHANNEL,
-        chat_id=message.chat.id,
-        language_code=message.from_user.language_code if message.from_user else None,
-        reasons=settings.rating_reasons,
+        chat_id=ctx.chat_id,
+        language_code=ctx.language_code,
+        reasons=ctx.settings.rating_reasons,
     )
     unit, window = reply.intro or ("", "")
-    _open(message, reply, t("rating.window", unit=unit, window=window), state, t, outbox)
+    _open(ctx, message, reply, ctx.t("rating.window", unit=unit, window=window))
 
 
 @router.message(CommandStart(deep_link=True, magic=F.args.startswith(EVENT_PREFIX)))
-async def start_event_rating(
-    message: Message,
-    command: CommandObject,
-    session: AsyncSession,
-    respondent: Respondent,
-    settings: Settings,
-    state: FSMContext,
-    t: Translator,
-    outbox: Outbox,
-) -> None:
+async def start_event_rating(message: Message, command: CommandObject, ctx: ChatContext) -> None:
     reply = await rating_chat.begin_event_rating(
-        session=session,
-        respondent=respondent,
+        session=ctx.session,
+        respondent=ctx.respondent,
         payload=command.args or "",
         channel=CHANNEL,
-        chat_id=message.chat.id,
-        language_code=message.from_user.language_code if message.from_user else None,
+        chat_id=ctx.chat_id,
+        language_code=ctx.language_code,
         now=utcnow(),
-        change_days=settings.rating_change_days,
-        reasons=settings.rating_reasons,
+        change_days=ctx.settings.rating_change_days,
+        reasons=ctx.settings.rating_reasons,
     )
     unit, item = reply.intro or ("", "")
-    _open(message, reply, t("rating.event", unit=unit, item=item), state, t, outbox)
+    _open(ctx, message, reply, ctx.t("rating.event", unit=unit, item=item))
 
 
-def _open(
-    message: Message, reply: Reply, heading: str, state: FSMContext, t: Translator, outbox: Outbox
-) -> None:
+def _open(ctx: ChatContext, message: Message, reply: Reply, heading: str) -> None:
     """A rating begins: the privacy notice, what is rated, then the first question."""
-    outbox.later(message.answer, t("privacy.notice"))
-    outbox.later(message.answer, heading)
-    outbox.later(views.show_reply, message, replace(reply, intro=None), state, t)
+    opening = [ctx.t("privacy.notice"), heading]
+    views.present(ctx, message, replace(reply, intro=None), opening=opening)
 
 
 @router.callback_query(RateCb.filter())
-async def rate_button(
-    query: CallbackQuery,
-    callback_data: RateCb,
-    session: AsyncSession,
-    respondent: Respondent,
-    settings: Settings,
-    state: FSMContext,
-    t: Translator,
-    outbox: Outbox,
-) -> None:
+async def rate_button(query: CallbackQuery, callback_data: RateCb, ctx: ChatContext) -> None:
     reply = await rating_chat.submit(
-        session=session,
-        respondent=respondent,
+        session=ctx.session,
+        respondent=ctx.respondent,
         given=engine_input(callback_data),
         chat_id=callback_data.v,
-        tz=settings.tz,
+        tz=ctx.settings.tz,
         now=utcnow(),
-        policy=workdays.policy_from(settings),
+        policy=ctx.policy(),
     )
-    outbox.later(views.show_button_reply, query, reply, state, t)
+    views.present(ctx, query, reply)
 
 
 @router.message(F.voice)
-async def voice_comment(
-    message: Message,
-    session: AsyncSession,
-    respondent: Respondent,
-    settings: Settings,
-    state: FSMContext,
-    t: Translator,
-    outbox: Outbox,
-) -> None:
+async def voice_comment(message: Message, ctx: ChatContext) -> None:
     assert message.voice is not None
     reply = await rating_chat.submit_voice(
-        session=session,
-        respondent=respondent,
+        session=ctx.session,
+        respondent=ctx.respondent,
         file_id=message.voice.file_id,
-        tz=settings.tz,
+        tz=ctx.settings.tz,
         now=utcnow(),
-        policy=workdays.policy_from(settings),
+        policy=ctx.policy(),
     )
-    outbox.later(views.show_text_reply, message, reply, state, t)
+    views.present(ctx, message, reply)

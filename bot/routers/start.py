@@ -4,45 +4,33 @@ from __future__ import annotations
 
 from aiogram import Router
 from aiogram.filters import Command, CommandObject, CommandStart
-from aiogram.fsm.context import FSMContext
 from aiogram.types import Message
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import views
-from bot.middlewares import CHANNEL, Outbox
+from bot.middlewares import CHANNEL, ChatContext
 from surveys.core.i18n import Translator
-from surveys.core.settings import Settings
 from surveys.questionnaire import conversation
-from surveys.questionnaire.models import Respondent
 
 router = Router(name=__name__)
 
 
 @router.message(CommandStart())
-async def start(
-    message: Message,
-    command: CommandObject,
-    session: AsyncSession,
-    respondent: Respondent,
-    settings: Settings,
-    state: FSMContext,
-    t: Translator,
-    outbox: Outbox,
-) -> None:
+async def start(message: Message, command: CommandObject, ctx: ChatContext) -> None:
     welcome = await conversation.welcome(
-        session=session,
-        respondent=respondent,
+        session=ctx.session,
+        respondent=ctx.respondent,
         channel=CHANNEL,
-        chat_id=message.chat.id,
-        language_code=message.from_user.language_code if message.from_user else None,
+        chat_id=ctx.chat_id,
+        language_code=ctx.language_code,
         payload=command.args,
-        today=views.today(settings),
+        today=ctx.today(),
     )
-    outbox.later(message.answer, t("privacy.notice"))
+    notice = ctx.t("privacy.notice")
     if welcome.reply is not None:
-        outbox.later(views.show_reply, message, welcome.reply, state, t)
+        views.present(ctx, message, welcome.reply, opening=[notice])
     else:
-        outbox.later(views.show_survey_list, message, welcome.open_surveys, t)
+        ctx.outbox.later(message.answer, notice)
+        ctx.outbox.later(views.show_survey_list, message, welcome.open_surveys, ctx.t)
 
 
 @router.message(Command("help"))
