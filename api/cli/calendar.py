@@ -11,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from api.cli.common import cli_actor, fail, in_transaction, reading_actor
 from surveys.cases import workdays
 from surveys.cases.models import CalendarOverride
+from surveys.flows import calendar as calendar_flows
 
 app = typer.Typer(
     help="Working-day overrides from State Council notices (domain.md §4).", no_args_is_help=True
@@ -34,8 +35,10 @@ def calendar_set(
         fail(f"DATE must look like 2027-01-01, got {day!r}")
 
     async def store(session: AsyncSession) -> None:
-        await cli_actor(session)
-        await workdays.set_override(session=session, day=plain, workday=workday, source=source)
+        actor = await cli_actor(session)
+        await calendar_flows.set_calendar_day(
+            session=session, actor=actor, day=plain, workday=workday, source=source
+        )
 
     try:
         in_transaction(store)

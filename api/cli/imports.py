@@ -13,9 +13,9 @@ from api.cli.common import FileArg, cli_actor, fail, in_transaction, reading_act
 from scoring import export, monitoring
 from scoring import flows as scoring_flows
 from scoring.models import IMPORTED_COMPONENTS, Component, ImportLayout, MonitoringImport
-from surveys.cases import workdays
 from surveys.core.models import utcnow
 from surveys.core.settings import get_settings
+from surveys.flows import imports as import_flows
 from surveys.haochaping import feedback
 
 app = typer.Typer(help="Imports from other systems.", no_args_is_help=True)
@@ -27,14 +27,14 @@ def import_ratings(file: FileArg) -> None:
     settings = get_settings()
 
     async def receive(session: AsyncSession) -> feedback.Received:
-        await cli_actor(session)
-        return await feedback.import_ratings_file(
+        actor = await cli_actor(session)
+        return await import_flows.import_ratings(
             session=session,
+            actor=actor,
             path=file,
-            tz=settings.tz,
+            source=file.name,
+            settings=settings,
             now=utcnow(),
-            grace_days=settings.rating_grace_days,
-            policy=workdays.policy_from(settings),
         )
 
     received = in_transaction(receive)

@@ -8,9 +8,9 @@ import typer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.cli.common import cli_actor, in_transaction
-from surveys.accounts import staff
 from surveys.accounts.access import StaffRole
 from surveys.core.models import utcnow
+from surveys.flows import accounts as flows
 
 app = typer.Typer(help="Staff of the units and their bot notifications.", no_args_is_help=True)
 
@@ -24,8 +24,10 @@ def staff_add(
     """Add a staff member serving the given units."""
 
     async def add(session: AsyncSession) -> None:
-        await cli_actor(session)
-        await staff.add_staff(session=session, username=username, role=role, unit_codes=unit or [])
+        actor = await cli_actor(session)
+        await flows.add_staff(
+            session=session, actor=actor, username=username, role=role, unit_codes=unit or []
+        )
 
     in_transaction(add)
     typer.echo(f"staff {username!r} ({role.value}) added")
@@ -36,8 +38,10 @@ def staff_link_code(username: str) -> None:
     """Print a one-time code; the staff member sends `/link CODE` to the bot (15 minutes)."""
 
     async def issue(session: AsyncSession) -> str:
-        await cli_actor(session)
-        return await staff.issue_link_code(session=session, username=username, now=utcnow())
+        actor = await cli_actor(session)
+        return await flows.issue_staff_link_code(
+            session=session, actor=actor, username=username, now=utcnow()
+        )
 
     code = in_transaction(issue)
     typer.echo(f"send this to the bot within 15 minutes:  /link {code}")

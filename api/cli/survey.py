@@ -7,10 +7,10 @@ from typing import Annotated
 import typer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from api.cli.common import FileArg, cli_actor, in_transaction, parse, reading_actor, refuse
+from api.cli.common import FileArg, cli_actor, in_transaction, reading_actor, refuse
 from surveys.core.exceptions import DomainError
+from surveys.flows import surveys as flows
 from surveys.questionnaire import catalog, conversation
-from surveys.questionnaire.definitions import parse_definition
 
 app = typer.Typer(help="Survey definitions (YAML).", no_args_is_help=True)
 
@@ -18,15 +18,15 @@ app = typer.Typer(help="Survey definitions (YAML).", no_args_is_help=True)
 @app.command("load")
 def survey_load(file: FileArg) -> None:
     """Load a survey YAML file; a changed survey becomes a new version."""
-    definition = parse(lambda: parse_definition(file.read_text("utf-8"), source=str(file)))
+    text = file.read_text("utf-8")
 
     async def load(session: AsyncSession) -> catalog.LoadResult:
-        await cli_actor(session)
-        return await catalog.load_survey(session=session, definition=definition, source=str(file))
+        actor = await cli_actor(session)
+        return await flows.load_yaml(session=session, actor=actor, text=text, source=str(file))
 
     result = in_transaction(load)
     state = "new version" if result.created else "unchanged, still version"
-    typer.echo(f"{definition.code}: {state} {result.version.version}")
+    typer.echo(f"{catalog.definition_of(result.version).code}: {state} {result.version.version}")
 
 
 @app.command("list")

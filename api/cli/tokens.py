@@ -7,11 +7,12 @@ from typing import Annotated
 import typer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from api.cli.common import SERVER_READER, cli_actor, fail, in_transaction, reading_actor
+from api.cli.common import SERVER_READER, cli_actor, in_transaction, reading_actor
+from surveys.accounts import queries
 from surveys.accounts.access import StaffRole
 from surveys.core.clock import local_minutes
 from surveys.core.settings import get_settings
-from surveys.flows import admin
+from surveys.flows import accounts as flows
 
 app = typer.Typer(help="API tokens for integrations.", no_args_is_help=True)
 
@@ -28,12 +29,10 @@ def token_create(
     ] = None,
 ) -> None:
     """Create an API token for an integration; the secret is printed once, stored hashed."""
-    if role is StaffRole.staff and not unit:
-        fail("a staff token acts for one unit: give --unit CODE")
 
     async def create(session: AsyncSession) -> str:
         actor = await cli_actor(session)
-        _, raw = await admin.create_token(
+        _, raw = await flows.create_token(
             session=session, actor=actor, name=name, role=role, unit_code=unit
         )
         return raw
@@ -47,9 +46,9 @@ def token_list() -> None:
     """Tokens with their role, unit and state (never their secrets)."""
     tz = get_settings().tz
 
-    async def rows(session: AsyncSession) -> list[admin.TokenRow]:
+    async def rows(session: AsyncSession) -> list[queries.TokenRow]:
         actor = await reading_actor(session) or SERVER_READER
-        return await admin.list_tokens(session=session, actor=actor)
+        return await queries.list_tokens(session=session, actor=actor)
 
     for row in in_transaction(rows):
         state = f"revoked {local_minutes(row.revoked_at, tz)}" if row.revoked_at else "active"
@@ -65,7 +64,7 @@ def token_revoke(name: str) -> None:
 
     async def revoke(session: AsyncSession) -> None:
         actor = await cli_actor(session)
-        await admin.revoke_token(session=session, actor=actor, name=name)
+        await flows.revoke_token(session=session, actor=actor, name=name)
 
     in_transaction(revoke)
     typer.echo(f"token {name!r} revoked")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import typer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from api.cli.common import FileArg, cli_actor, in_transaction, parse
-from surveys.accounts import units
+from api.cli.common import FileArg, cli_actor, in_transaction
+from surveys.flows import units as flows
 
 app = typer.Typer(help="Evaluated units (考评对象).", no_args_is_help=True)
 
@@ -14,11 +14,11 @@ app = typer.Typer(help="Evaluated units (考评对象).", no_args_is_help=True)
 @app.command("load")
 def units_load(file: FileArg) -> None:
     """Load units from a CSV file (code,name,kind[,active]); all rows or none."""
-    parsed = parse(lambda: units.parse_units_csv(file.read_text("utf-8"), source=str(file)))
+    text = file.read_text("utf-8")
 
     async def load(session: AsyncSession) -> tuple[int, int]:
-        await cli_actor(session)
-        return await units.upsert_units(session=session, units=parsed)
+        actor = await cli_actor(session)
+        return await flows.load_units(session=session, actor=actor, text=text, source=file.name)
 
     created, updated = in_transaction(load)
     typer.echo(f"{created} unit(s) created, {updated} updated")

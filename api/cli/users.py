@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.cli.common import (
@@ -17,18 +16,15 @@ from api.cli.common import (
     SERVER_READER,
     account_name,
     cli_actor,
-    fail,
     in_transaction,
     reading_actor,
-    require_account,
 )
+from surveys.accounts import queries
 from surveys.accounts.access import Actor, StaffRole
-from surveys.accounts.models import StaffUser
 from surveys.core.clock import local_minutes
-from surveys.core.i18n import N_, Translator
 from surveys.core.models import utcnow
 from surveys.core.settings import get_settings
-from surveys.flows import admin
+from surveys.flows import accounts as flows
 
 app = typer.Typer(
     help="Console accounts: one-time passwords, roles and units.", no_args_is_help=True
@@ -48,18 +44,9 @@ FIRST_ACCOUNT = Actor(name="cli:first-account", role=StaffRole.admin, units=None
 async def _creator(session: AsyncSession, role: StaffRole) -> Actor:
     """The acting account; without one, the first-account bootstrap while there is none
     (and then only an administrator may be created)."""
-    if account_name() is not None:
-        return await cli_actor(session)
-    if (await session.exec(select(StaffUser.id))).first() is not None:
-        require_account()
-    if role is not StaffRole.admin:
-        fail(Translator()(N_("cli.first_account_admin")))
-    return FIRST_ACCOUNT
-
-
-def _check_units(role: StaffRole, unit: list[str] | None) -> None:
-    if role is StaffRole.staff and not unit:
-        fail("a staff account serves at least one unit: give --unit CODE (repeat for several)")
+    if account_name() is None and await queries.is_first_account(session=session, role=role):
+        return FIRST_ACCOUNT
+    return await cli_actor(session)
 
 
 @app.command("add")
@@ -69,11 +56,10 @@ def user_add(
     unit: UnitsOption = None,
 ) -> None:
     """Create a console account; its one-time password is printed once."""
-    _check_units(role, unit)
 
     async def create(session: AsyncSession) -> str:
         actor = await _creator(session, role)
-        _, password = await admin.create_account(
+        _, password = await flows.create_user(
             session=session, actor=actor, username=username, role=role, unit_codes=unit or []
         )
         return password
@@ -91,9 +77,9 @@ def user_list() -> None:
     """Accounts: name, role, units, state, last sign-in, bot linked (never passwords)."""
     tz = get_settings().tz
 
-    async def accounts(session: AsyncSession) -> list[admin.AccountRow]:
+    async def accounts(session: AsyncSession) -> list[queries.AccountRow]:
         actor = await reading_actor(session) or SERVER_READER
-        return await admin.list_accounts(session=session, actor=actor)
+        return await queries.list_accounts(session=session, actor=actor)
 
     rows = in_transaction(accounts)
     if not rows:
@@ -117,7 +103,7 @@ def user_reset(username: Annotated[str, typer.Argument(metavar="NAME")]) -> None
 
     async def reset(session: AsyncSession) -> str:
         actor = await cli_actor(session)
-        return await admin.reset_account_password(session=session, actor=actor, username=username)
+        return await flows.reset_user_password(session=session, actor=actor, username=username)
 
     password = in_transaction(reset)
     typer.echo(
@@ -126,28 +112,28 @@ def user_reset(username: Annotated[str, typer.Argument(metavar="NAME")]) -> None
     )
 
 
-def _set_active(username: str, active: bool) -> None:
-
-    async def change(session: AsyncSession) -> None:
-        actor = await cli_actor(session)
-        await admin.set_account_active(
-            session=session, actor=actor, username=username, active=active
-        )
-
-    in_transaction(change)
-    typer.echo(f"user {username.strip()!r} {'enabled' if active else 'disabled'}")
-
-
 @app.command("disable")
 def user_disable(username: Annotated[str, typer.Argument(metavar="NAME")]) -> None:
     """Disable an account: it can no longer sign in, and its sessions end."""
-    _set_active(username, False)
+
+    async def disable(session: AsyncSession) -> None:
+        actor = await cli_actor(session)
+        await flows.disable_user(session=session, actor=actor, username=username)
+
+    in_transaction(disable)
+    typer.echo(f"user {username.strip()!r} disabled")
 
 
 @app.command("enable")
 def user_enable(username: Annotated[str, typer.Argument(metavar="NAME")]) -> None:
     """Enable a disabled account again."""
-    _set_active(username, True)
+
+    async def enable(session: AsyncSession) -> None:
+        actor = await cli_actor(session)
+        await flows.enable_user(session=session, actor=actor, username=username)
+
+    in_transaction(enable)
+    typer.echo(f"user {username.strip()!r} enabled")
 
 
 @app.command("link-code")
@@ -156,7 +142,7 @@ def user_link_code(username: Annotated[str, typer.Argument(metavar="NAME")]) -> 
 
     async def issue(session: AsyncSession) -> str:
         actor = await cli_actor(session)
-        return await admin.issue_link_code(
+        return await flows.issue_user_link_code(
             session=session, actor=actor, username=username, now=utcnow()
         )
 

@@ -15,8 +15,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from surveys.accounts import accounts, tokens, units
 from surveys.accounts.access import Actor, Perm, StaffRole
-from surveys.accounts.models import StaffUnit, Unit, UnitKind
-from surveys.core.exceptions import UnknownUnit
+from surveys.accounts.models import StaffUnit, StaffUser, Unit, UnitKind
+from surveys.core.exceptions import DomainError, UnknownUnit
+from surveys.core.i18n import N_
 from surveys.core.models import pk
 from surveys.haochaping.models import Rating
 
@@ -79,6 +80,24 @@ async def _unit_choices(session: AsyncSession) -> list[UnitChoice]:
 
 
 # Accounts -----------------------------------------------------------------------------
+
+
+class FirstAccountNotAdmin(DomainError):
+    key = N_("cli.first_account_admin")
+    status_code = 422
+
+
+async def is_first_account(*, session: AsyncSession, role: StaffRole) -> bool:
+    """Whether an account made now would be the install's first, made by nobody yet.
+
+    The first account must be an administrator (:class:`FirstAccountNotAdmin`); once any
+    account exists, every new one is made by an account that may manage.
+    """
+    if (await session.exec(select(StaffUser.id))).first() is not None:
+        return False
+    if role is not StaffRole.admin:
+        raise FirstAccountNotAdmin(role=role.value)
+    return True
 
 
 async def list_accounts(*, session: AsyncSession, actor: Actor) -> list[AccountRow]:
