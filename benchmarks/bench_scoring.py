@@ -146,6 +146,8 @@ def build(db: Path, ratings: int, answers: int, seed: int) -> None:
         env = minyi_env(partial, Path(tmp))
         started = time.perf_counter()
         minyi(["db", "upgrade"], env)
+        minyi(["user", "add", "bench", "--role", "admin"], env)  # the first account
+        env["MINYI_USER"] = "bench"  # the account the writes below are done as
         units_csv = Path(tmp) / "units.csv"
         units_csv.write_text(units_text(), "utf-8")
         minyi(["units", "load", str(units_csv)], env)

@@ -113,6 +113,7 @@ async def minyi_web(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[M
     process = MinyiWeb(tmp_path_factory.mktemp("minyi-web"))
     await process.cli("db", "upgrade")
     await process.cli("demo", "load")
+    await process.cli("user", "add", "admin", "--role", "admin")  # the first account
     await process.start_api()
     yield process
     await process.stop()

@@ -36,7 +36,9 @@ CANVAS_INK = """(selector) => {
 
 async def _staff_with_cases(minyi_web: MinyiWeb, tmp_path: Path) -> tuple[str, int, int]:
     """A unit staff account, an overdue 差评 case of its unit and one of another unit."""
-    out = await minyi_web.cli("user", "add", "li-console", "--role", "staff", "--unit", "spj")
+    out = await minyi_web.cli(
+        "--as", "admin", "user", "add", "li-console", "--role", "staff", "--unit", "spj"
+    )
     password = out.strip().splitlines()[-1].strip()
     rated = (datetime.now(SHANGHAI) - timedelta(days=30)).replace(microsecond=0).isoformat()
     ratings = tmp_path / "ratings.csv"
@@ -46,7 +48,7 @@ async def _staff_with_cases(minyi_web: MinyiWeb, tmp_path: Path) -> tuple[str, i
         f"web-other-1,kundulun,very_dissatisfied,4,{rated},户籍办理,等候时间,排队太久\n",
         "utf-8",
     )
-    await minyi_web.cli("import", "ratings", str(ratings))
+    await minyi_web.cli("--as", "admin", "import", "ratings", str(ratings))
     rows = minyi_web.query(
         "SELECT c.id, u.code FROM follow_up_case c JOIN unit u ON u.id = c.unit_id "
         "JOIN rating r ON r.id = c.rating_id WHERE r.source_id LIKE 'web-%'"

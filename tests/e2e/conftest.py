@@ -28,6 +28,7 @@ async def minyi(
     process = MinyiProcess(tmp_path_factory.mktemp("minyi"), tg.base_url)
     await process.cli("db", "upgrade")
     await process.cli("demo", "load")
+    await process.cli("user", "add", "admin", "--role", "admin")  # the first account
     await process.start(tg)
     yield process
     await process.stop()

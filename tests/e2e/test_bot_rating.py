@@ -14,6 +14,7 @@ from tests.e2e.harness import MinyiProcess, eventually, press, prompt_message, s
 from tests.fakes.telegram import FakeTelegram, FakeUser
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
+ADMIN = ("--as", "admin")  # the first account, added by the minyi fixture
 
 RATING_COLUMNS = (
     "SELECT r.level, r.reasons, r.comment, r.contact_ok, r.window_code, r.item_code, "
@@ -123,13 +124,12 @@ class TestConfidentialContact:
         await eventually(tg, lambda: [s for _, s in minyi.query(case_sql, respondent)], ["待核实"])
         case_id = str(minyi.query(case_sql, respondent)[0][0])
 
-        staff = ("--actor", "zjj-li", "--role", "staff")
-        await minyi.cli("case", "move", case_id, "核实中", *staff)
-        await minyi.cli("case", "move", case_id, "整改中", *staff)
-        await minyi.cli("case", "move", case_id, "已反馈", *staff)
-        shown = await minyi.cli(
-            "case", "reply", case_id, "--actor", "zjj-li", "已简化流程，欢迎再来办理。"
-        )
+        await minyi.cli(*ADMIN, "user", "add", "zjj-li", "--role", "staff", "--unit", "zjj")
+        staff = ("--as", "zjj-li")
+        await minyi.cli(*staff, "case", "move", case_id, "核实中")
+        await minyi.cli(*staff, "case", "move", case_id, "整改中")
+        await minyi.cli(*staff, "case", "move", case_id, "已反馈")
+        shown = await minyi.cli(*staff, "case", "reply", case_id, "已简化流程，欢迎再来办理。")
         assert str(user.id) not in shown
 
         relayed = await tg.wait_for_message(user, "【市住建局答复】", timeout=15, since=0)
@@ -156,7 +156,8 @@ class TestConfidentialContact:
 
 async def _push_event(minyi: MinyiProcess, case_no: str, link: str) -> None:
     """A service system pushes a finished 办件 over HTTP with its own token."""
-    raw = (await minyi.cli("token", "create", f"sys-{case_no}", "--unit", "spj")).split()[-1]
+    created = await minyi.cli(*ADMIN, "token", "create", f"sys-{case_no}", "--unit", "spj")
+    raw = created.split()[-1]
     body = {
         "case_no": case_no,
         "item_code": "11150200MB",
@@ -244,7 +245,8 @@ class TestTheWholeLoop:
         self, tg: FakeTelegram, minyi: MinyiProcess
     ) -> None:
         await _push_event(minyi, "BJ-E2E-9", "rcpt-e2e-0009")
-        raw = (await minyi.cli("token", "create", "spj-cases", "--unit", "spj")).split()[-1]
+        created = await minyi.cli(*ADMIN, "token", "create", "spj-cases", "--unit", "spj")
+        raw = created.split()[-1]
         api = f"http://127.0.0.1:{minyi.env['API_PORT']}/api/v1"
         auth = {"Authorization": f"Bearer {raw}"}
 
@@ -285,9 +287,7 @@ class TestTheWholeLoop:
         tg.press(user, relayed, "满意")
         await tg.wait_for_message(user, "已记录您的评价：满意")
         await eventually(tg, lambda: minyi.query(sql, respondent)[0][1], "已复评")
-        await minyi.cli(
-            "case", "move", str(case_id), "已关闭", "--actor", "spj-li", "--role", "staff"
-        )
+        await minyi.cli(*ADMIN, "case", "move", str(case_id), "已关闭")
         assert minyi.query(sql, respondent)[0][1] == "已关闭"
         timeline = await minyi.cli("case", "show", str(case_id))
         assert "收到，谢谢。" in timeline
@@ -342,8 +342,8 @@ class TestStaffNotices:
     async def test_linked_staff_hear_of_each_new_bad_rating(
         self, tg: FakeTelegram, minyi: MinyiProcess
     ) -> None:
-        await minyi.cli("staff", "add", "spj-li", "--role", "staff", "--unit", "spj")
-        code = (await minyi.cli("staff", "link-code", "spj-li")).split()[-1]
+        await minyi.cli(*ADMIN, "staff", "add", "spj-li", "--role", "staff", "--unit", "spj")
+        code = (await minyi.cli(*ADMIN, "staff", "link-code", "spj-li")).split()[-1]
         officer = tg.user(STAFF_CHAT, username="spj_li")
         await say(tg, officer, f"/link {code}")
         assert "已绑定：spj-li" in (tg.last_message(officer).text or "")

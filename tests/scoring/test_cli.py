@@ -19,7 +19,7 @@ from surveys.core.db import create_engine, create_sessionmaker, unit_of_work
 from .test_hand_computed import seed
 
 MINYI = Path(sys.executable).with_name("minyi")
-UNSET = {"DATABASE_URL", "TIMEZONE", "SCORING_METHOD_FILE", "LOG_LEVEL"}
+UNSET = {"DATABASE_URL", "TIMEZONE", "SCORING_METHOD_FILE", "LOG_LEVEL", "MINYI_USER"}
 AT = "2027-01-10T09:00:00+08:00"
 TOTALS = {
     ("2026H1", "日常监测"): {"donghe": 80, "qingshan": 70, "yibao": 90, "shuiwu": 85},
@@ -79,6 +79,8 @@ def minyi(tmp_path_factory: pytest.TempPathFactory) -> Minyi:
     with closing(sqlite3.connect(runner.db)) as connection:
         connection.execute("UPDATE unit SET active = 1 WHERE code = 'shuiwu'")
         connection.commit()
+    added = runner("user", "add", "admin", "--role", "admin")  # the first account
+    assert added.returncode == 0, added.stderr
     return runner
 
 
@@ -102,7 +104,7 @@ class TestImportCommands:
         bad.write_text("单位编码,单位名称,总分\ndonghe,东河,101\nnowhere,,5\n", "utf-8")
         before = minyi.count("monitoring_import"), minyi.count("monitoring_score")
 
-        result = minyi("import", "monitoring", str(bad), "--period", "2026H1",
+        result = minyi("--as", "admin", "import", "monitoring", str(bad), "--period", "2026H1",
                        "--component", "日常监测")  # fmt: skip
 
         assert result.returncode == 2
@@ -120,7 +122,7 @@ class TestImportCommands:
     def test_a_bad_period_is_refused_in_chinese(self, minyi: Minyi, tmp_path: Path) -> None:
         path = totals_csv(tmp_path / "x.csv", TOTALS[("2026H1", "日常监测")])
 
-        result = minyi("import", "monitoring", str(path), "--period", "2026H3",
+        result = minyi("--as", "admin", "import", "monitoring", str(path), "--period", "2026H3",
                        "--component", "日常监测")  # fmt: skip
 
         assert result.returncode == 2
@@ -132,7 +134,7 @@ def imported(minyi: Minyi, tmp_path_factory: pytest.TempPathFactory) -> Minyi:
     folder = tmp_path_factory.mktemp("files")
     for (period, component), scores in TOTALS.items():
         path = totals_csv(folder / f"{period}-{component}.csv", scores)
-        result = minyi("import", "monitoring", str(path), "--period", period,
+        result = minyi("--as", "admin", "import", "monitoring", str(path), "--period", period,
                        "--component", component)  # fmt: skip
         assert result.returncode == 0, result.stderr
         assert f"{period} {component}: 4 unit(s) imported" in result.stdout

@@ -42,6 +42,7 @@ UNSET = frozenset(
         "REDIS_URL",
         "TIMEZONE",
         "LOG_LEVEL",
+        "MINYI_USER",
     ]
 )
 
@@ -105,11 +106,11 @@ class Minyi:
         env = {k: v for k, v in os.environ.items() if k not in UNSET}
         return {**env, "DATA_DIR": str(self.data_dir), "SECRET_KEY": "x", **extra}
 
-    def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def __call__(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [str(MINYI), *args],
             cwd=self.cwd,
-            env=self.env(),
+            env=self.env(**env),
             capture_output=True,
             text=True,
             timeout=CLI_TIMEOUT,
@@ -172,11 +173,20 @@ def demo_loaded(migrated: Migrated, tmp_path_factory: pytest.TempPathFactory) ->
     return DemoLoaded(minyi, first, second, minyi("survey", "list"))
 
 
-@pytest.fixture
-def minyi(demo_loaded: DemoLoaded, tmp_path: Path) -> Minyi:
-    """A private copy of the demo database, with tmp_path as the working folder."""
+@pytest.fixture(scope="module")
+def with_admin(demo_loaded: DemoLoaded, tmp_path_factory: pytest.TempPathFactory) -> Minyi:
+    """A copy of the demo folder with its first account, the administrator ``admin``."""
     assert demo_loaded.first.returncode == 0, demo_loaded.first.stderr
-    return copy_of(demo_loaded.minyi, tmp_path)
+    minyi = copy_of(demo_loaded.minyi, tmp_path_factory.mktemp("admin"))
+    added = minyi("user", "add", "admin", "--role", "admin")
+    assert added.returncode == 0, added.stderr
+    return minyi
+
+
+@pytest.fixture
+def minyi(with_admin: Minyi, tmp_path: Path) -> Minyi:
+    """A private copy of the demo database with ``admin``, tmp_path as the working folder."""
+    return copy_of(with_admin, tmp_path)
 
 
 class TestDbUpgrade:
@@ -224,7 +234,7 @@ class TestSurveyLoad:
     def test_a_broken_file_names_every_problem_by_its_path(self, minyi: Minyi) -> None:
         (minyi.cwd / "broken.yaml").write_text(BROKEN_YAML, "utf-8")
 
-        result = minyi("survey", "load", "broken.yaml")
+        result = minyi("--as", "admin", "survey", "load", "broken.yaml")
 
         assert result.returncode == 2
         assert "Nothing was stored." in result.stderr
@@ -239,7 +249,7 @@ class TestSurveyLoad:
     def test_a_broken_file_stores_nothing(self, minyi: Minyi, demo_loaded: DemoLoaded) -> None:
         (minyi.cwd / "broken.yaml").write_text(BROKEN_YAML, "utf-8")
 
-        loaded = minyi("survey", "load", "broken.yaml")
+        loaded = minyi("--as", "admin", "survey", "load", "broken.yaml")
         listing = minyi("survey", "list")
 
         assert loaded.returncode == 2
@@ -250,10 +260,10 @@ class TestSurveyLoad:
     def test_a_changed_file_becomes_a_new_version(self, minyi: Minyi) -> None:
         survey = minyi.cwd / "survey.yaml"
         survey.write_text(SURVEY_YAML, "utf-8")
-        first = minyi("survey", "load", "survey.yaml")
+        first = minyi("--as", "admin", "survey", "load", "survey.yaml")
         survey.write_text(SURVEY_YAML.replace("总体满意吗？", "总体上满意吗？"), "utf-8")
 
-        second = minyi("survey", "load", "survey.yaml")
+        second = minyi("--as", "admin", "survey", "load", "survey.yaml")
 
         assert first.returncode == 0, first.stderr
         assert first.stdout.strip() == "cli-test: new version 1"
@@ -265,7 +275,7 @@ class TestSurveyLoad:
         text = SURVEY_YAML.replace("units: all", "units: [nowhere, kundulun]")
         (minyi.cwd / "survey.yaml").write_text(text, "utf-8")
 
-        result = minyi("survey", "load", "survey.yaml")
+        result = minyi("--as", "admin", "survey", "load", "survey.yaml")
 
         assert result.returncode == 2
         assert problems(result.stderr) == [
@@ -279,7 +289,7 @@ class TestUnitsLoad:
     def test_a_bad_csv_names_line_and_column_and_stores_nothing(self, minyi: Minyi) -> None:
         (minyi.cwd / "units.csv").write_text(BAD_UNITS_CSV, "utf-8")
 
-        result = minyi("units", "load", "units.csv")
+        result = minyi("--as", "admin", "units", "load", "units.csv")
 
         assert result.returncode == 2
         found = problems(result.stderr)
@@ -289,6 +299,45 @@ class TestUnitsLoad:
         assert "Nothing was stored." in result.stderr
         assert minyi.count("unit") == 35
         assert "newunit" not in minyi.unit_codes()
+
+
+GOOD_UNITS_CSV = """\
+code,name,kind
+newunit,新单位,旗县区
+"""
+
+AS_REQUIRED = "需要以一个账号执行：minyi --as 用户名 …（或设置环境变量 MINYI_USER）"
+
+
+class TestActingAccount:
+    def test_a_write_without_an_account_is_refused_and_stores_nothing(self, minyi: Minyi) -> None:
+        (minyi.cwd / "units.csv").write_text(GOOD_UNITS_CSV, "utf-8")
+
+        result = minyi("units", "load", "units.csv")
+
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert result.stderr.strip() == AS_REQUIRED
+        assert "Traceback" not in result.stderr
+        assert "newunit" not in minyi.unit_codes()
+
+    def test_minyi_user_names_the_account_and_as_overrides_it(self, minyi: Minyi) -> None:
+        (minyi.cwd / "units.csv").write_text(GOOD_UNITS_CSV, "utf-8")
+
+        overridden = minyi("--as", "nobody", "units", "load", "units.csv", MINYI_USER="admin")
+        loaded = minyi("units", "load", "units.csv", MINYI_USER="admin")
+
+        assert overridden.returncode == 2
+        assert overridden.stderr.strip() == "账号不存在或已停用：nobody"
+        assert loaded.returncode == 0, loaded.stderr
+        assert "newunit" in minyi.unit_codes()
+
+    def test_reads_run_without_an_account_but_not_as_an_unknown_one(self, minyi: Minyi) -> None:
+        plain = minyi("survey", "list")
+        unknown = minyi("--as", "nobody", "survey", "list")
+
+        assert plain.returncode == 0, plain.stderr
+        assert unknown.returncode == 2
+        assert unknown.stderr.strip() == "账号不存在或已停用：nobody"
 
 
 class TestSurveyLink:

@@ -22,6 +22,7 @@ from tests.api.cli.test_cli import Minyi, copy_of
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CHAT_ID = "987654321012"  # the citizen's Telegram chat id: must never reach a staff view
 BOT = "minyi_test_bot"
+AS = ("--as", "admin")
 
 
 @dataclass(frozen=True)
@@ -65,9 +66,16 @@ def _cover_year(db: Path, year: int) -> None:
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory: pytest.TempPathFactory) -> Prepared:
-    """Demo units, then one 非常不满意 for spj imported from a CSV: case #1, 待核实."""
+    """Demo units, the accounts admin, wang (staff of spj) and zhao (staff of kundulun), then
+    one 非常不满意 for spj imported from a CSV: case #1, 待核实."""
     minyi = Minyi(tmp_path_factory.mktemp("haochaping"))
-    for args in (("db", "upgrade"), ("demo", "load")):
+    for args in (
+        ("db", "upgrade"),
+        ("demo", "load"),
+        ("user", "add", "admin", "--role", "admin"),
+        (*AS, "user", "add", "wang", "--role", "staff", "--unit", "spj"),
+        (*AS, "user", "add", "zhao", "--role", "staff", "--unit", "kundulun"),
+    ):
         result = minyi(*args)
         assert result.returncode == 0, result.stderr
     rated_at = _rated_at()
@@ -76,7 +84,7 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Prepared:
         f"source_id,unit,level,channel,rated_at\nF-1,spj,非常不满意,4,{rated_at.isoformat()}\n",
         "utf-8",
     )
-    imported = minyi("import", "ratings", "ratings.csv")
+    imported = minyi(*AS, "import", "ratings", "ratings.csv")
     assert imported.returncode == 0, imported.stderr
     assert "1 差评 follow-up case(s) opened" in imported.stdout
     _link_a_chat_id(minyi.db)
@@ -181,12 +189,9 @@ class TestCase:
     ) -> None:
         case = str(prepared.case_id)
 
-        moved = minyi(
-            "case", "move", case, "核实中", "--actor", "wang", "--role", "staff",
-            "--note", "已电话回访",
-        )  # fmt: skip
-        replied = minyi("case", "reply", case, "--actor", "wang", "您好，已安排整改。")
-        shown = minyi("case", "show", case)
+        moved = minyi("--as", "wang", "case", "move", case, "核实中", "--note", "已电话回访")
+        replied = minyi("--as", "wang", "case", "reply", case, "您好，已安排整改。")
+        shown = minyi("--as", "wang", "case", "show", case)
 
         assert moved.returncode == 0, moved.stderr
         assert moved.stdout.strip() == f"case #{case}: 待核实 → 核实中"
@@ -203,13 +208,39 @@ class TestCase:
     def test_an_invalid_move_fails_clearly_and_stores_nothing(
         self, minyi: Minyi, prepared: Prepared
     ) -> None:
-        result = minyi(
-            "case", "move", str(prepared.case_id), "closed", "--actor", "wang", "--role", "admin"
-        )
+        result = minyi(*AS, "case", "move", str(prepared.case_id), "closed")
 
         assert result.returncode == 2, result.stdout + result.stderr
         assert "Traceback" not in result.stderr
         assert "不能转为“已关闭”" in result.stderr
+        assert len(_events(minyi, prepared.case_id)) == 1
+
+    def test_a_move_without_an_account_is_refused_and_stores_nothing(
+        self, minyi: Minyi, prepared: Prepared
+    ) -> None:
+        result = minyi("case", "move", str(prepared.case_id), "核实中")
+
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "minyi --as 用户名" in result.stderr
+        assert len(_events(minyi, prepared.case_id)) == 1
+
+    def test_another_units_staff_cannot_see_or_move_the_case(
+        self, minyi: Minyi, prepared: Prepared
+    ) -> None:
+        case = str(prepared.case_id)
+
+        moved = minyi("--as", "zhao", "case", "move", case, "核实中")
+        replied = minyi("--as", "zhao", "case", "reply", case, "您好")
+        shown = minyi("--as", "zhao", "case", "show", case)
+        listed = minyi("--as", "zhao", "case", "list")
+        missing = minyi("--as", "zhao", "case", "show", "999")
+
+        for refused in (moved, replied, shown):
+            assert refused.returncode == 2, refused.stdout + refused.stderr
+            # The same answer as for a case that does not exist: nothing is revealed.
+            assert refused.stderr == missing.stderr
+        assert listed.returncode == 0, listed.stderr
+        assert listed.stdout.strip() == "no cases"
         assert len(_events(minyi, prepared.case_id)) == 1
 
 
@@ -217,7 +248,7 @@ class TestCalendar:
     def test_a_2027_day_set_then_listed(self, minyi: Minyi) -> None:
         source = "国务院办公厅关于2027年部分节假日安排的通知"
 
-        stored = minyi("calendar", "set", "2027-02-06", "--holiday", "--source", source)
+        stored = minyi(*AS, "calendar", "set", "2027-02-06", "--holiday", "--source", source)
         listed = minyi("calendar", "list", "--year", "2027")
 
         assert stored.returncode == 0, stored.stderr
