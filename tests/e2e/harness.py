@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import socket
 import sqlite3
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from surveys.accounts import accounts, tokens, units
+from surveys.accounts.access import StaffRole
+from surveys.core.db import create_engine, create_sessionmaker, unit_of_work
 from surveys.questionnaire.respondents import pseudonym
 from tests.fakes.telegram import FakeMessage, FakeTelegram, FakeUser
 
@@ -145,3 +152,132 @@ async def eventually(tg: FakeTelegram, read: Callable[[], T], expected: T) -> No
     """Wait until ``read()`` equals ``expected``: the bot commits after it replies."""
     await tg.wait_until(lambda: read() == expected, timeout=10, message=f"expected {expected!r}")
     assert read() == expected
+
+
+# The API alone ----------------------------------------------------------------------------
+# ``minyi serve`` without BOT_TOKEN (no Telegram), for tests of the HTTP API and the console:
+# killing it mid-flight, restarting it on the same SQLite file, reading that file directly.
+
+CSRF_FIELD = re.compile(r'name="csrftoken" value="([^"]+)"')
+PASSWORD = "correct-horse-battery"
+
+
+class MinyiApi(MinyiProcess):
+    """``minyi serve`` answering HTTP on 127.0.0.1 only, no bot."""
+
+    def __init__(self, data_dir: Path) -> None:
+        super().__init__(data_dir, telegram_url="http://127.0.0.1:9")
+        for name in ("BOT_TOKEN", "TELEGRAM_API_URL", "WEBHOOK_URL", "BOT_MODE", "API_HOST"):
+            self.env.pop(name, None)
+        self.env["API_HOST"] = "127.0.0.1"
+        self.env["LOG_LEVEL"] = "WARNING"
+        self.base_url = f"http://127.0.0.1:{self.env['API_PORT']}"
+        self.db_path = data_dir / "minyi.db"
+
+    async def prepare(self) -> None:
+        """A migrated database with the demo units and data."""
+        await self.cli("db", "upgrade")
+        await self.cli("demo", "load")
+
+    async def start_api(self, timeout: float = 30) -> None:
+        """Start ``minyi serve``; ready once /healthz answers 200."""
+        log = self.log_path.open("ab")
+        self.process = await asyncio.create_subprocess_exec(
+            MINYI, "serve", env=self.env, cwd=self.data_dir, stdout=log, stderr=log
+        )
+        log.close()
+        process = self.process
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        async with httpx.AsyncClient(base_url=self.base_url, timeout=2) as client:
+            while True:
+                assert process.returncode is None, f"minyi serve exited; log:\n{self.log()}"
+                try:
+                    if (await client.get("/healthz")).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                if loop.time() > deadline:
+                    await self.stop(crash=True)
+                    raise AssertionError(f"no answer from /healthz in {timeout}s:\n{self.log()}")
+                await asyncio.sleep(0.1)
+
+    def kill_now(self) -> None:
+        """SIGKILL at once, without awaiting anything first (see :meth:`stop` to reap it)."""
+        assert self.process is not None
+        assert self.process.returncode is None, self.log()
+        self.process.send_signal(signal.SIGKILL)
+
+    def read_only(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        """Read the SQLite file through a read-only connection, as an auditor would."""
+        uri = f"{self.db_path.as_uri()}?mode=ro"
+        connection = sqlite3.connect(uri, uri=True, timeout=10)
+        try:
+            return list(connection.execute(sql, params).fetchall())
+        finally:
+            connection.close()
+
+    async def in_transaction(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """Run ``work`` in one committed transaction on the same file (test set-up)."""
+        engine = create_engine(f"sqlite+aiosqlite:///{self.db_path.as_posix()}")
+        try:
+            async with unit_of_work(create_sessionmaker(engine)) as session:
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    async def token(self, name: str, unit_code: str | None) -> dict[str, str]:
+        """Bearer headers of a new API token (a unit's staff, or admin without a unit)."""
+
+        async def create(session: AsyncSession) -> str:
+            unit = (
+                await units.get_unit_or_raise(session=session, code=unit_code)
+                if unit_code
+                else None
+            )
+            _, raw = await tokens.create_token(session=session, name=name, unit=unit)
+            return raw
+
+        return {"Authorization": f"Bearer {await self.in_transaction(create)}"}
+
+    async def account(self, username: str, role: StaffRole, unit_codes: list[str]) -> None:
+        """A console account whose password is already changed to :data:`PASSWORD`."""
+
+        async def create(session: AsyncSession) -> None:
+            user, once = await accounts.create_user(
+                session=session, username=username, role=role, unit_codes=unit_codes
+            )
+            await accounts.change_password(session=session, user=user, current=once, new=PASSWORD)
+
+        await self.in_transaction(create)
+
+
+class ConsoleClient:
+    """A console user over real HTTP: signs in through the form, posts with the CSRF token."""
+
+    def __init__(self, base_url: str) -> None:
+        self.client = httpx.AsyncClient(base_url=base_url, timeout=30)
+        self.csrf = ""
+
+    async def get(self, url: str, **kwargs: Any) -> httpx.Response:
+        response = await self.client.get(url, **kwargs)
+        found = CSRF_FIELD.search(response.text)
+        if found:
+            self.csrf = found.group(1)
+        return response
+
+    async def sign_in(self, username: str, password: str = PASSWORD) -> None:
+        await self.get("/console/login")
+        response = await self.client.post(
+            "/console/login",
+            data={"csrftoken": self.csrf, "username": username, "password": password},
+        )
+        assert response.status_code == 303, response.text
+
+    def form(self, data: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Form fields with the CSRF token first (it must precede any uploaded file)."""
+        assert self.csrf, "load a page with a form first"
+        return {"csrftoken": self.csrf, **(data or {})}
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
