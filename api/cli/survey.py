@@ -8,9 +8,12 @@ import typer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.cli.common import FileArg, cli_actor, in_transaction, reading_actor, refuse
+from surveys.core.clock import today
 from surveys.core.exceptions import DomainError
+from surveys.core.settings import get_settings
 from surveys.flows import surveys as flows
 from surveys.questionnaire import catalog, conversation
+from surveys.questionnaire.models import SurveyVersion
 
 app = typer.Typer(help="Survey definitions (YAML).", no_args_is_help=True)
 
@@ -27,6 +30,30 @@ def survey_load(file: FileArg) -> None:
     result = in_transaction(load)
     state = "new version" if result.created else "unchanged, still version"
     typer.echo(f"{catalog.definition_of(result.version).code}: {state} {result.version.version}")
+
+
+@app.command("publish")
+def survey_publish(code: str) -> None:
+    """Offer the survey from today: a future opening becomes today, a close is undone."""
+
+    async def publish(session: AsyncSession) -> SurveyVersion:
+        actor = await cli_actor(session)
+        on = today(get_settings().tz)
+        return await flows.publish(session=session, actor=actor, code=code, today=on)
+
+    version = in_transaction(publish)
+    typer.echo(f"{code}: version {version.version} open {version.opens_on}..{version.closes_on}")
+
+
+@app.command("close")
+def survey_close(code: str) -> None:
+    """Stop offering the survey now; answers already given stay and count."""
+
+    async def close(session: AsyncSession) -> SurveyVersion:
+        return await flows.close(session=session, actor=await cli_actor(session), code=code)
+
+    version = in_transaction(close)
+    typer.echo(f"{code}: version {version.version} closed")
 
 
 @app.command("list")

@@ -13,7 +13,8 @@ from api.deps import SessionDep, SettingsDep
 from surveys.accounts.access import Actor, Perm
 from surveys.cases import workdays
 from surveys.core.models import utcnow
-from surveys.haochaping import flows, service_events
+from surveys.flows import integrations as flows
+from surveys.haochaping import service_events
 
 router = APIRouter(prefix="/api/v1", tags=["integrations"])
 

@@ -29,7 +29,6 @@ from surveys.questionnaire.models import SurveyVersion
 
 MAX_YAML_BYTES = 256 * 1024
 API_AND_CLI = frozenset({Adapter.api, Adapter.cli})
-API_ONLY = frozenset({Adapter.api})
 
 
 class SurveyEnded(DomainError):
@@ -55,7 +54,7 @@ async def load_yaml(
     return result
 
 
-@flow("survey.publish", perm=Perm.manage, adapters=API_ONLY)
+@flow("survey.publish", perm=Perm.manage, adapters=API_AND_CLI)
 async def publish(*, session: AsyncSession, actor: Actor, code: str, today: date) -> SurveyVersion:
     """Open the latest version today (see the module text)."""
     version = await catalog.get_latest_version_or_raise(session=session, code=code)
@@ -79,7 +78,7 @@ async def publish(*, session: AsyncSession, actor: Actor, code: str, today: date
     return version
 
 
-@flow("survey.close", perm=Perm.manage, adapters=API_ONLY)
+@flow("survey.close", perm=Perm.manage, adapters=API_AND_CLI)
 async def close(
     *, session: AsyncSession, actor: Actor, code: str, now: datetime | None = None
 ) -> SurveyVersion:

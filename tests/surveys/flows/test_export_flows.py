@@ -17,8 +17,8 @@ from surveys.cases.models import FollowUpCase
 from surveys.core.exceptions import NotFound
 from surveys.core.settings import Settings
 from surveys.flows import exports
+from surveys.flows import integrations as push_flows
 from surveys.flows.registry import FLOWS, Adapter
-from surveys.haochaping import flows as push_flows
 from surveys.haochaping.models import Rating, ServiceEvent
 from surveys.haochaping.service_events import ServiceEventIn, WrongUnit
 from tests.surveys.questionnaire.test_results import CODE, World, world
