@@ -12,9 +12,8 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlmodel.ext.asyncio.session import AsyncSession
 
-from surveys.core.db import SessionMaker, read_only, unit_of_work
+from surveys.core.db import AsyncSession, SessionMaker, read_only, unit_of_work
 from surveys.core.settings import Settings
 
 READ_METHODS = frozenset({"GET", "HEAD"})

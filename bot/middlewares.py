@@ -14,11 +14,10 @@ from typing import Any
 from aiogram import BaseMiddleware
 from aiogram.fsm.context import FSMContext
 from aiogram.types import Chat, TelegramObject, Update, User
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from surveys.cases import workdays
 from surveys.core.clock import today as today_in
-from surveys.core.db import SessionMaker
+from surveys.core.db import AsyncSession, SessionMaker
 from surveys.core.i18n import DEFAULT_LOCALE, Translator, load_translations
 from surveys.core.models import pk
 from surveys.core.settings import Settings

@@ -6,11 +6,11 @@ from datetime import date
 from typing import Annotated
 
 import typer
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.cli.common import cli_actor, fail, in_transaction, reading_actor
 from surveys.cases import workdays
 from surveys.cases.models import CalendarOverride
+from surveys.core.db import AsyncSession
 from surveys.flows import calendar as calendar_flows
 
 app = typer.Typer(

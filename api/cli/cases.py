@@ -10,12 +10,12 @@ from dataclasses import replace
 from typing import Annotated
 
 import typer
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.cli.common import SERVER_READER, cli_actor, fail, in_transaction, reading_actor
 from surveys.cases import queries
 from surveys.cases.models import CaseState
 from surveys.core.clock import today
+from surveys.core.db import AsyncSession
 from surveys.core.exceptions import UnknownUnit
 from surveys.core.models import utcnow
 from surveys.core.settings import get_settings

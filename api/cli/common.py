@@ -10,11 +10,10 @@ from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
 
 import typer
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from surveys.accounts import accounts
 from surveys.accounts.access import Actor, StaffRole
-from surveys.core.db import create_sessionmaker, engine_from_settings, unit_of_work
+from surveys.core.db import AsyncSession, create_sessionmaker, engine_from_settings, unit_of_work
 from surveys.core.exceptions import DomainError, InvalidFile
 from surveys.core.i18n import N_, Translator
 from surveys.core.models import pk

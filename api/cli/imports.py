@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.cli.common import FileArg, cli_actor, fail, in_transaction, reading_actor
 from scoring import export, monitoring
 from scoring import flows as scoring_flows
 from scoring.models import IMPORTED_COMPONENTS, Component, ImportLayout, MonitoringImport
+from surveys.core.db import AsyncSession
 from surveys.core.models import utcnow
 from surveys.core.settings import get_settings
 from surveys.flows import imports as import_flows

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import typer
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.cli.common import cli_actor, in_transaction
+from surveys.core.db import AsyncSession
 from surveys.core.models import utcnow
 from surveys.core.settings import get_settings
 from surveys.questionnaire import respondents

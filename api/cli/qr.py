@@ -10,11 +10,11 @@ from xml.sax.saxutils import escape
 
 import segno
 import typer
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.cli.common import fail, in_transaction, reading_actor
 from surveys.accounts import units
 from surveys.accounts.models import Unit
+from surveys.core.db import AsyncSession
 from surveys.core.exceptions import UnknownUnit
 from surveys.questionnaire import links
 

@@ -12,11 +12,11 @@ from typing import Annotated, TypeVar
 import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.cli.common import SERVER_READER, cli_actor, fail, in_transaction, parse, reading_actor
 from scoring import export, feedback_sheet, flows, service
 from scoring.compute import Estimate, HalfResult, YearResult
+from surveys.core.db import AsyncSession
 from surveys.core.settings import get_settings
 
 R = TypeVar("R", HalfResult, YearResult)

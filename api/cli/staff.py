@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.cli.common import cli_actor, in_transaction
 from surveys.accounts.access import StaffRole
+from surveys.core.db import AsyncSession
 from surveys.core.models import utcnow
 from surveys.flows import accounts as flows
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.cli.common import FileArg, cli_actor, in_transaction, reading_actor, refuse
 from surveys.core.clock import today
+from surveys.core.db import AsyncSession
 from surveys.core.exceptions import DomainError
 from surveys.core.settings import get_settings
 from surveys.flows import surveys as flows

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.cli.common import SERVER_READER, cli_actor, in_transaction, reading_actor
 from surveys.accounts import queries
 from surveys.accounts.access import StaffRole
 from surveys.core.clock import local_minutes
+from surveys.core.db import AsyncSession
 from surveys.core.settings import get_settings
 from surveys.flows import accounts as flows
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import typer
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.cli.common import FileArg, cli_actor, in_transaction
+from surveys.core.db import AsyncSession
 from surveys.flows import units as flows
 
 app = typer.Typer(help="Evaluated units (考评对象).", no_args_is_help=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.cli.common import (
     ADDRESS,
@@ -22,6 +21,7 @@ from api.cli.common import (
 from surveys.accounts import queries
 from surveys.accounts.access import Actor, StaffRole
 from surveys.core.clock import local_minutes
+from surveys.core.db import AsyncSession
 from surveys.core.models import utcnow
 from surveys.core.settings import get_settings
 from surveys.flows import accounts as flows

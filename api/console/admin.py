@@ -20,7 +20,6 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.auth import console_actor
 from api.console.web import redirect, render, translate
@@ -30,6 +29,7 @@ from surveys.accounts import audit, queries
 from surveys.accounts.access import Actor, Perm, StaffRole, UnitRequired
 from surveys.accounts.models import UnitKind
 from surveys.core.clock import local_minutes
+from surveys.core.db import AsyncSession
 from surveys.core.exceptions import DomainError, InvalidFile
 from surveys.core.i18n import N_
 from surveys.core.models import utcnow

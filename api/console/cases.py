@@ -16,7 +16,6 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.auth import console_actor
 from api.console.web import redirect, render, translate
@@ -27,6 +26,7 @@ from surveys.cases import queries
 from surveys.cases import service as cases
 from surveys.cases.models import CaseState
 from surveys.core.clock import today
+from surveys.core.db import AsyncSession
 from surveys.core.exceptions import DomainError, NotFound
 from surveys.core.i18n import N_
 from surveys.flows import cases as case_flows

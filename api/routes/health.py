@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from pydantic import BaseModel
-from sqlalchemy import text
 
 from api.auth import PUBLIC
 from api.deps import SessionDep
+from surveys.core.db import ping
 
 router = APIRouter(tags=["health"])
 
@@ -18,5 +18,5 @@ class Health(BaseModel):
 @router.get("/healthz", response_model=Health, dependencies=[PUBLIC])
 async def healthz(session: SessionDep) -> Health:
     """Liveness and database reachability."""
-    await session.exec(text("SELECT 1"))  # type: ignore[call-overload]
+    await ping(session)
     return Health(status="ok", database="ok")

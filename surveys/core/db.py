@@ -7,10 +7,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.ext.asyncio.session import AsyncSession as AsyncSession  # adapters' session type
 
 from surveys.core.settings import Settings
 
@@ -93,3 +93,8 @@ async def read_only(sessionmaker: SessionMaker) -> AsyncIterator[AsyncSession]:
             yield session
         finally:
             await session.rollback()
+
+
+async def ping(session: AsyncSession) -> None:
+    """One round trip to the database (the health check)."""
+    await session.exec(text("SELECT 1"))  # type: ignore[call-overload]
