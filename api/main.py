@@ -99,7 +99,10 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
         return render(
             request, "console/error.html", context, actor=actor, status_code=exc.status_code
         )
-    return JSONResponse({"code": exc.key, "message": message}, status_code=exc.status_code)
+    # 503 (the database was busy): nothing was stored; a client may simply send it again.
+    headers = {"Retry-After": "5"} if exc.status_code == 503 else None
+    body = {"code": exc.key, "message": message}
+    return JSONResponse(body, status_code=exc.status_code, headers=headers)
 
 
 async def _to_login(request: Request, exc: Exception) -> Response:

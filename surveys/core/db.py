@@ -9,16 +9,18 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession as AsyncSession  # adapters' session type
 
+from surveys.core.exceptions import DatabaseBusy
 from surveys.core.settings import Settings
 
 SessionMaker = async_sessionmaker[AsyncSession]
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # Let SQLAlchemy issue BEGIN itself (see _begin_immediate) instead of the driver.
+    # Let SQLAlchemy issue BEGIN itself (see _begin) instead of the driver.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -68,14 +70,27 @@ def create_sessionmaker(engine: AsyncEngine) -> SessionMaker:
 
 @asynccontextmanager
 async def unit_of_work(sessionmaker: SessionMaker) -> AsyncIterator[AsyncSession]:
-    """One transaction: commit when the block ends, roll back if it raises."""
+    """One transaction: commit when the block ends, roll back if it raises.
+
+    A write that waited past SQLite's busy timeout for another writer becomes
+    :class:`DatabaseBusy` (503, "try again"), never an unexplained failure.
+    """
     async with sessionmaker() as session:
         try:
             yield session
+            await session.commit()
+        except OperationalError as exc:
+            await session.rollback()
+            if _locked(exc):
+                raise DatabaseBusy() from exc
+            raise
         except BaseException:
             await session.rollback()
             raise
-        await session.commit()
+
+
+def _locked(exc: OperationalError) -> bool:
+    return "database is locked" in str(exc.orig)
 
 
 def _refuse_writes(session: Any, _context: Any, _instances: Any) -> None:

@@ -19,6 +19,13 @@ class NotFound(DomainError):
     status_code = 404
 
 
+class DatabaseBusy(DomainError):
+    """Another write held the database past the wait (SQLite has one writer): try again."""
+
+    key = "error.database_busy"
+    status_code = 503
+
+
 class UnknownSurvey(NotFound):
     key = "error.unknown_survey"
 

@@ -1,0 +1,100 @@
+"""Transactions on the SQLite file: reads never wait for the writer, a write that cannot get
+the lock in time is refused as DatabaseBusy and stores nothing."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import AbstractAsyncContextManager, closing
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import func, select
+
+from surveys.accounts.models import Unit, UnitKind
+from surveys.core.db import (
+    AsyncSession,
+    SessionMaker,
+    WriteInReadTransaction,
+    create_sessionmaker,
+    read_only,
+    unit_of_work,
+)
+from surveys.core.exceptions import DatabaseBusy
+from surveys.core.settings import Settings
+
+
+def _db(settings: Settings) -> Path:
+    return Path(settings.db_url.split("///", 1)[1])
+
+
+@pytest.fixture
+def writer_holds_the_lock(settings: Settings, engine: AsyncEngine) -> Iterator[None]:
+    """Another process's write transaction, open for the whole test."""
+    with closing(sqlite3.connect(_db(settings), isolation_level=None)) as other:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("INSERT INTO unit (code, name, kind, active, created_at)"
+                      " VALUES ('held', '占用', '市直部门', 1, '2026-01-01')")  # fmt: skip
+        yield
+        other.execute("ROLLBACK")
+
+
+@pytest.fixture
+async def impatient(engine: AsyncEngine) -> SessionMaker:
+    """Sessions that wait 0.2 s for the write lock instead of 5 s."""
+
+    def short_wait(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.cursor().execute("PRAGMA busy_timeout=200")
+
+    event.listen(engine.sync_engine, "connect", short_wait)
+    await engine.dispose()  # pooled connections were opened with the usual wait
+    return create_sessionmaker(engine)
+
+
+async def _store_unit(
+    transaction: Callable[[SessionMaker], AbstractAsyncContextManager[AsyncSession]],
+    sessionmaker: SessionMaker,
+    code: str,
+) -> None:
+    async with transaction(sessionmaker) as session:
+        session.add(Unit(code=code, name="某局", kind=UnitKind.department))
+        await session.flush()
+
+
+class TestReadOnly:
+    @pytest.mark.usefixtures("writer_holds_the_lock")
+    async def test_a_read_runs_while_another_writer_holds_the_lock(
+        self, impatient: SessionMaker
+    ) -> None:
+        async with read_only(impatient) as session:
+            count = (await session.exec(select(func.count()).select_from(Unit))).one()
+        assert count == 0  # the writer's uncommitted row is not seen
+
+    async def test_changes_in_a_read_transaction_are_refused(
+        self, sessionmaker: SessionMaker
+    ) -> None:
+        with pytest.raises(WriteInReadTransaction):
+            await _store_unit(read_only, sessionmaker, "x")
+        async with read_only(sessionmaker) as session:
+            assert (await session.exec(select(func.count()).select_from(Unit))).one() == 0
+
+
+class TestUnitOfWork:
+    @pytest.mark.usefixtures("writer_holds_the_lock")
+    async def test_a_write_that_cannot_get_the_lock_is_busy_and_stores_nothing(
+        self, impatient: SessionMaker, settings: Settings
+    ) -> None:
+        with pytest.raises(DatabaseBusy):
+            await _store_unit(unit_of_work, impatient, "mine")
+        with closing(sqlite3.connect(_db(settings))) as reader:
+            assert reader.execute("SELECT count(*) FROM unit WHERE code='mine'").fetchone() == (0,)
+
+    async def test_a_write_commits_when_the_block_ends(
+        self, sessionmaker: SessionMaker, settings: Settings
+    ) -> None:
+        await _store_unit(unit_of_work, sessionmaker, "mine")
+        with closing(sqlite3.connect(_db(settings))) as reader:
+            assert reader.execute("SELECT count(*) FROM unit WHERE code='mine'").fetchone() == (1,)
