@@ -114,7 +114,3 @@ def check_role_units(role: StaffRole, unit_count: int) -> None:
     """Unit staff must serve at least one unit; others without units see all units."""
     if role is StaffRole.staff and unit_count == 0:
         raise UnitRequired(role=role.value)
-
-
-SYSTEM_ACTOR = Actor(name="system", role=StaffRole.admin, units=None)
-"""For the command line, run by whoever administers the server."""
