@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
@@ -20,18 +19,8 @@ from surveys.flows import cases as case_flows
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 
 
-class CasePublic(BaseModel):
-    id: int
-    unit_id: int
-    state: CaseState
-    reference: str  # masked: staff never see who the citizen is
-    contact_due: date
-    rectify_due: date
-    overdue: bool
-
-
 class CasesPublic(BaseModel):
-    data: list[CasePublic]
+    data: list[queries.CasePublic]
     count: int  # all matching cases, not only this page
 
 
@@ -53,18 +42,6 @@ class TransitionIn(BaseModel):
     note: str | None = Field(default=None, max_length=2000)
 
 
-def _public(case: queries.CaseSummary) -> CasePublic:
-    return CasePublic(
-        id=case.id,
-        unit_id=case.unit_id,
-        state=case.state,
-        reference=case.reference,
-        contact_due=case.contact_due,
-        rectify_due=case.rectify_due,
-        overdue=case.overdue,
-    )
-
-
 @router.get("", response_model=CasesPublic)
 async def list_cases(
     session: SessionDep,
@@ -84,36 +61,36 @@ async def list_cases(
         limit=page.limit,
     )
     found = await queries.case_queue(session, actor, filters, today(settings.tz))
-    return CasesPublic(data=[_public(row) for row in found.rows], count=found.total)
+    return CasesPublic(data=[row.public() for row in found.rows], count=found.total)
 
 
-@router.get("/{case_id}", response_model=CasePublic)
+@router.get("/{case_id}", response_model=queries.CasePublic)
 async def get_case(
     case_id: IdPath, session: SessionDep, settings: SettingsDep, actor: ViewActor
-) -> CasePublic:
+) -> queries.CasePublic:
     """One case; another unit's case is 404."""
-    return _public(await queries.case_detail(session, actor, case_id, settings.tz))
+    return (await queries.case_detail(session, actor, case_id, settings.tz)).public()
 
 
-@router.post("/{case_id}/reply", response_model=CasePublic)
+@router.post("/{case_id}/reply", response_model=queries.CasePublic)
 async def reply(
     case_id: IdPath, body: ReplyIn, session: SessionDep, settings: SettingsDep, actor: WorkActor
-) -> CasePublic:
+) -> queries.CasePublic:
     """Write to the citizen; the bot relays it (保密联络)."""
     done = await case_flows.reply(
         session=session, actor=actor, case_id=case_id, text=body.text, person=body.actor
     )
-    return _public(queries.summarize(done.case, today(settings.tz)))
+    return queries.summarize(done.case, today(settings.tz)).public()
 
 
-@router.post("/{case_id}/transition", response_model=CasePublic)
+@router.post("/{case_id}/transition", response_model=queries.CasePublic)
 async def transition(
     case_id: IdPath,
     body: TransitionIn,
     session: SessionDep,
     settings: SettingsDep,
     actor: MoveActor,
-) -> CasePublic:
+) -> queries.CasePublic:
     """Move the case on (unit staff); 申诉 decisions need a supervisor's token."""
     done = await case_flows.transition(
         session=session,
@@ -123,4 +100,4 @@ async def transition(
         note=body.note,
         person=body.actor,
     )
-    return _public(queries.summarize(done.case, today(settings.tz)))
+    return queries.summarize(done.case, today(settings.tz)).public()

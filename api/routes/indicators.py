@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from api.auth import api_actor
 from api.deps import SessionDep, SettingsDep
@@ -18,29 +18,8 @@ from surveys.haochaping import indicators
 router = APIRouter(prefix="/api/v1", tags=["indicators"])
 
 
-class IndicatorsPublic(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    unit_id: int
-    item_code: str | None
-    item_name: str | None
-    window_code: str | None
-    ratings: int
-    good: int
-    bad: int
-    good_rate: float | None
-    bad_rate: float | None
-    cases: int
-    contact_rate: float | None
-    rectify_rate: float | None
-    on_time_rate: float | None
-    rerating_satisfied_rate: float | None
-    overdue_open: int
-    top_reasons: list[tuple[str, int]]
-
-
 class IndicatorsPage(BaseModel):
-    data: list[IndicatorsPublic]
+    data: list[indicators.IndicatorsPublic]
     count: int
 
 
@@ -59,5 +38,4 @@ async def list_indicators(
         session=session, actor=actor, period=period, unit_id=unit_id, group_by=group_by,
         today=today(settings.tz), tz=settings.tz, offset=page.offset, limit=page.limit,
     )  # fmt: skip
-    data = [IndicatorsPublic.model_validate(row, from_attributes=True) for row in rows]
-    return IndicatorsPage(data=data, count=total)
+    return IndicatorsPage(data=[row.public() for row in rows], count=total)

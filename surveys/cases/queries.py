@@ -9,7 +9,7 @@ and the moves open to the actor worked out here, so no adapter queries or masks 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date
 from zoneinfo import ZoneInfo
 
@@ -37,10 +37,9 @@ class UnitChoice:
     name: str
 
 
+# A case as integrations read it (REST API): every field of a summary but 督办.
 @dataclass(frozen=True)
-class CaseSummary:
-    """A case as every list and every answer to a move shows it."""
-
+class CasePublic:
     id: int
     unit_id: int
     state: CaseState
@@ -48,7 +47,16 @@ class CaseSummary:
     contact_due: date
     rectify_due: date
     overdue: bool
+
+
+@dataclass(frozen=True)
+class CaseSummary(CasePublic):
+    """A case as every list and every answer to a move shows it."""
+
     escalated: bool
+
+    def public(self) -> CasePublic:
+        return CasePublic(**{f.name: getattr(self, f.name) for f in fields(CasePublic)})
 
 
 @dataclass(frozen=True)

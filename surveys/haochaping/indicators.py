@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from pydantic import ConfigDict, with_config
 from sqlalchemy import and_
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -39,10 +40,11 @@ RATE_DIGITS = 4
 _Key = tuple[int, str | None]
 
 
+# The indicators of one group as integrations read them (REST API): counts and rates; the
+# key fields not grouped on stay None (and are always in the JSON).
+@with_config(ConfigDict(json_schema_serialization_defaults_required=True))
 @dataclass(frozen=True, kw_only=True)
-class Indicators:
-    """The indicators of one group; the key fields not grouped on stay None."""
-
+class IndicatorsPublic:
     unit_id: int
     item_code: str | None = None
     item_name: str | None = None
@@ -53,16 +55,27 @@ class Indicators:
     good_rate: float | None
     bad_rate: float | None
     cases: int
-    contacted: int  # left 待核实: the unit reached the citizen (回访)
     contact_rate: float | None
-    rectified: int
     rectify_rate: float | None
-    on_time: int
     on_time_rate: float | None
-    rerated: int
     rerating_satisfied_rate: float | None
     overdue_open: int
     top_reasons: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Indicators(IndicatorsPublic):
+    """The indicators of one group, with the case counts behind their rates."""
+
+    contacted: int  # left 待核实: the unit reached the citizen (回访)
+    rectified: int
+    on_time: int
+    rerated: int
+
+    def public(self) -> IndicatorsPublic:
+        return IndicatorsPublic(
+            **{f.name: getattr(self, f.name) for f in fields(IndicatorsPublic)}
+        )
 
 
 @dataclass
