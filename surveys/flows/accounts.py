@@ -59,6 +59,36 @@ async def _user(session: AsyncSession, username: str) -> StaffUser:
     return user
 
 
+async def _record_new_account(
+    session: AsyncSession,
+    actor: Actor,
+    action: str,
+    username: str,
+    role: StaffRole,
+    codes: list[str],
+) -> None:
+    await audit.record(
+        session=session, actor=actor, action=action, target=username, role=role.value, units=codes
+    )
+
+
+async def _set_active(
+    session: AsyncSession, actor: Actor, user: StaffUser, *, active: bool, action: str
+) -> StaffUser:
+    await accounts.set_active(session=session, username=user.username, active=active)
+    await audit.record(session=session, actor=actor, action=action, target=user.username)
+    return user
+
+
+async def _issue_link_code(
+    session: AsyncSession, actor: Actor, username: str, now: datetime, action: str
+) -> str:
+    user = await _user(session, username)
+    code = await staff.issue_link_code(session=session, username=user.username, now=now)
+    await audit.record(session=session, actor=actor, action=action, target=user.username)
+    return code
+
+
 # Console accounts ---------------------------------------------------------------------
 
 
@@ -77,14 +107,7 @@ async def create_user(
     user, password = await accounts.create_user(
         session=session, username=username, role=role, unit_codes=codes
     )
-    await audit.record(
-        session=session,
-        actor=actor,
-        action="user.create",
-        target=username,
-        role=role.value,
-        units=codes,
-    )
+    await _record_new_account(session, actor, "user.create", username, role, codes)
     return user, password
 
 
@@ -103,18 +126,14 @@ async def disable_user(*, session: AsyncSession, actor: Actor, username: str) ->
     user = await _user(session, username)
     if actor.user_id is not None and actor.user_id == user.id:
         raise CannotDisableSelf()
-    await accounts.set_active(session=session, username=user.username, active=False)
-    await audit.record(session=session, actor=actor, action="user.disable", target=user.username)
-    return user
+    return await _set_active(session, actor, user, active=False, action="user.disable")
 
 
 @flow("user.enable", perm=Perm.manage, adapters=CONSOLE_AND_CLI)
 async def enable_user(*, session: AsyncSession, actor: Actor, username: str) -> StaffUser:
     """A disabled account may sign in again."""
     user = await _user(session, username)
-    await accounts.set_active(session=session, username=user.username, active=True)
-    await audit.record(session=session, actor=actor, action="user.enable", target=user.username)
-    return user
+    return await _set_active(session, actor, user, active=True, action="user.enable")
 
 
 @flow("user.link_code", perm=Perm.manage, adapters=CONSOLE_AND_CLI)
@@ -122,10 +141,7 @@ async def issue_user_link_code(
     *, session: AsyncSession, actor: Actor, username: str, now: datetime
 ) -> str:
     """A one-time code the account's owner sends to the bot (``/link CODE``)."""
-    user = await _user(session, username)
-    code = await staff.issue_link_code(session=session, username=user.username, now=now)
-    await audit.record(session=session, actor=actor, action="user.link_code", target=user.username)
-    return code
+    return await _issue_link_code(session, actor, username, now, "user.link_code")
 
 
 # Bot-linked staff (no console password) ----------------------------------------------
@@ -145,14 +161,7 @@ async def add_staff(
     codes = _unit_codes(unit_codes)
     check_role_units(role, len(codes))
     user = await staff.add_staff(session=session, username=username, role=role, unit_codes=codes)
-    await audit.record(
-        session=session,
-        actor=actor,
-        action="staff.add",
-        target=username,
-        role=role.value,
-        units=codes,
-    )
+    await _record_new_account(session, actor, "staff.add", username, role, codes)
     return user
 
 
@@ -161,12 +170,7 @@ async def issue_staff_link_code(
     *, session: AsyncSession, actor: Actor, username: str, now: datetime
 ) -> str:
     """A one-time code (15 minutes) the staff member sends to the bot (``/link CODE``)."""
-    user = await _user(session, username)
-    code = await staff.issue_link_code(session=session, username=user.username, now=now)
-    await audit.record(
-        session=session, actor=actor, action="staff.link_code", target=user.username
-    )
-    return code
+    return await _issue_link_code(session, actor, username, now, "staff.link_code")
 
 
 # API tokens ---------------------------------------------------------------------------
