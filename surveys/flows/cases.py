@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -37,8 +38,23 @@ def parse_state(text: str) -> CaseState | None:
     return None
 
 
-def _target(case_id: int) -> str:
-    return f"case:{case_id}"
+async def _record(
+    session: AsyncSession,
+    actor: Actor,
+    action: str,
+    case_id: int,
+    event: CaseEvent,
+    **detail: Any,
+) -> None:
+    """The audit row of one change to a case: its target and the event it added."""
+    await audit.record(
+        session=session,
+        actor=actor,
+        action=action,
+        target=f"case:{case_id}",
+        event=pk(event),
+        **detail,
+    )
 
 
 @flow("case.transition", perm=None)  # unit work or a 申诉 decision: decided below
@@ -67,14 +83,8 @@ async def transition(
     event = await cases.act(
         session=session, actor=actor, case=case, to=target, note=text or None, person=person
     )
-    await audit.record(
-        session=session,
-        actor=actor,
-        action="case.transition",
-        target=_target(case_id),
-        event=pk(event),
-        frm=event.from_state,
-        to=event.to_state,
+    await _record(
+        session, actor, "case.transition", case_id, event, frm=event.from_state, to=event.to_state
     )
     return CaseChange(case, event)
 
@@ -91,13 +101,7 @@ async def reply(
     """A reply to the citizen, relayed by the bot (保密联络); ``person`` as for a move."""
     case = await cases.get_case_for(session=session, case_id=case_id, actor=actor)
     event = await cases.reply_as(session=session, actor=actor, case=case, text=text, person=person)
-    await audit.record(
-        session=session,
-        actor=actor,
-        action="case.reply",
-        target=_target(case_id),
-        event=pk(event),
-    )
+    await _record(session, actor, "case.reply", case_id, event)
     return CaseChange(case, event)
 
 
