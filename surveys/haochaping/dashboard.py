@@ -22,6 +22,8 @@ from surveys.questionnaire.definitions import Level
 from surveys.questionnaire.models import Response, ResponseStatus
 
 TREND_MONTHS = 12
+# The counts of UnitRow summed over the units for the dashboard's stat cards.
+TOTALS = ("ratings", "bad_open", "overdue", "responses")
 
 
 @dataclass(frozen=True)
@@ -52,20 +54,9 @@ class Overview:
     trend: list[MonthPoint]
 
     @property
-    def ratings(self) -> int:
-        return sum(u.ratings for u in self.units)
-
-    @property
-    def bad_open(self) -> int:
-        return sum(u.bad_open for u in self.units)
-
-    @property
-    def overdue(self) -> int:
-        return sum(u.overdue for u in self.units)
-
-    @property
-    def responses(self) -> int:
-        return sum(u.responses for u in self.units)
+    def totals(self) -> dict[str, int]:
+        """The sums over the units the stat cards show, by :data:`TOTALS` name."""
+        return {name: sum(getattr(u, name) for u in self.units) for name in TOTALS}
 
     def charts(self) -> dict[str, list[object]]:
         """What the page's ECharts draw: the monthly trend, open and overdue 差评 per unit."""
