@@ -25,7 +25,7 @@ from api.auth import console_actor
 from api.console.web import redirect, render, translate
 from api.deps import SessionDep, SettingsDep
 from api.paging import PageDep
-from surveys.accounts import audit, queries
+from surveys.accounts import queries
 from surveys.accounts.access import Actor, Perm, StaffRole, UnitRequired
 from surveys.accounts.models import UnitKind
 from surveys.core.clock import local_minutes
@@ -305,7 +305,7 @@ async def audit_page(
 ) -> Response:
     """Newest first; filter by actor (exact) and by action prefix (e.g. ``user.``)."""
     who, action = who.strip(), action.strip()
-    events, total = await audit.list_events(
+    events, total = await queries.audit_page(
         session=session,
         actor=actor,
         who=who or None,

@@ -22,8 +22,8 @@ from api.console.web import redirect, render, translate
 from api.deps import SessionDep, SettingsDep
 from api.paging import IdPath
 from surveys.accounts.access import Actor, Perm
+from surveys.cases import exceptions as refusals
 from surveys.cases import queries
-from surveys.cases import service as cases
 from surveys.cases.models import CaseState
 from surveys.core.clock import today
 from surveys.core.db import AsyncSession
@@ -40,11 +40,11 @@ MAX_PAGE_SIZE = 200
 OVERDUE_CHOICES = ("", "yes", "no")
 # Refusals of a move or reply that leave the case as it was: shown on the case page.
 CASE_ERRORS = (
-    cases.InvalidTransition,
-    cases.NoteRequired,
-    cases.SupervisorOnly,
-    cases.CaseClosed,
-    cases.InvalidText,
+    refusals.InvalidTransition,
+    refusals.NoteRequired,
+    refusals.SupervisorOnly,
+    refusals.CaseClosed,
+    refusals.InvalidText,
 )
 EVENT_KINDS = {
     "opened": N_("console.cases.kind.opened"),
@@ -229,7 +229,7 @@ async def _case_page(
     context: dict[str, Any] = {
         "case": detail,
         "events": [_event_row(event) for event in detail.events],
-        "note_required": cases.NOTE_REQUIRED,
+        "note_required": refusals.NOTE_REQUIRED,
         "reply_text": "",
         "note": "",
         **extra,
@@ -283,7 +283,7 @@ async def case_reply(
         await case_flows.reply(session=session, actor=actor, case_id=number, text=text)
     except CASE_ERRORS as exc:
         return await _refused(
-            request, session, settings.tz, actor, number, exc, reply_text=text[: cases.TEXT_MAX]
+            request, session, settings.tz, actor, number, exc, reply_text=text[: refusals.TEXT_MAX]
         )
     return redirect(f"/console/cases/{number}?done=reply")
 
@@ -304,6 +304,6 @@ async def case_transition(
         await case_flows.transition(session=session, actor=actor, case_id=number, to=to, note=note)
     except CASE_ERRORS as exc:
         return await _refused(
-            request, session, settings.tz, actor, number, exc, note=note[: cases.TEXT_MAX]
+            request, session, settings.tz, actor, number, exc, note=note[: refusals.TEXT_MAX]
         )
     return redirect(f"/console/cases/{number}?done=transition")

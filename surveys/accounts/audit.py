@@ -1,6 +1,8 @@
 """The audit log: who did what, when, from which address (sign-ins, case work, exports…).
 
 Entries name staff accounts and tokens, never citizens; details hold ids, not free text.
+The flows write it; the audit-log page reads it through
+:func:`surveys.accounts.queries.audit_page`.
 """
 
 from __future__ import annotations
@@ -8,10 +10,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from surveys.accounts.access import Actor, Perm
+from surveys.accounts.access import Actor
 from surveys.accounts.models import AuditEvent
 
 
@@ -53,24 +54,3 @@ async def record_anonymous(
     session.add(event)
     await session.flush()
     return event
-
-
-async def list_events(
-    *,
-    session: AsyncSession,
-    actor: Actor,
-    who: str | None = None,
-    action: str | None = None,
-    offset: int = 0,
-    limit: int = 50,
-) -> tuple[list[AuditEvent], int]:
-    """Newest first; the audit log is for administrators."""
-    actor.require(Perm.manage)
-    statement = select(AuditEvent)
-    if who:
-        statement = statement.where(AuditEvent.actor == who)
-    if action:
-        statement = statement.where(col(AuditEvent.action).startswith(action))
-    total = (await session.exec(select(func.count()).select_from(statement.subquery()))).one()
-    page = statement.order_by(col(AuditEvent.id).desc()).offset(offset).limit(limit)
-    return list((await session.exec(page)).all()), int(total)

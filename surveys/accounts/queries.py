@@ -1,4 +1,5 @@
-"""What the administration pages and commands read: accounts, tokens, units (never a secret).
+"""What the administration pages and commands read: accounts, tokens, units, the audit log
+(never a secret).
 
 One function per page or listing; each checks the actor's permission itself. Writes are
 flows (:mod:`surveys.flows.accounts`, :mod:`surveys.flows.units`), never here.
@@ -15,7 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from surveys.accounts import accounts, tokens, units
 from surveys.accounts.access import Actor, Perm, StaffRole
-from surveys.accounts.models import StaffUnit, StaffUser, Unit, UnitKind
+from surveys.accounts.models import AuditEvent, StaffUnit, StaffUser, Unit, UnitKind
 from surveys.core.exceptions import DomainError, UnknownUnit
 from surveys.core.i18n import N_
 from surveys.core.models import pk
@@ -206,3 +207,27 @@ async def visible_unit(*, session: AsyncSession, actor: Actor, code: str) -> Uni
     if unit is None or not actor.sees(unit.id):
         raise UnknownUnit(code=code)
     return unit
+
+
+async def audit_page(
+    *,
+    session: AsyncSession,
+    actor: Actor,
+    who: str | None = None,
+    action: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[AuditEvent], int]:
+    """The audit log, newest first, one page and the total; for administrators only.
+
+    ``who`` is an exact actor (``token:NAME`` for a token), ``action`` a prefix (``user.``).
+    """
+    actor.require(Perm.manage)
+    statement = select(AuditEvent)
+    if who:
+        statement = statement.where(AuditEvent.actor == who)
+    if action:
+        statement = statement.where(col(AuditEvent.action).startswith(action))
+    total = (await session.exec(select(func.count()).select_from(statement.subquery()))).one()
+    page = statement.order_by(col(AuditEvent.id).desc()).offset(offset).limit(limit)
+    return list((await session.exec(page)).all()), int(total)

@@ -18,11 +18,18 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from surveys.accounts.access import Actor, Perm
 from surveys.accounts.models import Unit
+from surveys.cases.exceptions import NOTE_REQUIRED as NOTE_REQUIRED
+from surveys.cases.exceptions import TEXT_MAX as TEXT_MAX
+from surveys.cases.exceptions import CaseClosed as CaseClosed
+from surveys.cases.exceptions import InvalidText as InvalidText
+from surveys.cases.exceptions import InvalidTransition as InvalidTransition
+from surveys.cases.exceptions import NoteRequired as NoteRequired
+from surveys.cases.exceptions import RereratingNotAllowed as RereratingNotAllowed
+from surveys.cases.exceptions import SupervisorOnly as SupervisorOnly
 from surveys.cases.models import CaseEvent, CaseState, FollowUpCase
 from surveys.cases.workdays import DeadlinePolicy, WorkCalendar
 from surveys.core.clock import as_utc
-from surveys.core.exceptions import DomainError, NotFound, UnknownUnit
-from surveys.core.i18n import N_
+from surveys.core.exceptions import NotFound, UnknownUnit
 from surveys.core.models import pk, utcnow
 from surveys.haochaping.models import Rating
 from surveys.haochaping.ratings import is_bad
@@ -43,7 +50,6 @@ TRANSITIONS: Mapping[CaseState, frozenset[CaseState]] = {
 }
 # Only the citizen's re-rating (record_rerating) moves a case to 已复评, never staff.
 CITIZEN_MOVES = frozenset({S.rerated})
-NOTE_REQUIRED = frozenset({S.unfounded, S.appealing})  # the reason is shown to the citizen
 APPEAL_DECISIONS = frozenset({S.appeal_upheld, S.appeal_rejected})
 SUPERVISOR_ROLES = frozenset({"supervisor", "admin"})
 # States in which the unit still owes the 1st contact / the 整改 and 反馈; 申诉中 counts too, so
@@ -57,58 +63,10 @@ RERATING_LEVELS: Mapping[str, Level] = {
     "基本满意": Level.neutral,
     "不满意": Level.dissatisfied,
 }
-TEXT_MAX = 2000
 SYSTEM = "system"
 CITIZEN = "citizen"
 _REF_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ"  # letters only, no I/O: never mistaken for an id
 _REF_LENGTH = 6
-
-
-class InvalidTransition(DomainError):
-    key = N_("error.invalid_transition")
-    status_code = 409
-
-    def __init__(self, *, frm: str, to: str) -> None:
-        super().__init__(frm=str(frm), to=str(to))
-
-
-class NoteRequired(DomainError):
-    key = N_("error.note_required")
-    status_code = 422
-
-    def __init__(self, *, to: str) -> None:
-        super().__init__(to=str(to))
-
-
-class SupervisorOnly(DomainError):
-    key = N_("error.supervisor_only")
-    status_code = 403
-
-    def __init__(self, *, to: str) -> None:
-        super().__init__(to=str(to))
-
-
-class CaseClosed(DomainError):
-    key = N_("error.case_closed")
-    status_code = 409
-
-
-class RereratingNotAllowed(DomainError):
-    key = N_("error.rerating_not_allowed")
-    status_code = 409
-
-    def __init__(self, *, state: str) -> None:
-        super().__init__(state=str(state))
-
-
-class InvalidText(DomainError):
-    """A reply or citizen message that is empty or longer than :data:`TEXT_MAX`."""
-
-    key = N_("error.invalid_text")
-    status_code = 422
-
-    def __init__(self, *, got: int) -> None:
-        super().__init__(max=TEXT_MAX, got=got)
 
 
 def _state(case: FollowUpCase) -> str:
