@@ -6,9 +6,8 @@ import typer
 
 from api.cli.common import cli_actor, in_transaction
 from surveys.core.db import AsyncSession
-from surveys.core.models import utcnow
 from surveys.core.settings import get_settings
-from surveys.questionnaire import respondents
+from surveys.flows import privacy as privacy_flows
 
 app = typer.Typer(help="Personal data.", no_args_is_help=True)
 
@@ -19,8 +18,8 @@ def privacy_purge() -> None:
     days = get_settings().identity_retention_days
 
     async def purge(session: AsyncSession) -> int:
-        await cli_actor(session)
-        return await respondents.purge_stale_identities(session=session, now=utcnow(), days=days)
+        actor = await cli_actor(session)
+        return await privacy_flows.purge_identities(session=session, actor=actor, days=days)
 
     deleted = in_transaction(purge)
     typer.echo(f"{deleted} identity row(s) older than {days} days deleted")

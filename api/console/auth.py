@@ -1,4 +1,5 @@
-"""Sign in, sign out, change password."""
+"""Sign in, sign out, change password: each one call to :mod:`surveys.flows.sessions`, which
+checks and audits; these pages keep the session cookie and explain a refusal."""
 
 from __future__ import annotations
 
@@ -19,13 +20,13 @@ from api.auth import (
 )
 from api.console.web import redirect, render, translate
 from api.deps import SessionDep, SettingsDep
-from surveys.accounts import accounts, audit
-from surveys.accounts.access import Actor, Perm, StaffRole
+from surveys.accounts import accounts
+from surveys.accounts.access import Actor, Perm
 from surveys.accounts.models import StaffUser
 from surveys.core.exceptions import DomainError
 from surveys.core.i18n import N_
-from surveys.core.models import utcnow
 from surveys.core.settings import Settings
+from surveys.flows import sessions as session_flows
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 HOME = "/console/dashboard"
@@ -68,38 +69,21 @@ async def login(
     password: Annotated[str, Form(max_length=200)] = "",
     next: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
-    address = client_address(request)
-    outcome = await accounts.authenticate(
+    outcome = await session_flows.sign_in(
         session=session,
         username=username,
         password=password,
-        address=address,
-        now=utcnow(),
+        address=client_address(request),
         policy=_policy(settings),
     )
     user = outcome.user
     if user is None:
-        await audit.record_anonymous(
-            session=session,
-            name=username.strip()[:64] or "-",
-            action="login.failed",
-            address=address,
-            reason=outcome.error,
-        )
         message = translate(outcome.error or "", **(outcome.params or {}))
         context = {"next": _safe_next(next), "error": message, "username": username[:64]}
         return render(request, "console/login.html", context, status_code=outcome.status_code)
     request.session.clear()  # a new session on every sign-in: no fixation
     request.session[SESSION_USER] = user.id
     request.session[SESSION_VERSION] = user.session_version
-    actor = Actor.scoped(
-        name=user.username,
-        role=StaffRole(user.role),
-        unit_ids=[],
-        address=address,
-        user_id=user.id,
-    )
-    await audit.record(session=session, actor=actor, action="login")
     if user.must_change_password:
         return redirect("/console/password")
     return redirect(_safe_next(next))
@@ -111,9 +95,7 @@ async def logout(
     session: SessionDep,
     actor: Annotated[Actor, Depends(console_actor(Perm.signed_in))],
 ) -> Response:
-    assert actor.user_id is not None
-    await accounts.sign_out(session=session, user_id=actor.user_id)
-    await audit.record(session=session, actor=actor, action="logout")
+    await session_flows.sign_out(session=session, actor=actor)
     request.session.clear()
     return redirect("/console/login")
 
@@ -138,18 +120,18 @@ async def change_password(
     new: Annotated[str, Form(max_length=200)] = "",
     repeat: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    user = found[1]
-    context: dict[str, object] = {"first": user.must_change_password}
+    context: dict[str, object] = {"first": found[1].must_change_password}
     if new != repeat:
         context["error"] = translate(N_("console.password.mismatch"))
         return render(request, "console/password.html", context, actor=actor, status_code=422)
     try:
-        await accounts.change_password(session=session, user=user, current=current, new=new)
+        user = await session_flows.change_password(
+            session=session, actor=actor, current=current, new=new
+        )
     except DomainError as exc:
         context["error"] = translate(exc.key, **exc.params)
         return render(
             request, "console/password.html", context, actor=actor, status_code=exc.status_code
         )
-    await audit.record(session=session, actor=actor, action="password.change")
     request.session[SESSION_VERSION] = user.session_version  # this session goes on
     return redirect(HOME)

@@ -36,6 +36,8 @@ import surveys.flows.cases  # noqa: F401
 import surveys.flows.exports  # noqa: F401
 import surveys.flows.imports  # noqa: F401
 import surveys.flows.integrations  # noqa: F401
+import surveys.flows.privacy  # noqa: F401
+import surveys.flows.sessions  # noqa: F401
 import surveys.flows.surveys  # noqa: F401
 import surveys.flows.units  # noqa: F401
 from api.main import create_app
@@ -46,11 +48,12 @@ from surveys.cases import service as cases
 from surveys.cases.workdays import DeadlinePolicy, load_calendar
 from surveys.core.clock import today
 from surveys.core.db import SessionMaker, create_engine, create_sessionmaker, unit_of_work
-from surveys.core.models import pk
+from surveys.core.models import pk, utcnow
 from surveys.core.settings import Settings
 from surveys.flows.registry import FLOWS, Adapter
 from surveys.haochaping.models import Rating, RatingSource
-from surveys.questionnaire import catalog
+from surveys.questionnaire import catalog, respondents
+from surveys.questionnaire.models import Identity
 from tests.api.console.conftest import PASSWORD, Browser, add_user, bearer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -225,6 +228,24 @@ async def _files(world: World) -> None:
         (world.root / name).write_bytes(data)
 
 
+async def _contacts(world: World) -> None:
+    """Two citizens' chat ids: one unused since 2020 (past the retention), one seen today."""
+    async with unit_of_work(world.sessionmaker) as session:
+        for chat_id, seen in ((1001, datetime(2020, 1, 1, tzinfo=UTC)), (1002, utcnow())):
+            respondent = await respondents.get_or_create_respondent(
+                session=session, secret=b"parity", channel="telegram", external_id=chat_id
+            )
+            session.add(
+                Identity(
+                    respondent_id=pk(respondent),
+                    channel="telegram",
+                    chat_id=chat_id,
+                    created_at=seen,
+                    last_seen_at=seen,
+                )
+            )
+
+
 def _page_post(page: str, url: str, data: dict[str, Any]) -> ConsoleCall:
     async def call(browser: Browser, ctx: dict[str, Any]) -> Response:
         await browser.get(page)
@@ -269,6 +290,7 @@ def _both(*steps: Prepare) -> Prepare:
 
 
 WORKER = _account("worker", StaffRole.staff, [UNIT])
+NEW_PASSWORD = "parity-new-password-2026"
 USERS = "/console/users"
 TOKENS = "/console/tokens"
 SCENARIOS: dict[str, Scenario] = {
@@ -377,6 +399,15 @@ SCENARIOS: dict[str, Scenario] = {
         console=_download(f"/console/feedback/{UNIT}/pdf?period=2026H1"),
         cli=lambda ctx: ["feedback", "--period", "2026H1", "--out", "out", "--unit", UNIT],
     ),
+    "logout": Scenario(console=_page_post("/console/dashboard", "/console/logout", {})),
+    "password.change": Scenario(
+        console=_page_post(
+            "/console/password",
+            "/console/password",
+            {"current": PASSWORD, "new": NEW_PASSWORD, "repeat": NEW_PASSWORD},
+        )
+    ),
+    "privacy.purge": Scenario(prepare=_contacts, cli=lambda ctx: ["privacy", "purge"]),
     "ratings.push": Scenario(api=_api_post("/api/v1/ratings", RATING)),
     "service_event.push": Scenario(api=_api_post("/api/v1/service-events", EVENT)),
 }
