@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated, NoReturn, TypeVar
+from typing import Annotated, NoReturn, Protocol, TypeVar
 
 import typer
 
@@ -16,7 +17,7 @@ from surveys.accounts.access import Actor, StaffRole
 from surveys.core.db import AsyncSession, create_sessionmaker, engine_from_settings, unit_of_work
 from surveys.core.exceptions import DomainError, InvalidFile
 from surveys.core.i18n import N_, Translator
-from surveys.core.models import pk
+from surveys.core.models import pk, utcnow
 from surveys.core.settings import get_settings
 
 T = TypeVar("T")
@@ -129,3 +130,35 @@ async def reading_actor(session: AsyncSession) -> Actor | None:
 
 # Whoever runs a read-only command on the server without naming an account reads everything.
 SERVER_READER = Actor(name="cli", role=StaffRole.admin, units=None, address=ADDRESS)
+
+
+def acting(work: Callable[[AsyncSession, Actor], Awaitable[T]]) -> T:
+    """Run ``work`` in one transaction as the acting account (:func:`cli_actor`)."""
+
+    async def run(session: AsyncSession) -> T:
+        return await work(session, await cli_actor(session))
+
+    return in_transaction(run)
+
+
+def reading(work: Callable[[AsyncSession, Actor], Awaitable[T]]) -> T:
+    """Run ``work`` in one transaction as the named account, else as :data:`SERVER_READER`."""
+
+    async def run(session: AsyncSession) -> T:
+        return await work(session, await reading_actor(session) or SERVER_READER)
+
+    return in_transaction(run)
+
+
+class LinkCodeFlow(Protocol):
+    def __call__(
+        self, *, session: AsyncSession, actor: Actor, username: str, now: datetime
+    ) -> Awaitable[str]: ...
+
+
+def print_link_code(issue: LinkCodeFlow, username: str) -> None:
+    """Issue a bot link code as the acting account and print it once."""
+    code = acting(
+        lambda session, actor: issue(session=session, actor=actor, username=username, now=utcnow())
+    )
+    typer.echo(f"send this to the bot within 15 minutes:  /link {code}")

@@ -6,10 +6,8 @@ from typing import Annotated
 
 import typer
 
-from api.cli.common import cli_actor, in_transaction
+from api.cli.common import acting, print_link_code
 from surveys.accounts.access import StaffRole
-from surveys.core.db import AsyncSession
-from surveys.core.models import utcnow
 from surveys.flows import accounts as flows
 
 app = typer.Typer(help="Staff of the units and their bot notifications.", no_args_is_help=True)
@@ -22,26 +20,15 @@ def staff_add(
     unit: Annotated[list[str] | None, typer.Option(help="Unit code (repeat for several)")] = None,
 ) -> None:
     """Add a staff member serving the given units."""
-
-    async def add(session: AsyncSession) -> None:
-        actor = await cli_actor(session)
-        await flows.add_staff(
+    acting(
+        lambda session, actor: flows.add_staff(
             session=session, actor=actor, username=username, role=role, unit_codes=unit or []
         )
-
-    in_transaction(add)
+    )
     typer.echo(f"staff {username!r} ({role.value}) added")
 
 
 @app.command("link-code")
 def staff_link_code(username: str) -> None:
     """Print a one-time code; the staff member sends `/link CODE` to the bot (15 minutes)."""
-
-    async def issue(session: AsyncSession) -> str:
-        actor = await cli_actor(session)
-        return await flows.issue_staff_link_code(
-            session=session, actor=actor, username=username, now=utcnow()
-        )
-
-    code = in_transaction(issue)
-    typer.echo(f"send this to the bot within 15 minutes:  /link {code}")
+    print_link_code(flows.issue_staff_link_code, username)

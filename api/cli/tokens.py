@@ -6,11 +6,10 @@ from typing import Annotated
 
 import typer
 
-from api.cli.common import SERVER_READER, cli_actor, in_transaction, reading_actor
+from api.cli.common import acting, reading
 from surveys.accounts import queries
 from surveys.accounts.access import StaffRole
 from surveys.core.clock import local_minutes
-from surveys.core.db import AsyncSession
 from surveys.core.settings import get_settings
 from surveys.flows import accounts as flows
 
@@ -30,14 +29,11 @@ def token_create(
 ) -> None:
     """Create an API token for an integration; the secret is printed once, stored hashed."""
 
-    async def create(session: AsyncSession) -> str:
-        actor = await cli_actor(session)
-        _, raw = await flows.create_token(
+    _, raw = acting(
+        lambda session, actor: flows.create_token(
             session=session, actor=actor, name=name, role=role, unit_code=unit
         )
-        return raw
-
-    raw = in_transaction(create)
+    )
     typer.echo(f"token {name!r} created; keep it now, it is not shown again:\n{raw}")
 
 
@@ -45,12 +41,8 @@ def token_create(
 def token_list() -> None:
     """Tokens with their role, unit and state (never their secrets)."""
     tz = get_settings().tz
-
-    async def rows(session: AsyncSession) -> list[queries.TokenRow]:
-        actor = await reading_actor(session) or SERVER_READER
-        return await queries.list_tokens(session=session, actor=actor)
-
-    for row in in_transaction(rows):
+    rows = reading(lambda session, actor: queries.list_tokens(session=session, actor=actor))
+    for row in rows:
         state = f"revoked {local_minutes(row.revoked_at, tz)}" if row.revoked_at else "active"
         typer.echo(
             f"{row.name}\t{row.role.value}\tunit={row.unit_code or 'all'}\t"
@@ -61,10 +53,5 @@ def token_list() -> None:
 @app.command("revoke")
 def token_revoke(name: str) -> None:
     """Revoke a token by name."""
-
-    async def revoke(session: AsyncSession) -> None:
-        actor = await cli_actor(session)
-        await flows.revoke_token(session=session, actor=actor, name=name)
-
-    in_transaction(revoke)
+    acting(lambda session, actor: flows.revoke_token(session=session, actor=actor, name=name))
     typer.echo(f"token {name!r} revoked")

@@ -6,23 +6,24 @@ an administrator, is created without one: there is nobody yet to act as.
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Awaitable
+from typing import Annotated, Protocol
 
 import typer
 
 from api.cli.common import (
     ADDRESS,
-    SERVER_READER,
     account_name,
+    acting,
     cli_actor,
     in_transaction,
-    reading_actor,
+    print_link_code,
+    reading,
 )
 from surveys.accounts import queries
 from surveys.accounts.access import Actor, StaffRole
 from surveys.core.clock import local_minutes
 from surveys.core.db import AsyncSession
-from surveys.core.models import utcnow
 from surveys.core.settings import get_settings
 from surveys.flows import accounts as flows
 
@@ -76,12 +77,7 @@ def user_add(
 def user_list() -> None:
     """Accounts: name, role, units, state, last sign-in, bot linked (never passwords)."""
     tz = get_settings().tz
-
-    async def accounts(session: AsyncSession) -> list[queries.AccountRow]:
-        actor = await reading_actor(session) or SERVER_READER
-        return await queries.list_accounts(session=session, actor=actor)
-
-    rows = in_transaction(accounts)
+    rows = reading(lambda session, actor: queries.list_accounts(session=session, actor=actor))
     if not rows:
         typer.echo("no users yet; add one with `minyi user add NAME --role admin`")
     for row in rows:
@@ -100,51 +96,41 @@ def user_list() -> None:
 @app.command("reset")
 def user_reset(username: Annotated[str, typer.Argument(metavar="NAME")]) -> None:
     """Give the account a new one-time password; its sessions end, a lockout is lifted."""
-
-    async def reset(session: AsyncSession) -> str:
-        actor = await cli_actor(session)
-        return await flows.reset_user_password(session=session, actor=actor, username=username)
-
-    password = in_transaction(reset)
+    password = acting(
+        lambda session, actor: flows.reset_user_password(
+            session=session, actor=actor, username=username
+        )
+    )
     typer.echo(
         f"new one-time password for {username.strip()!r}, shown only now; it must be changed "
         f"at the next sign-in:\n{password}"
     )
 
 
+class _AccountChange(Protocol):
+    def __call__(
+        self, *, session: AsyncSession, actor: Actor, username: str
+    ) -> Awaitable[object]: ...
+
+
+def _switch(username: str, change: _AccountChange, done: str) -> None:
+    acting(lambda session, actor: change(session=session, actor=actor, username=username))
+    typer.echo(f"user {username.strip()!r} {done}")
+
+
 @app.command("disable")
 def user_disable(username: Annotated[str, typer.Argument(metavar="NAME")]) -> None:
     """Disable an account: it can no longer sign in, and its sessions end."""
-
-    async def disable(session: AsyncSession) -> None:
-        actor = await cli_actor(session)
-        await flows.disable_user(session=session, actor=actor, username=username)
-
-    in_transaction(disable)
-    typer.echo(f"user {username.strip()!r} disabled")
+    _switch(username, flows.disable_user, "disabled")
 
 
 @app.command("enable")
 def user_enable(username: Annotated[str, typer.Argument(metavar="NAME")]) -> None:
     """Enable a disabled account again."""
-
-    async def enable(session: AsyncSession) -> None:
-        actor = await cli_actor(session)
-        await flows.enable_user(session=session, actor=actor, username=username)
-
-    in_transaction(enable)
-    typer.echo(f"user {username.strip()!r} enabled")
+    _switch(username, flows.enable_user, "enabled")
 
 
 @app.command("link-code")
 def user_link_code(username: Annotated[str, typer.Argument(metavar="NAME")]) -> None:
     """Print a one-time code; the account's owner sends `/link CODE` to the bot (15 min)."""
-
-    async def issue(session: AsyncSession) -> str:
-        actor = await cli_actor(session)
-        return await flows.issue_user_link_code(
-            session=session, actor=actor, username=username, now=utcnow()
-        )
-
-    code = in_transaction(issue)
-    typer.echo(f"send this to the bot within 15 minutes:  /link {code}")
+    print_link_code(flows.issue_user_link_code, username)
