@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -125,39 +125,34 @@ def ranking_rows(report: ScoreReport) -> list[Row]:
                 }
             )
         return sorted(rows, key=_order)
-    for period, results in report.halves.items():
-        for r in results:
-            rank = r.placing.rank if r.placing else None
-            rows.append(
-                {
-                    "period": period,
-                    **_unit(r),
-                    "rank": rank,
-                    "band": band_text(r.placing),
-                    **_interval(r.total),
-                    "missing": "；".join(r.missing),
-                }
-            )
-    return sorted(rows, key=_order)
+    return _half_rows(report, lambda r: {"band": band_text(r.placing), **_interval(r.total)})
 
 
 def component_rows(report: ScoreReport) -> list[Row]:
     """Per half-year and unit: the four components and the weighted half-year score."""
-    rows = []
-    for period, results in report.halves.items():
-        for r in results:
-            parts = {f"c_{c.name}": _num(r.components[c]) for c in Component}
-            rank = r.placing.rank if r.placing else None
-            rows.append(
-                {
-                    "period": period,
-                    **_unit(r),
-                    "rank": rank,
-                    **parts,
-                    "half": _num(r.total.score) if r.total else None,
-                    "missing": "；".join(r.missing),
-                }
-            )
+    return _half_rows(
+        report,
+        lambda r: {
+            **{f"c_{c.name}": _num(r.components[c]) for c in Component},
+            "half": _num(r.total.score) if r.total else None,
+        },
+    )
+
+
+def _half_rows(report: ScoreReport, columns: Callable[[HalfResult], Row]) -> list[Row]:
+    """One row per half-year and unit, in rank order: period, unit and rank, ``columns``,
+    then what is missing."""
+    rows = [
+        {
+            "period": period,
+            **_unit(r),
+            "rank": r.placing.rank if r.placing else None,
+            **columns(r),
+            "missing": "；".join(r.missing),
+        }
+        for period, results in report.halves.items()
+        for r in results
+    ]
     return sorted(rows, key=_order)
 
 

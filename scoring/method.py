@@ -7,7 +7,7 @@ import json
 import math
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import (
@@ -41,6 +41,17 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+K = TypeVar("K", bound=StrEnum)
+
+
+def _every(keys: type[K], value: dict[K, float], what: str) -> dict[K, float]:
+    """``value`` in the order of ``keys``; one missing is refused: "``what`` needed; missing …"."""
+    missing = [key.value for key in keys if key not in value]
+    if missing:
+        raise ValueError(f"{what} needed; missing {', '.join(missing)}")
+    return {key: value[key] for key in keys}
+
+
 class PointsMethod(_Strict):
     kind: Literal["points"]
     points: dict[Level, Annotated[float, Field(ge=0, le=100)]]
@@ -48,10 +59,7 @@ class PointsMethod(_Strict):
     @field_validator("points")
     @classmethod
     def _every_level(cls, value: dict[Level, float]) -> dict[Level, float]:
-        missing = [level.value for level in Level if level not in value]
-        if missing:
-            raise ValueError(f"points for every level needed; missing {', '.join(missing)}")
-        return {level: value[level] for level in Level}
+        return _every(Level, value, "points for every level")
 
 
 class ShareMethod(_Strict):
@@ -111,13 +119,11 @@ class Method(_Strict):
     @field_validator("components")
     @classmethod
     def _weights_sum_to_one(cls, value: dict[Component, float]) -> dict[Component, float]:
-        missing = [c.value for c in Component if c not in value]
-        if missing:
-            raise ValueError(f"a weight for every component needed; missing {', '.join(missing)}")
-        total = math.fsum(value.values())
+        ordered = _every(Component, value, "a weight for every component")
+        total = math.fsum(ordered.values())
         if abs(total - 1) > WEIGHT_TOLERANCE:
             raise ValueError(f"the weights must sum to 1, they sum to {total:g}")
-        return {component: value[component] for component in Component}
+        return ordered
 
     @model_validator(mode="after")
     def _method_is_defined(self) -> Method:
