@@ -48,7 +48,11 @@ async def push_service_event(
     actor: PushActor,
     response: Response,
 ) -> ServiceEventPublic:
-    """Record a finished 办件; the same 办件编号 twice stores one event (200, not 201)."""
+    """Record a finished 办件; the unit's same 办件编号 twice stores one event (200, not 201).
+
+    Another unit's 办件 of that 办件编号 is no clash, and a unit the token may not push for
+    is answered as an unknown one: nothing tells one unit about another's.
+    """
     event, created = await flows.push_service_event(session=session, actor=actor, item=item)
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     assert event.id is not None

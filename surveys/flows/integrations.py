@@ -28,7 +28,7 @@ API_ONLY = frozenset({Adapter.api})
 async def push_service_event(
     *, session: AsyncSession, actor: Actor, item: service_events.ServiceEventIn
 ) -> tuple[ServiceEvent, bool]:
-    """Store a finished 办件 once per 办件编号; the event and whether it is new."""
+    """Store a finished 办件 once per unit and 办件编号; the event and whether it is new."""
     event, created = await service_events.receive_event(session=session, item=item, actor=actor)
     await audit.record(
         session=session,

@@ -22,9 +22,11 @@ class ServiceEvent(SQLModel, table=True):
     """A finished 办件 pushed by a service system; the citizen may rate it."""
 
     __tablename__ = "service_event"
+    # 办件编号 are unique within a unit: another unit's number is never a clash.
+    __table_args__ = (sa.UniqueConstraint("unit_id", "case_no"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    case_no: str = Field(max_length=64, unique=True, index=True)  # 办件编号
+    case_no: str = Field(max_length=64)  # 办件编号
     item_code: str = Field(max_length=64)  # 事项编码
     item_name: str = Field(max_length=200)
     unit_id: int = Field(foreign_key="unit.id", index=True)
@@ -32,6 +34,7 @@ class ServiceEvent(SQLModel, table=True):
     channel: int = Field(ge=1, le=7)  # GB/T 39046 pf code
     finished_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
     # Printed on the receipt or sent by SMS as a deep link; links the citizen's chat.
+    # Unique across units: it is the citizen's key.
     link_token: str = Field(max_length=64, unique=True, index=True)
     respondent_id: int | None = Field(default=None, foreign_key="respondent.id", index=True)
     invited_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
@@ -43,11 +46,12 @@ class ServiceEvent(SQLModel, table=True):
 class Rating(SQLModel, table=True):
     """One 好差评 rating. A later round or a late change adds a row; history is kept."""
 
-    __table_args__ = (sa.UniqueConstraint("source", "source_id"),)
+    # Idempotency keys are the unit's own: another unit's source id never hides a rating.
+    __table_args__ = (sa.UniqueConstraint("unit_id", "source", "source_id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     source: RatingSource = Field(sa_type=sa.String(8))
-    source_id: str = Field(max_length=64)  # idempotency key within the source
+    source_id: str = Field(max_length=64)  # idempotency key within the source and unit
     service_event_id: int | None = Field(default=None, foreign_key="service_event.id")
     unit_id: int = Field(foreign_key="unit.id", index=True)
     item_code: str | None = Field(default=None, max_length=64)

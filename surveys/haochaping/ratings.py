@@ -95,7 +95,7 @@ class RowError:
 @dataclass
 class IngestResult:
     created: list[Rating] = field(default_factory=list)
-    duplicates: list[str] = field(default_factory=list)  # source ids already stored
+    duplicates: list[str] = field(default_factory=list)  # source ids the unit already has
     errors: list[RowError] = field(default_factory=list)
 
 
@@ -141,10 +141,11 @@ async def ingest(
     now: datetime,
     grace_days: int,
 ) -> IngestResult:
-    """Store the valid new ratings; known source ids are reported, not stored twice.
+    """Store the valid new ratings; source ids the unit already has are reported, not stored.
 
     A rating whose half-year closed more than ``grace_days`` ago is refused, and so is
-    one naming a unit or 办件 that does not exist, or a 办件 of another unit.
+    one naming a unit or 办件 that does not exist. Source ids and 办件编号 are the unit's
+    own: another unit's 办件 is unknown here, and another unit's source id no duplicate.
     """
     result, accepted = await _plan(session, items, source, tz, now, grace_days)
     for item, unit, event in accepted:
@@ -173,20 +174,25 @@ async def _plan(
     events = await _events(session, [item.case_no for item in present if item.case_no])
     result = IngestResult()
     accepted: list[_Accepted] = []
-    seen: set[str] = set()
+    seen: set[_Key] = set()
     for index, item in enumerate(items):
         if item is None:
             continue
-        if item.source_id in known or item.source_id in seen:
+        unit = units.get(item.unit)
+        if unit is None:
+            result.errors.append(RowError(index, *_unknown_unit(item)))
+            continue
+        key = (pk(unit), item.source_id)
+        if key in known or key in seen:
             result.duplicates.append(item.source_id)
             continue
-        problem = _problem(item, units, events, tz, now, grace_days)
+        problem = _problem(item, unit, events, tz, now, grace_days)
         if problem is not None:
             result.errors.append(RowError(index, *problem))
             continue
-        seen.add(item.source_id)
-        event = events.get(item.case_no) if item.case_no else None
-        accepted.append((item, units[item.unit], event))
+        seen.add(key)
+        event = events.get((pk(unit), item.case_no)) if item.case_no else None
+        accepted.append((item, unit, event))
     return result, accepted
 
 
@@ -196,37 +202,44 @@ def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
         yield values[start : start + IN_CHUNK]
 
 
+_Key = tuple[int, str]  # (unit id, source id or 办件编号): keys are unique per unit
+
+
 async def _known_source_ids(
     session: AsyncSession, source: RatingSource, source_ids: Sequence[str]
-) -> set[str]:
-    known: set[str] = set()
+) -> set[_Key]:
+    known: set[_Key] = set()
     for chunk in _chunks(source_ids):
-        statement = select(Rating.source_id).where(
+        statement = select(Rating.unit_id, Rating.source_id).where(
             Rating.source == source, col(Rating.source_id).in_(chunk)
         )
-        known.update((await session.exec(statement)).all())
+        known.update((unit_id, source_id) for unit_id, source_id in await session.exec(statement))
     return known
 
 
-async def _events(session: AsyncSession, case_nos: Sequence[str]) -> dict[str, ServiceEvent]:
-    events: dict[str, ServiceEvent] = {}
+async def _events(session: AsyncSession, case_nos: Sequence[str]) -> dict[_Key, ServiceEvent]:
+    events: dict[_Key, ServiceEvent] = {}
     for chunk in _chunks(case_nos):
         statement = select(ServiceEvent).where(col(ServiceEvent.case_no).in_(chunk))
-        events.update((event.case_no, event) for event in (await session.exec(statement)).all())
+        found = (await session.exec(statement)).all()
+        events.update(((event.unit_id, event.case_no), event) for event in found)
     return events
+
+
+def _unknown_unit(item: RatingIn) -> tuple[str, str]:
+    return "unit", f"unknown unit {item.unit!r}"
 
 
 def _problem(
     item: RatingIn,
-    units: dict[str, Unit],
-    events: dict[str, ServiceEvent],
+    unit: Unit,
+    events: dict[_Key, ServiceEvent],
     tz: ZoneInfo,
     now: datetime,
     grace_days: int,
 ) -> tuple[str, str] | None:
-    unit = units.get(item.unit)
-    if unit is None or not unit.active:
-        return "unit", f"unknown unit {item.unit!r}"
+    if not unit.active:
+        return _unknown_unit(item)
     _, _, last_day = half_year(item.rated_at.astimezone(tz).date())
     closes_on = last_day + timedelta(days=grace_days)
     if today_in(tz, now) > closes_on:
@@ -235,12 +248,10 @@ def _problem(
         return "rated_at", "rated_at is in the future"
     if item.case_no is None:
         return None
-    event = events.get(item.case_no)
-    if event is None:
+    # Looked up within the rating's unit only: another unit's 办件 is as unknown as a
+    # missing one, so the answer never tells that it exists or whose it is.
+    if (pk(unit), item.case_no) not in events:
         return "case_no", f"unknown 办件 {item.case_no!r}"
-    if event.unit_id != unit.id:
-        owner = next((u.code for u in units.values() if u.id == event.unit_id), "?")
-        return "case_no", f"办件 {item.case_no!r} belongs to unit {owner!r}, not {item.unit!r}"
     return None
 
 
@@ -273,7 +284,7 @@ def today_in(tz: ZoneInfo, now: datetime) -> date:
 
 @dataclass(frozen=True)
 class RatingRow:
-    """A rating as staff may see it: never who gave it; the comment masked."""
+    """A rating as staff may see it: never who gave it; every text masked (§7)."""
 
     id: int
     source: str
@@ -285,7 +296,7 @@ class RatingRow:
     channel: int
     level: Level
     reasons: list[str]
-    comment: str | None  # phones and ID numbers masked
+    comment: str | None  # phones, ID numbers and e-mail addresses masked, as every text here
     has_voice: bool
     round: int
     active: bool
@@ -296,18 +307,23 @@ class RatingRow:
 
 
 def rating_row(rating: Rating) -> RatingRow:
+    """``rating`` for staff: what the citizen or the integrator wrote goes through mask_text."""
+
+    def masked(text: str | None) -> str | None:
+        return mask_text(text) if text else text
+
     return RatingRow(
         id=pk(rating),
         source=str(rating.source),
-        source_id=rating.source_id,
+        source_id=mask_text(rating.source_id),
         unit_id=rating.unit_id,
-        item_code=rating.item_code,
-        item_name=rating.item_name,
-        window_code=rating.window_code,
+        item_code=masked(rating.item_code),
+        item_name=masked(rating.item_name),
+        window_code=masked(rating.window_code),
         channel=rating.channel,
         level=Level(rating.level),
-        reasons=list(rating.reasons),
-        comment=mask_text(rating.comment) if rating.comment else None,
+        reasons=[mask_text(reason) for reason in rating.reasons],
+        comment=masked(rating.comment),
         has_voice=rating.voice_file_id is not None,
         round=rating.round,
         active=rating.active,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -14,21 +15,15 @@ from surveys.core.exceptions import DomainError, UnknownUnit
 from surveys.core.i18n import N_
 from surveys.core.models import pk
 from surveys.haochaping.models import ServiceEvent
+from surveys.questionnaire.links import EVENT_PREFIX, LINK_TOKEN_MAX, MAX_PAYLOAD
 
-LINK_TOKEN = r"^[A-Za-z0-9_-]{8,64}$"
-
-
-class WrongUnit(DomainError):
-    """The token is bound to another unit, or the 办件 is already filed under another unit."""
-
-    key = N_("error.wrong_unit")
-    status_code = 403
-
-    def __init__(self, *, unit: str) -> None:
-        super().__init__(unit=unit)
+LINK_TOKEN_MIN = 8
+LINK_TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 class LinkTokenTaken(DomainError):
+    """The link token is on another 办件 (of this unit or another: the answer never says)."""
+
     key = N_("error.link_token_taken")
     status_code = 409
 
@@ -48,7 +43,26 @@ class ServiceEventIn(BaseModel):
     staff: str | None = Field(default=None, max_length=64, exclude=True)
     channel: int = Field(ge=1, le=7)  # GB/T 39046 pf code
     finished_at: datetime
-    link_token: str = Field(pattern=LINK_TOKEN)
+    # The citizen opens t.me/<bot>?start=r_<link_token>: Telegram's 64 characters at most.
+    link_token: str = Field(
+        description="the receipt's link: t.me/<bot>?start=r_<link_token>",
+        json_schema_extra={
+            "minLength": LINK_TOKEN_MIN,
+            "maxLength": LINK_TOKEN_MAX,
+            "pattern": LINK_TOKEN.pattern,
+        },
+    )
+
+    @field_validator("link_token")
+    @classmethod
+    def _fits_a_deep_link(cls, value: str) -> str:
+        if not LINK_TOKEN_MIN <= len(value) <= LINK_TOKEN_MAX or not LINK_TOKEN.match(value):
+            raise ValueError(
+                f"link_token must be {LINK_TOKEN_MIN}-{LINK_TOKEN_MAX} characters of A-Z, a-z, "
+                f"0-9, '_' and '-' (got {len(value)}): the receipt's deep link "
+                f"{EVENT_PREFIX}<link_token> must fit Telegram's {MAX_PAYLOAD} characters"
+            )
+        return value
 
     @field_validator("finished_at")
     @classmethod
@@ -60,9 +74,11 @@ class ServiceEventIn(BaseModel):
         return value
 
 
-async def get_event(*, session: AsyncSession, case_no: str) -> ServiceEvent | None:
-    """The 办件 of that 办件编号, if pushed."""
-    statement = select(ServiceEvent).where(ServiceEvent.case_no == case_no)
+async def get_event(*, session: AsyncSession, unit_id: int, case_no: str) -> ServiceEvent | None:
+    """The unit's 办件 of that 办件编号, if pushed (办件编号 are unique per unit)."""
+    statement = select(ServiceEvent).where(
+        ServiceEvent.unit_id == unit_id, ServiceEvent.case_no == case_no
+    )
     return (await session.exec(statement)).first()
 
 
@@ -74,9 +90,10 @@ async def get_event_by_link_token(
     return (await session.exec(statement)).first()
 
 
-async def _unit(session: AsyncSession, code: str) -> Unit:
+async def _unit(session: AsyncSession, code: str, actor: Actor) -> Unit:
+    # A unit the token may not push for is answered as one that does not exist.
     unit = (await session.exec(select(Unit).where(Unit.code == code))).first()
-    if unit is None or not unit.active:
+    if unit is None or not unit.active or not actor.sees(unit.id):
         raise UnknownUnit(code=code)
     return unit
 
@@ -84,16 +101,14 @@ async def _unit(session: AsyncSession, code: str) -> Unit:
 async def receive_event(
     *, session: AsyncSession, item: ServiceEventIn, actor: Actor
 ) -> tuple[ServiceEvent, bool]:
-    """Store a finished 办件 once per 办件编号; returns the event and whether it is new."""
+    """Store a finished 办件 once per unit and 办件编号; the event and whether it is new.
+
+    Another unit's 办件 of the same 办件编号 is no clash: this unit gets its own.
+    """
     actor.require(Perm.push)
-    unit = await _unit(session, item.unit)
-    if not actor.sees(unit.id):
-        raise WrongUnit(unit=item.unit)
-    existing = await get_event(session=session, case_no=item.case_no)
+    unit = await _unit(session, item.unit, actor)
+    existing = await get_event(session=session, unit_id=pk(unit), case_no=item.case_no)
     if existing is not None:
-        # A retry returns the stored event, but never one filed under another unit.
-        if existing.unit_id != unit.id:
-            raise WrongUnit(unit=item.unit)
         return existing, False
     if await get_event_by_link_token(session=session, link_token=item.link_token) is not None:
         raise LinkTokenTaken()

@@ -14,13 +14,13 @@ from surveys.accounts.access import Actor, Forbidden, StaffRole
 from surveys.accounts.models import AuditEvent
 from surveys.cases import workdays
 from surveys.cases.models import FollowUpCase
-from surveys.core.exceptions import NotFound
+from surveys.core.exceptions import NotFound, UnknownUnit
 from surveys.core.settings import Settings
 from surveys.flows import exports
 from surveys.flows import integrations as push_flows
 from surveys.flows.registry import FLOWS, Adapter
 from surveys.haochaping.models import Rating, ServiceEvent
-from surveys.haochaping.service_events import ServiceEventIn, WrongUnit
+from surveys.haochaping.service_events import ServiceEventIn
 from tests.surveys.questionnaire.test_results import CODE, World, world
 
 __all__ = ["world"]  # the fixture, shared with the results tests
@@ -170,7 +170,7 @@ class TestPushServiceEvent:
         ]
 
     async def test_refusals_leave_no_row(self, session: AsyncSession, world: World) -> None:
-        with pytest.raises(WrongUnit):
+        with pytest.raises(UnknownUnit):
             await push_flows.push_service_event(
                 session=session, actor=_token(world), item=_event("BJ-2", "kundulun", "link-0002")
             )

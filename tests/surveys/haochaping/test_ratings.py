@@ -7,7 +7,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlmodel import func, select
+from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from surveys.accounts.models import Unit, UnitKind
@@ -60,6 +60,11 @@ async def unit(session: AsyncSession) -> Unit:
     session.add(Unit(code="old", name="撤并单位", kind=UnitKind.department, active=False))
     await session.flush()
     return kundulun
+
+
+@pytest.fixture
+async def units(session: AsyncSession, unit: Unit) -> dict[str, Unit]:
+    return {u.code: u for u in (await session.exec(select(Unit))).all()}
 
 
 @pytest.fixture
@@ -232,6 +237,40 @@ class TestIngest:
         assert (len(result.created), result.duplicates) == (1, ["R-1"])
         assert await count(session) == 1
 
+    async def test_another_units_source_id_is_no_duplicate(
+        self, session: AsyncSession, units: dict[str, Unit]
+    ) -> None:
+        await run(session, item(source_id="R-1", unit="kundulun"))
+
+        result = await run(session, item(source_id="R-1", unit="qingshan"))
+
+        assert (result.duplicates, result.errors) == ([], [])
+        assert [(r.source_id, r.unit_id) for r in result.created] == [
+            ("R-1", units["qingshan"].id)
+        ]
+        stored = await session.exec(select(Rating.unit_id).order_by(col(Rating.id)))
+        assert list(stored) == [units["kundulun"].id, units["qingshan"].id]
+
+    async def test_one_batch_may_repeat_a_source_id_across_units(
+        self, session: AsyncSession, units: dict[str, Unit]
+    ) -> None:
+        result = await run(session, item(unit="kundulun"), item(unit="qingshan"), item())
+
+        assert [r.unit_id for r in result.created] == [units["kundulun"].id, units["qingshan"].id]
+        assert result.duplicates == ["R-1"]
+        assert await count(session) == 2
+
+    async def test_the_same_unit_still_gets_a_duplicate_after_another_unit(
+        self, session: AsyncSession, units: dict[str, Unit]
+    ) -> None:
+        await run(session, item(unit="kundulun"))
+        await run(session, item(unit="qingshan"))
+
+        again = await run(session, item(unit="qingshan", level="very_dissatisfied"))
+
+        assert (again.created, again.duplicates, again.errors) == ([], ["R-1"], [])
+        assert await count(session) == 2
+
     async def test_source_ids_are_unique_per_source(
         self, session: AsyncSession, unit: Unit
     ) -> None:
@@ -270,14 +309,39 @@ class TestIngest:
         assert result.errors[0].message == "unknown 办件 'BJ-404'"
         assert await count(session) == 0
 
-    async def test_a_case_of_another_unit_is_refused(
+    async def test_a_case_of_another_unit_is_refused_as_an_unknown_one(
         self, session: AsyncSession, event: ServiceEvent
     ) -> None:
-        result = await run(session, item(unit="qingshan", case_no=event.case_no))
+        other = await run(session, item(unit="qingshan", case_no=event.case_no))
+        missing = await run(session, item(unit="qingshan", case_no="BJ-404"))
 
-        assert errors_of(result) == [(0, "case_no")]
-        assert "belongs to unit 'kundulun'" in result.errors[0].message
+        assert errors_of(other) == errors_of(missing) == [(0, "case_no")]
+        assert other.errors[0].message == f"unknown 办件 {event.case_no!r}"
+        assert missing.errors[0].message == "unknown 办件 'BJ-404'"
+        assert "kundulun" not in other.errors[0].message
         assert await count(session) == 0
+
+    async def test_each_unit_rates_its_own_case_of_a_shared_case_no(
+        self, session: AsyncSession, units: dict[str, Unit], event: ServiceEvent
+    ) -> None:
+        theirs = ServiceEvent(
+            case_no=event.case_no, item_code="Q-1", item_name="户籍办理",
+            unit_id=pk(units["qingshan"]), channel=1, finished_at=event.finished_at,
+            link_token="link-0002",
+        )  # fmt: skip
+        session.add(theirs)
+        await session.flush()
+
+        result = await run(
+            session,
+            item(source_id="K-1", case_no=event.case_no),
+            item(source_id="Q-1", unit="qingshan", case_no=event.case_no),
+        )
+
+        assert [(r.unit_id, r.service_event_id, r.item_name) for r in result.created] == [
+            (event.unit_id, event.id, "不动产登记"),
+            (theirs.unit_id, theirs.id, "户籍办理"),
+        ]
 
     async def test_a_rating_for_a_closed_half_year_is_refused(
         self, session: AsyncSession, unit: Unit

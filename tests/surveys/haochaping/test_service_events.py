@@ -17,7 +17,6 @@ from surveys.haochaping.models import ServiceEvent
 from surveys.haochaping.service_events import (
     LinkTokenTaken,
     ServiceEventIn,
-    WrongUnit,
     get_event,
     get_event_by_link_token,
     receive_event,
@@ -164,32 +163,58 @@ class TestReceiveEvent:
 
         assert created is True
 
-    async def test_a_unit_bound_token_is_refused_for_another_unit(
-        self, session: AsyncSession, units: dict[str, Unit]
+    @pytest.mark.parametrize("code", ["kundulun", "nowhere"])
+    async def test_another_unit_is_refused_as_an_unknown_one(
+        self, session: AsyncSession, units: dict[str, Unit], code: str
     ) -> None:
         token = await bound_token(session, units["qingshan"])
 
-        with pytest.raises(WrongUnit) as caught:
+        with pytest.raises(UnknownUnit) as caught:
             await receive_event(
-                session=session, item=event_in(), actor=actor_for_token(token, None)
+                session=session, item=event_in(unit=code), actor=actor_for_token(token, None)
             )
 
-        assert (caught.value.key, caught.value.status_code) == ("error.wrong_unit", 403)
-        assert caught.value.params == {"unit": "kundulun"}
+        assert (caught.value.key, caught.value.status_code) == ("error.unknown_unit", 404)
+        assert caught.value.params == {"code": code}
         assert await count(session) == 0
 
-    async def test_a_retry_cannot_fetch_the_case_of_another_unit(
+    async def test_a_case_no_of_another_unit_is_a_new_event_of_this_unit(
         self, session: AsyncSession, units: dict[str, Unit], token: ApiToken
     ) -> None:
-        await receive_event(session=session, item=event_in(), actor=actor_for_token(token, None))
+        theirs, _ = await receive_event(
+            session=session, item=event_in(), actor=actor_for_token(token, None)
+        )
         qingshan = await bound_token(session, units["qingshan"])
 
-        with pytest.raises(WrongUnit):
-            await receive_event(
-                session=session,
-                item=event_in(unit="qingshan"),
-                actor=actor_for_token(qingshan, None),
-            )
+        ours, created = await receive_event(
+            session=session,
+            item=event_in(unit="qingshan", item_name="户籍办理", link_token="another-1"),
+            actor=actor_for_token(qingshan, None),
+        )
+
+        assert created is True
+        assert ours.id != theirs.id
+        assert (ours.case_no, ours.unit_id, ours.item_name) == (
+            "BJ-2026-0001", units["qingshan"].id, "户籍办理",
+        )  # fmt: skip
+        assert theirs.item_name == "不动产登记"
+        assert await count(session) == 2
+
+    async def test_a_retry_after_another_units_case_returns_its_own(
+        self, session: AsyncSession, units: dict[str, Unit], token: ApiToken
+    ) -> None:
+        actor = actor_for_token(token, None)
+        await receive_event(session=session, item=event_in(), actor=actor)
+        first, _ = await receive_event(
+            session=session, item=event_in(unit="qingshan", link_token="another-1"), actor=actor
+        )
+
+        again, created = await receive_event(
+            session=session, item=event_in(unit="qingshan", link_token="another-2"), actor=actor
+        )
+
+        assert (again.id, created) == (first.id, False)
+        assert await count(session) == 2
 
     @pytest.mark.parametrize("code", ["nowhere", "old"])
     async def test_an_unknown_or_inactive_unit_is_refused(
@@ -216,6 +241,22 @@ class TestReceiveEvent:
         assert (caught.value.key, caught.value.status_code) == ("error.link_token_taken", 409)
         assert await count(session) == 1
 
+    async def test_a_link_token_clash_says_the_same_whoever_holds_it(
+        self, session: AsyncSession, units: dict[str, Unit], token: ApiToken
+    ) -> None:
+        actor = actor_for_token(token, None)
+        await receive_event(session=session, item=event_in(), actor=actor)
+        refusals = []
+        for unit in ("kundulun", "qingshan"):
+            with pytest.raises(LinkTokenTaken) as caught:
+                await receive_event(
+                    session=session, item=event_in(case_no="BJ-2", unit=unit), actor=actor
+                )
+            refusals.append((caught.value.key, caught.value.status_code, caught.value.params))
+
+        assert refusals[0] == refusals[1] == ("error.link_token_taken", 409, {})
+        assert await count(session) == 1
+
 
 class TestLookups:
     async def test_by_case_no_and_by_link_token(
@@ -225,7 +266,12 @@ class TestLookups:
             session=session, item=event_in(), actor=actor_for_token(token, None)
         )
 
-        assert await get_event(session=session, case_no="BJ-2026-0001") is event
+        kundulun, qingshan = units["kundulun"].id, units["qingshan"].id
+        assert kundulun is not None
+        assert qingshan is not None
+        found = await get_event(session=session, unit_id=kundulun, case_no="BJ-2026-0001")
+        assert found is event
         assert await get_event_by_link_token(session=session, link_token="Ab3_x-9Z") is event
-        assert await get_event(session=session, case_no="nope") is None
+        assert await get_event(session=session, unit_id=kundulun, case_no="nope") is None
+        assert await get_event(session=session, unit_id=qingshan, case_no="BJ-2026-0001") is None
         assert await get_event_by_link_token(session=session, link_token="nope-nope") is None
