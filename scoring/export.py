@@ -3,8 +3,9 @@
 Every export states the method (name, version, parameters), the period, ``computed_at``
 and the input fingerprint. ``computed_at`` is an input of the export (the CLI's ``--at``,
 default now): the same data, method and ``computed_at`` give byte-identical CSV and JSON.
-Unit-level aggregates only: no export holds any personal data. Text cells starting with
-``= + - @`` (or a tab or carriage return) get a leading ``'`` so no spreadsheet runs them.
+Unit-level aggregates only: no export holds any personal data. Text cells a spreadsheet
+could run as a formula (``= + - @``, their full-width forms, after any leading whitespace, or a
+leading tab or carriage return) get a leading ``'`` (:mod:`surveys.core.spreadsheet`).
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ from scoring.method import Source
 from scoring.models import Component
 from scoring.service import ScoreReport
 from surveys.accounts.models import UnitKind
+from surveys.core.spreadsheet import safe_cell, safe_text
 
 DIGITS = 2
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 KIND_ORDER = {kind.value: index for index, kind in enumerate(UnitKind)}
 SOURCE_LABELS = {Source.survey: "问卷", Source.rating: "好差评"}
 COMBINED = "合计"
@@ -64,11 +65,6 @@ HEADERS = {
     "fingerprint": "输入指纹",
     **{f"c_{c.name}": c.value for c in Component},
 }
-
-
-def safe_text(value: str) -> str:
-    """A text cell no spreadsheet reads as a formula."""
-    return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
 def _num(value: float | None) -> float | None:
@@ -301,9 +297,7 @@ def write_xlsx(path: Path | IO[bytes], report: ScoreReport) -> None:
         columns = _columns(rows)
         sheet.append([HEADERS[c] for c in columns])
         for row in rows:
-            sheet.append(
-                [safe_text(v) if isinstance(v, str) else v for v in (row.get(c) for c in columns)]
-            )
+            sheet.append([safe_cell(row.get(c)) for c in columns])
     workbook.save(path)
 
 

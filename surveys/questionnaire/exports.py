@@ -1,8 +1,9 @@
 """CSV and XLSX files for staff downloads: safe to open in Excel, with personal data masked.
 
-* Formula injection (CSV injection): a text cell that begins with ``=``, ``+``, ``-``, ``@``,
-  a tab or a carriage return is written with a leading apostrophe, so a spreadsheet shows it
-  as text instead of running it (OWASP). Numbers stay numbers.
+* Formula injection (CSV injection): a text cell that begins with ``=``, ``+``, ``-``, ``@``
+  (full-width and compatibility forms too, after any leading whitespace), a tab or a
+  carriage return is written with a leading apostrophe, so a spreadsheet shows it as text
+  instead of running it (OWASP; :mod:`surveys.core.spreadsheet`). Numbers stay numbers.
 * CSV is UTF-8 with a byte-order mark and CRLF line ends, which Excel opens without garbling
   Chinese text.
 * Free text goes out through :func:`mask_text` (re-exported from :mod:`surveys.masking`):
@@ -20,11 +21,11 @@ from openpyxl import Workbook  # type: ignore[import-untyped]
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE  # type: ignore[import-untyped]
 
 from surveys.core.masking import mask_text
+from surveys.core.spreadsheet import safe_cell, safe_text
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 BOM = "\ufeff"
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 Cell = str | int | float | bool | date | datetime | None
 Row = Sequence[Cell]
@@ -44,9 +45,7 @@ __all__ = [
 
 def escape_cell(value: Cell) -> Cell:
     """Text that a spreadsheet would read as a formula gets a leading apostrophe."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
+    return safe_cell(value)
 
 
 def _text(value: Cell) -> str:
@@ -69,14 +68,14 @@ def csv_bytes(rows: Iterable[Row]) -> bytes:
 
 
 def _xlsx_value(value: Cell) -> Cell:
-    escaped = escape_cell(value)
-    if isinstance(escaped, str):
-        # openpyxl refuses control characters; they have no place in a cell anyway.
-        cleaned: str = ILLEGAL_CHARACTERS_RE.sub("", escaped)
-        return cleaned
-    if isinstance(escaped, datetime) and escaped.tzinfo is not None:
-        return escaped.replace(tzinfo=None)  # Excel has no time zones: keep the wall time
-    return escaped
+    if isinstance(value, str):
+        # openpyxl refuses control characters; they have no place in a cell anyway. Removed
+        # first, so what is left is what gets checked for a formula start.
+        cleaned: str = ILLEGAL_CHARACTERS_RE.sub("", value)
+        return safe_text(cleaned)
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.replace(tzinfo=None)  # Excel has no time zones: keep the wall time
+    return value
 
 
 def xlsx_bytes(sheets: Sequence[tuple[str, Sequence[Row]]]) -> bytes:

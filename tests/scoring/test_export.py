@@ -14,11 +14,19 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from scoring import service
-from scoring.export import ranking_rows, safe_text, to_csv, to_json, write_exports, write_table
+from scoring.export import (
+    ranking_rows,
+    to_csv,
+    to_json,
+    write_exports,
+    write_table,
+    write_xlsx,
+)
 from scoring.method import load_method
 from scoring.models import Component
 from surveys.accounts.models import Unit, UnitKind
 from surveys.core.db import SessionMaker, unit_of_work
+from surveys.core.spreadsheet import safe_text
 from surveys.questionnaire.definitions import Level
 
 from .helpers import TZ, add_ratings, add_unit, import_totals
@@ -141,6 +149,52 @@ class TestContent:
         assert "2026-07-15T01:00:00+00:00" in cells
         assert all(c.data_type != "f" for sheet in workbook for row in sheet.iter_rows()
                    for c in row)  # fmt: skip
+
+
+# A unit name per formula sign, each after a different kind of leading whitespace.
+HOSTILE_NAMES = [
+    "=1+1", "＝1+1", " =1+1", "\u3000=1+1", "\u00a0@SUM(A1)", "\n+1", "＋1", "﹦1", "﹢1",
+    "﹣1", "－1", "＠SUM(A1)", "\t-1", "\r=1",
+]  # fmt: skip
+
+
+class TestHostileUnitNames:
+    @pytest.fixture
+    async def hostile(self, sessionmaker: SessionMaker) -> SessionMaker:
+        async with unit_of_work(sessionmaker) as session:
+            for index, name in enumerate(HOSTILE_NAMES):
+                unit = await add_unit(session, f"u{index}", name, UnitKind.district)
+                await add_ratings(session, unit, "2026H1", {Level.satisfied: 1})
+        return sessionmaker
+
+    async def test_csv_views_quote_every_name(self, hostile: SessionMaker) -> None:
+        async with hostile() as session:
+            result = await report(session)
+        data = to_csv(ranking_rows(result), fingerprint=result.fingerprint)
+
+        rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+        names = [row[rows[0].index("单位名称")] for row in rows[1:]]
+        assert sorted(names) == sorted("'" + name for name in HOSTILE_NAMES)
+
+    async def test_xlsx_cells_are_text_without_a_formula_start(
+        self, hostile: SessionMaker
+    ) -> None:
+        async with hostile() as session:
+            result = await report(session)
+        buffer = io.BytesIO()
+        write_xlsx(buffer, result)
+
+        sheet = load_workbook(io.BytesIO(buffer.getvalue()))["排名"]
+        header = [c.value for c in sheet[1]]
+        cells = [row[header.index("单位名称")] for row in sheet.iter_rows(min_row=2)]
+        assert len(cells) == len(HOSTILE_NAMES)
+        for cell in cells:
+            assert cell.data_type == "s"
+            assert cell.value.startswith("'"), repr(cell.value)
+            first = cell.value[1:].lstrip()[:1]
+            assert first in "=+-@＝＋－＠﹦﹢﹣"  # the name itself, kept after the quote
+        scores = [row[header.index("得分")].value for row in sheet.iter_rows(min_row=2)]
+        assert all(isinstance(score, float | int | type(None)) for score in scores)
 
 
 class TestSafeText:
