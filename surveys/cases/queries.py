@@ -1,8 +1,9 @@
 """What staff read about 差评 cases: one query per page or endpoint, masked here (§7).
 
 The console, the REST API and the command line show a case only through these plain
-records: the citizen as :func:`~surveys.cases.service.masked_reference`, every free text
-(comment, notes, replies, citizen messages) through :func:`~surveys.core.masking.mask_text`,
+records: the citizen as :func:`~surveys.cases.service.masked_reference`, every text a citizen
+or an integrator wrote (comment, reasons, item name and code, window code, notes, replies,
+citizen messages) through :func:`~surveys.core.masking.mask_text`,
 and the moves open to the actor worked out here, so no adapter queries or masks by itself.
 """
 
@@ -151,7 +152,11 @@ async def _item_names(
     if not ids:
         return {}
     rows = await session.exec(select(Rating.id, Rating.item_name).where(col(Rating.id).in_(ids)))
-    return {int(rating_id): name for rating_id, name in rows.all() if rating_id is not None}
+    return {
+        int(rating_id): mask_text(name) if name else name
+        for rating_id, name in rows.all()
+        if rating_id is not None
+    }
 
 
 async def case_queue(
@@ -236,9 +241,13 @@ def _timeline_row(event: CaseEvent, tz: ZoneInfo) -> TimelineRow:
         from_state=event.from_state,
         to_state=event.to_state,
         # Anyone's text may quote a phone or ID number; staff views mask it (§7).
-        note=mask_text(event.note) if event.note else None,
+        note=_masked(event.note),
         delivered_at=local_minutes(event.delivered_at, tz),
     )
+
+
+def _masked(text: str | None) -> str | None:
+    return mask_text(text) if text else None
 
 
 def staff_moves(state: CaseState) -> list[CaseState]:
@@ -272,15 +281,15 @@ async def case_detail(
         **vars(summarize(case, on)),
         unit_code=unit.code if unit else "",
         unit_name=unit.name if unit else "",
-        item=rating.item_name if rating else None,
-        item_code=rating.item_code if rating else None,
-        window_code=rating.window_code if rating else None,
+        item=_masked(rating.item_name if rating else None),
+        item_code=_masked(rating.item_code if rating else None),
+        window_code=_masked(rating.window_code if rating else None),
         level=rating.level if rating else None,
         channel=rating.channel if rating else None,
         rated_at=local_minutes(rating.rated_at, tz) if rating else "",
         contact_ok=bool(rating and rating.contact_ok),
-        reasons=list(rating.reasons or []) if rating else [],
-        comment=mask_text(rating.comment) if rating and rating.comment else None,
+        reasons=[mask_text(reason) for reason in rating.reasons or []] if rating else [],
+        comment=_masked(rating.comment if rating else None),
         voice=bool(rating and rating.voice_file_id),
         rerating=case.rerating,
         opened_at=local_minutes(case.opened_at, tz),

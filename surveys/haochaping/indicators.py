@@ -23,6 +23,7 @@ from sqlmodel.sql.expression import Select
 from surveys.accounts.access import Actor, Perm
 from surveys.cases.models import CaseEvent, CaseState, FollowUpCase
 from surveys.cases.service import is_overdue
+from surveys.core.masking import mask_text
 from surveys.haochaping.models import Rating
 from surveys.haochaping.ratings import is_bad
 from surveys.questionnaire.definitions import Level
@@ -173,8 +174,9 @@ async def _rating_rows(
     statement = _filtered(statement, period, unit_id).where(col(Rating.active).is_(True))
     # By id, so the latest rating names the 事项 when its name changed.
     rows = (await session.exec(statement.order_by(col(Rating.id)))).all()
+    # Reasons may be typed by the citizen: masked before they are counted and shown (§7).
     return [
-        (_key(group_by, unit, item, window), name, level, list(reasons or []))
+        (_key(group_by, unit, item, window), name, level, [mask_text(r) for r in reasons or []])
         for unit, item, name, window, level, reasons in rows
     ]
 
@@ -271,11 +273,13 @@ def _order(key: _Key) -> tuple[int, bool, str]:
 def _indicators(key: _Key, tally: _Tally, group_by: GroupBy) -> Indicators:
     unit_id, code = key
     top = sorted(tally.reasons.items(), key=lambda pair: (-pair[1], pair[0]))[:TOP_REASONS]
+    # Codes and names come from integrators and chat links: masked as any such text (§7).
+    shown = mask_text(code) if code else code
     return Indicators(
         unit_id=unit_id,
-        item_code=code if group_by == "item" else None,
-        item_name=tally.item_name if group_by == "item" else None,
-        window_code=code if group_by == "window" else None,
+        item_code=shown if group_by == "item" else None,
+        item_name=(mask_text(tally.item_name or "") or None) if group_by == "item" else None,
+        window_code=shown if group_by == "window" else None,
         ratings=tally.ratings,
         good=tally.good,
         bad=tally.bad,

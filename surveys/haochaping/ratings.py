@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -67,12 +68,13 @@ class RatingIn(BaseModel):
     level: Level
     channel: int = Field(ge=1, le=7)
     rated_at: datetime
-    case_no: str | None = Field(default=None, max_length=64)
-    item_code: str | None = Field(default=None, max_length=64)
-    item_name: str | None = Field(default=None, max_length=200)
-    window: str | None = Field(default=None, max_length=32)
-    reasons: list[str] = Field(default_factory=list, max_length=10)
-    comment: str | None = Field(default=None, max_length=2000)
+    # Text is stripped first: whitespace alone is refused, as an empty string is.
+    case_no: str | None = Field(default=None, min_length=1, max_length=64)
+    item_code: str | None = Field(default=None, min_length=1, max_length=64)
+    item_name: str | None = Field(default=None, min_length=1, max_length=200)
+    window: str | None = Field(default=None, min_length=1, max_length=32)
+    reasons: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list, max_length=10)
+    comment: str | None = Field(default=None, min_length=1, max_length=2000)
     contact_ok: bool = False
     round: int = Field(default=1, ge=1, le=2)
     is_default: bool = False
