@@ -50,6 +50,19 @@ class OpenSurveyCb(CallbackData, prefix="o"):
     code: str
 
 
+class Erase(StrEnum):
+    confirm = "y"
+    cancel = "n"
+
+
+class ForgetCb(CallbackData, prefix="e"):
+    """The answer to /forget's question: confirm or cancel, and when it was asked (Unix
+    seconds), so an old question's confirm erases nothing."""
+
+    k: Erase
+    at: int
+
+
 def engine_input(data: AnswerCb | RateCb) -> engine.Input:
     """The engine input a pressed answer button stands for."""
     if data.k is Act.done:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot.callbacks import Act, AnswerCb, OpenSurveyCb, RateCb
+from bot.callbacks import Act, AnswerCb, Erase, ForgetCb, OpenSurveyCb, RateCb
 from surveys.core.i18n import Translator
+from surveys.core.settings import Settings
 from surveys.questionnaire.conversation import Answered
 from surveys.questionnaire.definitions import QuestionType
 from surveys.questionnaire.engine import Prompt
@@ -66,3 +69,38 @@ def survey_list_keyboard(versions: list[SurveyVersion]) -> InlineKeyboardMarkup:
         builder.button(text=version.title, callback_data=OpenSurveyCb(code=code).pack())
     builder.adjust(1)
     return builder.as_markup()
+
+
+def privacy_notice(
+    t: Translator, settings: Settings, about: Literal["survey", "rating", "both"]
+) -> str:
+    """The notice shown before the first question (PIPL §17): who collects what, why, for
+    how long, how to erase it; worded for a survey, a rating, or both (/privacy)."""
+    office = settings.responsible_office
+    days = settings.identity_retention_days
+    if about == "survey":
+        text = t("privacy.survey", office=office, days=days)
+    elif about == "rating":
+        text = t("privacy.rating", office=office, days=days)
+    else:
+        text = t("privacy.general", office=office, days=days)
+    contact = settings.privacy_contact.strip()
+    if contact:
+        text += "\n" + t("privacy.contact", contact=contact)
+    return text
+
+
+def forget_keyboard(t: Translator, asked_at: int) -> InlineKeyboardMarkup:
+    """确认删除 / 取消 under /forget's question."""
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                _forget_button(t("button.forget_confirm"), ForgetCb(k=Erase.confirm, at=asked_at)),
+                _forget_button(t("button.forget_cancel"), ForgetCb(k=Erase.cancel, at=asked_at)),
+            ]
+        ]
+    )
+
+
+def _forget_button(text: str, data: ForgetCb) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text=text, callback_data=data.pack())

@@ -137,6 +137,12 @@ async def drop_prompt_buttons(bot: Bot | None, chat_id: int, state: FSMContext) 
     await _edit(bot.edit_message_reply_markup(chat_id=chat_id, message_id=prompt_id))
 
 
+async def drop_buttons(message: Message) -> None:
+    """Take the buttons off one message, e.g. a question already answered."""
+    if message.reply_markup is not None:
+        await _edit(message.edit_reply_markup(reply_markup=None))
+
+
 async def _edit(call: object) -> None:
     """Run an edit; an old or unchanged message is not worth failing the update for."""
     try:

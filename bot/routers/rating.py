@@ -8,7 +8,7 @@ from aiogram import F, Router
 from aiogram.filters import CommandObject, CommandStart
 from aiogram.types import CallbackQuery, Message
 
-from bot import views
+from bot import render, views
 from bot.callbacks import RateCb, engine_input
 from bot.middlewares import CHANNEL, ChatContext
 from surveys.core.models import utcnow
@@ -54,7 +54,7 @@ async def start_event_rating(message: Message, command: CommandObject, ctx: Chat
 
 def _open(ctx: ChatContext, message: Message, reply: Reply, heading: str) -> None:
     """A rating begins: the privacy notice, what is rated, then the first question."""
-    opening = [ctx.t("privacy.notice"), heading]
+    opening = [render.privacy_notice(ctx.t, ctx.settings, "rating"), heading]
     views.present(ctx, message, replace(reply, intro=None), opening=opening)
 
 

@@ -6,9 +6,10 @@ from aiogram import Router
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.types import Message
 
-from bot import views
+from bot import render, views
 from bot.middlewares import CHANNEL, ChatContext
 from surveys.core.i18n import Translator
+from surveys.core.settings import Settings
 from surveys.questionnaire import conversation
 
 router = Router(name=__name__)
@@ -25,7 +26,7 @@ async def start(message: Message, command: CommandObject, ctx: ChatContext) -> N
         payload=command.args,
         today=ctx.today(),
     )
-    notice = ctx.t("privacy.notice")
+    notice = render.privacy_notice(ctx.t, ctx.settings, "survey")
     if welcome.reply is not None:
         views.present(ctx, message, welcome.reply, opening=[notice])
     else:
@@ -39,5 +40,5 @@ async def help_(message: Message, t: Translator) -> None:
 
 
 @router.message(Command("privacy"))
-async def privacy(message: Message, t: Translator) -> None:
-    await message.answer(t("privacy.notice"))
+async def privacy(message: Message, t: Translator, settings: Settings) -> None:
+    await message.answer(render.privacy_notice(t, settings, "both"))

@@ -1,4 +1,5 @@
-"""Engine and session factories; SQLite gets WAL and foreign keys on every connection."""
+"""Engine and session factories; SQLite gets WAL, foreign keys and secure delete on every
+connection."""
 
 from __future__ import annotations
 
@@ -27,10 +28,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA busy_timeout=5000")
+    # Deleted rows are overwritten with zeros, so an erased chat id is not left in free pages.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 
 READ_ONLY = "minyi_read_only"  # execution option of a read transaction (see read_only)
+NO_TRANSACTION = "minyi_no_transaction"  # a statement SQLite refuses inside one (checkpoint)
 
 
 class WriteInReadTransaction(RuntimeError):
@@ -38,6 +42,8 @@ class WriteInReadTransaction(RuntimeError):
 
 
 def _begin(connection: Any) -> None:
+    if connection.get_execution_options().get(NO_TRANSACTION):
+        return
     if connection.get_execution_options().get(READ_ONLY):
         # WAL readers see a snapshot and never wait for (or block) the one writer.
         connection.exec_driver_sql("BEGIN")
@@ -108,6 +114,26 @@ async def read_only(sessionmaker: SessionMaker) -> AsyncIterator[AsyncSession]:
             yield session
         finally:
             await session.rollback()
+
+
+async def checkpoint(session: AsyncSession) -> bool:
+    """Copy SQLite's write-ahead log into the database file and truncate it.
+
+    Call it after a transaction that erased personal data has committed: with
+    ``secure_delete`` the file then holds zeros where the rows were, and the ``-wal`` file,
+    which still held the rows' earlier copies, is empty. True when the log was emptied;
+    False when a reader kept part of it (the next checkpoint finishes the job). Other
+    databases keep no such file: nothing to do, True.
+    """
+    bind = session.bind
+    if bind is None or bind.dialect.name != "sqlite":
+        return True
+    engine = bind if isinstance(bind, AsyncEngine) else bind.engine
+    async with engine.connect() as connection:
+        outside = await connection.execution_options(**{NO_TRANSACTION: True})
+        result = await outside.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        row = result.one()
+    return not row[0]
 
 
 async def ping(session: AsyncSession) -> None:

@@ -6,6 +6,7 @@ object down, so tests build their own :class:`Settings` without touching ``os.en
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from enum import StrEnum
 from functools import lru_cache
@@ -53,6 +54,11 @@ class Settings(BaseSettings):
     default_locale: str = "zh_Hans"
     log_level: str = "INFO"
     identity_retention_days: int = Field(default=730, ge=1)
+    # The privacy notice (PIPL §17) names who collects the answers, and a contact if set.
+    responsible_office: str = Field(
+        default="包头市数字政府建设工作专班", min_length=1, max_length=100
+    )
+    privacy_contact: str = Field(default="", max_length=200)
     # 好差评 (domain.md §3): working days to first contact and to rectify and reply.
     case_contact_days: int = Field(default=1, ge=1)
     case_rectify_days: int = Field(default=5, ge=1)
@@ -77,6 +83,12 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=5, ge=1)
     lockout_minutes: float = Field(default=15, gt=0)
     login_address_failures: int = Field(default=20, ge=1)
+    # Request bodies (MB): JSON and forms; the console's uploads and pushed rating batches.
+    max_body_mb: float = Field(default=2, gt=0)
+    max_upload_mb: float = Field(default=20, gt=0)
+    # Reverse proxies whose X-Forwarded-For is believed (the address audited and throttled):
+    # comma-separated addresses or networks, e.g. "127.0.0.1" or "10.0.0.0/8"; empty = none.
+    forwarded_allow_ips: str = ""
 
     # Scoring: the 民意 method file (YAML); empty = the defaults of scoring/method.yaml.
     scoring_method_file: Path | None = None
@@ -99,6 +111,19 @@ class Settings(BaseSettings):
         if any(not 1 <= len(r.strip()) <= 60 for r in value) or len(set(value)) != len(value):
             raise ValueError("RATING_REASONS must be distinct labels of 1-60 characters")
         return [r.strip() for r in value]
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxy_addresses(cls, value: str) -> str:
+        entries = [e.strip() for e in value.split(",") if e.strip()]
+        for entry in entries:
+            if entry == "*":  # every peer: only when nothing else can reach the port
+                continue
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"FORWARDED_ALLOW_IPS: {entry!r} is no address") from exc
+        return ",".join(entries)
 
     @field_validator("telegram_api_url")
     @classmethod

@@ -35,7 +35,7 @@ from surveys.questionnaire.models import Conversation, Identity, Respondent
 
 QR_CHANNEL = 3  # GB/T 39046 channel list: 3 二维码
 MOBILE_CHANNEL = 2  # 2 移动服务端: a 办件's own link, opened in chat
-EVENT_PREFIX = "r_"
+EVENT_PREFIX = links.EVENT_PREFIX
 DEFAULT_REASONS = DEFAULT_RATING_REASONS
 BAD = [Level.dissatisfied.value, Level.very_dissatisfied.value]
 CONTACT_YES = "yes"

@@ -37,7 +37,7 @@ class ServiceEventIn(BaseModel):
     item_code: str = Field(min_length=1, max_length=64)  # 事项编码
     item_name: str = Field(min_length=1, max_length=200)
     unit: str = Field(min_length=1, max_length=32)
-    window: str | None = Field(default=None, max_length=32)
+    window: str | None = Field(default=None, min_length=1, max_length=32)  # stripped first
     # Accepted so existing payloads pass, never stored: minyi keeps nothing about staff
     # (PIPL §6, collect the minimum).
     staff: str | None = Field(default=None, max_length=64, exclude=True)

@@ -3,6 +3,8 @@
 A QR code at a window opens the rating of that window: the bot receives ``/start <payload>``
 with ``w_<unit>_<window>[_<item>]``. Codes are ``[A-Za-z0-9-]`` (no ``_``, which separates
 them), and Telegram carries at most :data:`MAX_PAYLOAD` characters in a start parameter.
+A 办件's receipt links ``r_<link token>``, so a link token has at most
+:data:`LINK_TOKEN_MAX` characters.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from surveys.core.exceptions import BadDeepLink
 
 MAX_PAYLOAD = 64
 WINDOW_PREFIX = "w_"
+EVENT_PREFIX = "r_"
+LINK_TOKEN_MAX = MAX_PAYLOAD - len(EVENT_PREFIX)
 UNIT_MAX = 32  # Unit.code
 WINDOW_MAX = 32  # Rating.window_code
 ITEM_MAX = 64  # Rating.item_code

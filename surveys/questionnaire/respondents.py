@@ -63,8 +63,21 @@ async def purge_stale_identities(*, session: AsyncSession, now: datetime, days: 
     return int(result.rowcount)
 
 
+async def has_contact(*, session: AsyncSession, respondent: Respondent) -> bool:
+    """Whether anything tells how to reach this person (a chat id)."""
+    found = await session.exec(
+        select(Identity.respondent_id).where(col(Identity.respondent_id) == respondent.id)
+    )
+    return found.first() is not None
+
+
 async def forget_respondent(*, session: AsyncSession, respondent: Respondent) -> int:
-    """Erase how to reach this person; anonymous answers stay in the statistics."""
+    """Erase how to reach this person; the answers and ratings stay in the statistics under
+    the pseudonym, so published scores do not change.
+
+    On SQLite, run :func:`surveys.core.db.checkpoint` once this has committed, so the
+    erased row leaves no copy in the write-ahead log.
+    """
     result = await session.exec(
         delete(Identity).where(col(Identity.respondent_id) == respondent.id)
     )

@@ -11,7 +11,16 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot import callbacks
-from bot.callbacks import Act, AnswerCb, AnswerUnitCb, OpenSurveyCb, RateCb, RerateCb
+from bot.callbacks import (
+    Act,
+    AnswerCb,
+    AnswerUnitCb,
+    Erase,
+    ForgetCb,
+    OpenSurveyCb,
+    RateCb,
+    RerateCb,
+)
 from bot.render import prompt_keyboard
 from scoring.demo.survey import demo_survey
 from surveys.core.i18n import Translator
@@ -50,6 +59,8 @@ EXTREMES: dict[type[CallbackData], list[CallbackData]] = {
     OpenSurveyCb: [OpenSurveyCb(code=LONGEST_CODE), OpenSurveyCb(code="a")],
     RerateCb: [RerateCb(c=c, o=o) for c in (0, MAX_VERSION_ID) for o in (0, 2)],
     AnswerUnitCb: [AnswerUnitCb(c=0), AnswerUnitCb(c=MAX_VERSION_ID)],
+    # /forget's question carries when it was asked (Unix seconds); any int64 still fits.
+    ForgetCb: [ForgetCb(k=k, at=at) for k in Erase for at in (0, -(2**63), 2**63 - 1)],
 }
 
 DEMO = demo_survey(date(2026, 7, 1))
@@ -152,7 +163,9 @@ class TestRateCb:
 
 
 class TestCaseButtons:
-    @pytest.mark.parametrize("data", EXTREMES[RerateCb] + EXTREMES[AnswerUnitCb], ids=packed)
+    @pytest.mark.parametrize(
+        "data", EXTREMES[RerateCb] + EXTREMES[AnswerUnitCb] + EXTREMES[ForgetCb], ids=packed
+    )
     def test_pack_within_64_bytes_and_back(self, data: CallbackData) -> None:
         assert len(data.pack().encode()) <= MAX_BYTES
         assert type(data).unpack(data.pack()) == data

@@ -7,7 +7,9 @@ from collections.abc import Callable
 from aiogram.methods import AnswerCallbackQuery, EditMessageText
 
 from bot.callbacks import RateCb
+from bot.render import privacy_notice
 from surveys.core.i18n import Translator
+from surveys.core.settings import Settings
 from tests.bot.recording import Citizen, buttons, labels
 from tests.bot.records import Records
 
@@ -18,7 +20,7 @@ QR_CHANNEL = 3
 
 class TestWindowDeepLink:
     async def test_notice_heading_then_the_five_levels(
-        self, citizen: Callable[[int], Citizen], records: Records
+        self, citizen: Callable[[int], Citizen], records: Records, settings: Settings
     ) -> None:
         me = citizen(5001)
         mark = me.mark()
@@ -26,7 +28,7 @@ class TestWindowDeepLink:
         await me.say("/start w_spj_W03_11150200MB")
 
         assert me.texts_since(mark) == [
-            t("privacy.notice"),
+            privacy_notice(t, settings, "rating"),
             t("rating.window", unit="市审批服务局", window="W03"),
             t("rating.q.level"),
         ]

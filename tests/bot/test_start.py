@@ -9,7 +9,9 @@ from aiogram.methods import SendMessage, SetMyCommands
 
 from bot.callbacks import OpenSurveyCb
 from bot.main import COMMANDS
+from bot.render import privacy_notice
 from surveys.core.i18n import Translator
+from surveys.core.settings import Settings
 from surveys.questionnaire.models import SurveyVersion
 from tests.bot.recording import Citizen, RecordingBot, buttons
 from tests.bot.records import Records
@@ -32,14 +34,20 @@ class TestStartup:
 
 class TestStart:
     async def test_privacy_notice_then_the_open_surveys(
-        self, citizen: Callable[[int], Citizen], demo: SurveyVersion, records: Records
+        self,
+        citizen: Callable[[int], Citizen],
+        demo: SurveyVersion,
+        records: Records,
+        settings: Settings,
     ) -> None:
         me = citizen(1001)
         mark = me.mark()
 
         await me.say("/start")
 
-        assert me.texts_since(mark) == [t("privacy.notice"), t("surveys.pick")]
+        notice = privacy_notice(t, settings, "survey")
+        assert me.texts_since(mark) == [notice, t("surveys.pick")]
+        assert notice.startswith("【隐私告知】本调查由包头市数字政府建设工作专班组织开展")
         listing = me.messages()[-1]
         assert [(b.text, b.callback_data) for b in buttons(listing)] == [
             ("数字政府建设满意度调查", OpenSurveyCb(code=demo.definition["code"]).pack())
@@ -78,14 +86,14 @@ class TestHelp:
         assert me.texts_since(mark) == [t("help.text")]
 
     async def test_privacy_command_repeats_the_notice(
-        self, citizen: Callable[[int], Citizen]
+        self, citizen: Callable[[int], Citizen], settings: Settings
     ) -> None:
         me = citizen(1102)
         mark = me.mark()
 
         await me.say("/privacy")
 
-        assert me.texts_since(mark) == [t("privacy.notice")]
+        assert me.texts_since(mark) == [privacy_notice(t, settings, "both")]
 
     async def test_an_unknown_command_points_to_the_help(
         self, citizen: Callable[[int], Citizen]

@@ -8,7 +8,9 @@ import pytest
 from aiogram.methods import AnswerCallbackQuery, EditMessageReplyMarkup, EditMessageText
 
 from bot.callbacks import Act, AnswerCb
+from bot.render import privacy_notice
 from surveys.core.i18n import Translator
+from surveys.core.settings import Settings
 from surveys.questionnaire.catalog import definition_of
 from surveys.questionnaire.models import SurveyVersion
 from tests.bot.recording import Citizen, buttons, labels
@@ -41,7 +43,7 @@ async def started(citizen: Callable[[int], Citizen], demo: SurveyVersion) -> Cit
 
 class TestDeepLink:
     async def test_asks_the_first_question_after_the_notice_and_intro(
-        self, citizen: Callable[[int], Citizen], demo: SurveyVersion
+        self, citizen: Callable[[int], Citizen], demo: SurveyVersion, settings: Settings
     ) -> None:
         me = citizen(2101)
         mark = me.mark()
@@ -50,7 +52,7 @@ class TestDeepLink:
 
         definition = definition_of(demo)
         assert me.texts_since(mark) == [
-            t("privacy.notice"),
+            privacy_notice(t, settings, "survey"),
             f"《{definition.title}》\n{definition.intro}",
             channels_text(demo),
         ]

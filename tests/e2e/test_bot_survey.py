@@ -267,6 +267,10 @@ class TestForget:
         identity = "SELECT count(*) FROM identity WHERE respondent_id = ?"
         assert minyi.query(identity, respondent) == [(1,)]
         await say(tg, user, "/forget")
+        # Asked first: nothing is erased until the citizen confirms.
+        assert "化名" in (tg.last_message(user).text or "")
+        assert minyi.query(identity, respondent) == [(1,)]
+        await press(tg, user, "确认删除")
         assert "已删除您的个人信息" in (tg.last_message(user).text or "")
         await eventually(tg, lambda: minyi.query(identity, respondent), [(0,)])
         assert minyi.query("SELECT count(*) FROM identity WHERE chat_id = ?", user.id) == [(0,)]

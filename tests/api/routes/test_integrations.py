@@ -116,6 +116,21 @@ class TestPushServiceEvent:
         assert response.status_code == 422
         assert any(err["loc"][-1] == "channel" for err in response.json()["detail"])
 
+    async def test_a_link_token_longer_than_a_deep_link_allows_is_a_422_saying_why(
+        self, client: AsyncClient, sessionmaker: SessionMaker
+    ) -> None:
+        headers = await make_token(sessionmaker, "spj")
+        response = await client.post(
+            "/api/v1/service-events", json={**EVENT, "link_token": "x" * 63}, headers=headers
+        )
+        assert response.status_code == 422
+        [error] = [e for e in response.json()["detail"] if e["loc"][-1] == "link_token"]
+        assert "8-62 characters" in error["msg"]
+        assert "Telegram's 64 characters" in error["msg"]
+        async with unit_of_work(sessionmaker) as session:
+            stored = (await session.exec(select(func.count()).select_from(ServiceEvent))).one()
+        assert stored == 0
+
 
 class TestPushRatings:
     async def test_a_batch_keeps_good_rows_and_reports_bad_ones(

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel import func, select
 
 from surveys.accounts.models import Unit, UnitKind
@@ -19,6 +19,7 @@ from surveys.core.db import (
     AsyncSession,
     SessionMaker,
     WriteInReadTransaction,
+    checkpoint,
     create_sessionmaker,
     read_only,
     unit_of_work,
@@ -98,3 +99,55 @@ class TestUnitOfWork:
         await _store_unit(unit_of_work, sessionmaker, "mine")
         with closing(sqlite3.connect(_db(settings))) as reader:
             assert reader.execute("SELECT count(*) FROM unit WHERE code='mine'").fetchone() == (1,)
+
+
+def _wal(settings: Settings) -> Path:
+    db = _db(settings)
+    return db.with_name(db.name + "-wal")
+
+
+class TestErasing:
+    async def test_every_connection_overwrites_deleted_content(
+        self, sessionmaker: SessionMaker
+    ) -> None:
+        async with read_only(sessionmaker) as session:
+            result = await session.connection()
+            value = (await result.exec_driver_sql("PRAGMA secure_delete")).scalar()
+        assert value == 1
+
+    async def test_checkpoint_empties_the_wal_file_and_keeps_the_data(
+        self, sessionmaker: SessionMaker, settings: Settings
+    ) -> None:
+        await _store_unit(unit_of_work, sessionmaker, "mine")
+        assert _wal(settings).stat().st_size > 0
+
+        async with sessionmaker() as session:
+            emptied = await checkpoint(session)
+
+        assert emptied is True
+        assert _wal(settings).stat().st_size == 0
+        with closing(sqlite3.connect(_db(settings))) as reader:
+            assert reader.execute("SELECT count(*) FROM unit WHERE code='mine'").fetchone() == (1,)
+
+    async def test_a_reader_on_an_old_snapshot_keeps_the_log_and_it_says_so(
+        self, impatient: SessionMaker, settings: Settings
+    ) -> None:
+        await _store_unit(unit_of_work, impatient, "first")
+        with closing(sqlite3.connect(_db(settings), isolation_level=None)) as other:
+            other.execute("BEGIN")
+            other.execute("SELECT count(*) FROM unit").fetchone()
+            await _store_unit(unit_of_work, impatient, "second")
+            async with impatient() as session:
+                emptied = await checkpoint(session)
+            other.execute("ROLLBACK")
+
+        assert emptied is False
+        assert _wal(settings).stat().st_size > 0
+
+    async def test_other_databases_have_no_log_to_empty(self) -> None:
+        engine = create_async_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
+        try:
+            async with create_sessionmaker(engine)() as session:
+                assert await checkpoint(session) is True  # and no connection was tried
+        finally:
+            await engine.dispose()

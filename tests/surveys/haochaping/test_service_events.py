@@ -86,6 +86,7 @@ class TestServiceEventIn:
             ({"finished_at": "2026-03-02T09:30:00"}, "finished_at"),
             ({"link_token": "short"}, "link_token"),
             ({"link_token": "x" * 65}, "link_token"),
+            ({"link_token": "x" * 63}, "link_token"),  # r_ + 63 > Telegram's 64
             ({"link_token": "has space1"}, "link_token"),
             ({"link_token": "链接码链接码链接码"}, "link_token"),
             ({"phone": "13800000000"}, "phone"),
@@ -96,6 +97,20 @@ class TestServiceEventIn:
             event_in(**fields)
 
         assert [e["loc"] for e in caught.value.errors()] == [(field,)]
+
+    def test_the_longest_link_token_makes_a_64_character_deep_link(self) -> None:
+        token = "x" * 62
+
+        assert len(f"r_{event_in(link_token=token).link_token}") == 64
+
+    def test_a_link_token_too_long_for_a_deep_link_is_refused_saying_why(self) -> None:
+        with pytest.raises(ValidationError) as caught:
+            event_in(link_token="x" * 63)
+
+        [error] = caught.value.errors()
+        assert "8-62 characters" in error["msg"]
+        assert "(got 63)" in error["msg"]
+        assert "Telegram's 64 characters" in error["msg"]
 
     def test_window_and_staff_are_optional(self) -> None:
         data = payload()
