@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from api.cli.common import cli_actor, in_transaction
-from surveys.core.db import AsyncSession
+from surveys.core.db import AsyncSession, checkpoint
 from surveys.core.settings import get_settings
 from surveys.flows import privacy as privacy_flows
 
@@ -22,4 +22,5 @@ def privacy_purge() -> None:
         return await privacy_flows.purge_identities(session=session, actor=actor, days=days)
 
     deleted = in_transaction(purge)
+    in_transaction(checkpoint)  # after the commit: the erased rows leave the write-ahead log too
     typer.echo(f"{deleted} identity row(s) older than {days} days deleted")
