@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, StringConstraints
 
 from api.auth import api_actor
 from api.deps import SessionDep, SettingsDep
+from api.errors import BODY, TOKEN_ROUTE, error_responses
+from api.links import CASE, links
 from api.paging import IdPath, IdQuery, PageDep
 from surveys.accounts.access import Actor, Perm
 from surveys.cases import queries
@@ -16,7 +18,17 @@ from surveys.cases.models import CaseState
 from surveys.core.clock import today
 from surveys.flows import cases as case_flows
 
-router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
+router = APIRouter(
+    prefix="/api/v1/cases", tags=["cases"], responses=error_responses(*TOKEN_ROUTE, 404)
+)
+# A move or a reply the case's state refuses is 409; a body may be unreadable or too large.
+WRITE_ERRORS = error_responses(409, *BODY)
+# The answer's case id feeds the next read, reply or move.
+WRITE_ANSWER = {**WRITE_ERRORS, 200: {"links": links("$response.body#/id", *CASE)}}
+# Whitespace alone is no text: stripped first, then it must hold a visible character (the
+# schema says so with its pattern, so a client knows before sending).
+Person = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64, pattern=r"\S")]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000, pattern=r"\S")]
 
 
 class CasesPublic(BaseModel):
@@ -32,17 +44,21 @@ MoveActor = Annotated[Actor, Depends(api_actor(Perm.view))]
 
 class ReplyIn(BaseModel):
     # The person at the integration who wrote it, shown on the timeline (not the citizen).
-    actor: str | None = Field(default=None, min_length=1, max_length=64)
-    text: str = Field(min_length=1, max_length=2000)
+    actor: Person | None = None
+    text: Text
 
 
 class TransitionIn(BaseModel):
-    actor: str | None = Field(default=None, min_length=1, max_length=64)
+    actor: Person | None = None
     to: CaseState
-    note: str | None = Field(default=None, max_length=2000)
+    note: Text | None = None
 
 
-@router.get("", response_model=CasesPublic)
+@router.get(
+    "",
+    response_model=CasesPublic,
+    responses={200: {"links": links("$response.body#/data/0/id", *CASE)}},
+)
 async def list_cases(
     session: SessionDep,
     settings: SettingsDep,
@@ -64,7 +80,11 @@ async def list_cases(
     return CasesPublic(data=[row.public() for row in found.rows], count=found.total)
 
 
-@router.get("/{case_id}", response_model=queries.CasePublic)
+@router.get(
+    "/{case_id}",
+    response_model=queries.CasePublic,
+    responses={200: {"links": links("$response.body#/id", "ReplyToCase", "MoveCase")}},
+)
 async def get_case(
     case_id: IdPath, session: SessionDep, settings: SettingsDep, actor: ViewActor
 ) -> queries.CasePublic:
@@ -72,7 +92,7 @@ async def get_case(
     return (await queries.case_detail(session, actor, case_id, settings.tz)).public()
 
 
-@router.post("/{case_id}/reply", response_model=queries.CasePublic)
+@router.post("/{case_id}/reply", response_model=queries.CasePublic, responses=WRITE_ANSWER)
 async def reply(
     case_id: IdPath, body: ReplyIn, session: SessionDep, settings: SettingsDep, actor: WorkActor
 ) -> queries.CasePublic:
@@ -83,7 +103,7 @@ async def reply(
     return queries.summarize(done.case, today(settings.tz)).public()
 
 
-@router.post("/{case_id}/transition", response_model=queries.CasePublic)
+@router.post("/{case_id}/transition", response_model=queries.CasePublic, responses=WRITE_ANSWER)
 async def transition(
     case_id: IdPath,
     body: TransitionIn,

@@ -10,13 +10,19 @@ from pydantic import BaseModel
 
 from api.auth import api_actor
 from api.deps import SessionDep, SettingsDep
+from api.errors import BODY, TOKEN_ROUTE, error_responses
 from surveys.accounts.access import Actor, Perm
 from surveys.cases import workdays
 from surveys.core.models import utcnow
 from surveys.flows import integrations as flows
 from surveys.haochaping import service_events
 
-router = APIRouter(prefix="/api/v1", tags=["integrations"])
+# An unknown unit is 404; a link token or working-day calendar conflict 409.
+router = APIRouter(
+    prefix="/api/v1",
+    tags=["integrations"],
+    responses=error_responses(*TOKEN_ROUTE, *BODY, 404, 409),
+)
 
 
 PushActor = Annotated[Actor, Depends(api_actor(Perm.push))]
@@ -41,7 +47,11 @@ class RatingsReceived(BaseModel):
     cases_opened: int
 
 
-@router.post("/service-events", response_model=ServiceEventPublic)
+@router.post(
+    "/service-events",
+    response_model=ServiceEventPublic,
+    responses={201: {"model": ServiceEventPublic, "description": "stored"}},
+)
 async def push_service_event(
     item: service_events.ServiceEventIn,
     session: SessionDep,

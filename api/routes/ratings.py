@@ -9,13 +9,16 @@ from pydantic import BaseModel
 
 from api.auth import api_actor
 from api.deps import SessionDep
+from api.errors import TOKEN_ROUTE, error_responses
 from api.paging import IdQuery, PageDep
 from surveys.accounts.access import Actor, Perm
 from surveys.core.periods import PERIOD_PATTERN
 from surveys.haochaping import ratings
 from surveys.questionnaire.definitions import Level
 
-router = APIRouter(prefix="/api/v1", tags=["ratings"])
+router = APIRouter(
+    prefix="/api/v1", tags=["ratings"], responses=error_responses(*TOKEN_ROUTE, 404)
+)
 
 
 class RatingsPage(BaseModel):

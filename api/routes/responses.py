@@ -9,12 +9,15 @@ from pydantic import BaseModel
 
 from api.auth import api_actor
 from api.deps import SessionDep
+from api.errors import TOKEN_ROUTE, error_responses
 from api.paging import IdQuery, PageDep
 from surveys.accounts.access import Actor, Perm
 from surveys.questionnaire import results
 from surveys.questionnaire.models import ResponseStatus
 
-router = APIRouter(prefix="/api/v1", tags=["responses"])
+router = APIRouter(
+    prefix="/api/v1", tags=["responses"], responses=error_responses(*TOKEN_ROUTE, 404)
+)
 
 ViewActor = Annotated[Actor, Depends(api_actor(Perm.view))]
 
