@@ -8,6 +8,9 @@ one. What the actor may see is checked again, per unit, in the services.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -24,7 +27,56 @@ SESSION_VERSION = "v"
 
 
 def client_address(request: Request) -> str:
-    return request.client.host if request.client else "-"
+    """The caller's address, audited and throttled: the peer's, or, when the peer is a proxy
+    listed in ``FORWARDED_ALLOW_IPS``, the nearest address its ``X-Forwarded-For`` names
+    that is not itself such a proxy. Nobody else's header is believed."""
+    peer = request.client.host if request.client else "-"
+    proxies = trusted_proxies(request.app.state.settings.forwarded_allow_ips)
+    if not proxies.trusts(peer):
+        return peer
+    hops = [
+        hop.strip()
+        for header in request.headers.getlist("x-forwarded-for")
+        for hop in header.split(",")
+        if hop.strip()
+    ]
+    for hop in reversed(hops):  # the proxies append: read from the nearest one back
+        if not _is_address(hop):
+            return peer  # a hop no proxy would write: believe none of them
+        if not proxies.trusts(hop):
+            return hop
+    return hops[0] if hops else peer
+
+
+@dataclass(frozen=True)
+class TrustedProxies:
+    networks: tuple[IPv4Network | IPv6Network, ...]
+    everyone: bool = False
+
+    def trusts(self, address: str) -> bool:
+        if self.everyone:
+            return True
+        try:
+            ip = ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in self.networks)
+
+
+@lru_cache
+def trusted_proxies(setting: str) -> TrustedProxies:
+    """``FORWARDED_ALLOW_IPS`` (validated by the settings) as networks; "*" trusts all."""
+    entries = [e.strip() for e in setting.split(",") if e.strip()]
+    networks = tuple(ip_network(e, strict=False) for e in entries if e != "*")
+    return TrustedProxies(networks, everyone="*" in entries)
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _declared(perm: Perm, dependency: Callable[..., Awaitable[Any]]) -> Any:

@@ -1,16 +1,20 @@
 """CSRF protection of the console's forms: asgi-csrf (double-submit cookie), plus a fix for
-its reading of upload forms."""
+its reading of upload forms, and a 400 (not a 500) for a multipart form it cannot read."""
 
 from __future__ import annotations
 
 import inspect
+import json
+import re
 from typing import TYPE_CHECKING, Any
 
 import asgi_csrf  # type: ignore[import-untyped]
 from python_multipart import FormParser, MultipartParser
+from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import parse_options_header
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.console.web import templates
 from surveys.core.i18n import N_, Translator
 
 CSRF_COOKIE = "csrftoken"
@@ -39,7 +43,71 @@ class CSRFMiddleware:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.app(scope, receive, send)
+        if scope["type"] == "http" and scope["method"] not in SAFE_METHODS:
+            found = _multipart_boundary(scope)
+            if found == b"":
+                await _form_malformed(scope, send)
+                return
+            if found is not None:  # asgi-csrf reads "; boundary=" literally: say it so
+                scope = _with_content_type(scope, b"multipart/form-data; boundary=" + found)
+        try:
+            await self.app(scope, receive, send)
+        except _MalformedForm:  # raised while looking for the token, before any answer
+            await _form_malformed(scope, send)
+
+
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS", "TRACE"}
+# RFC 2046 §5.1.1: 1 to 70 characters from this set (its inner spaces are left out: no
+# browser or client sends them, and asgi-csrf would read them differently).
+BOUNDARY = re.compile(rb"^[0-9A-Za-z'()+_,\-./:=?]{1,70}$")
+
+
+class _MalformedForm(Exception):
+    """The multipart body does not follow its boundary."""
+
+
+def _multipart_boundary(scope: Scope) -> bytes | None:
+    """None: not a multipart form; b"": one without a usable boundary; else the boundary.
+
+    asgi-csrf would fail on a multipart Content-Type without "; boundary=" (IndexError, a
+    500 for anyone, signed in or not); such a form is refused here, before it."""
+    values = [v for k, v in scope.get("headers", []) if k.lower() == b"content-type"]
+    if not values:
+        return None
+    media, options = parse_options_header(values[0])
+    if media != b"multipart/form-data":
+        return None
+    boundary = options.get(b"boundary", b"")
+    if len(values) > 1 or not BOUNDARY.match(boundary):
+        return b""
+    return boundary
+
+
+def _with_content_type(scope: Scope, value: bytes) -> Scope:
+    headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"content-type"]
+    return {**scope, "headers": [*headers, (b"content-type", value)]}
+
+
+async def _form_malformed(scope: Scope, send: Send) -> None:
+    """400 with the message: the console's error page, or the API's JSON."""
+    t = Translator()
+    key = N_("error.form_malformed")
+    message = t(key)
+    if scope["path"].startswith("/console"):
+        page = templates.get_template("console/error.html")
+        body = page.render(message=message, actor=None, csrftoken="").encode()
+        content_type = b"text/html; charset=utf-8"
+    else:
+        body = json.dumps({"code": key, "message": message}, ensure_ascii=False).encode()
+        content_type = b"application/json"
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 400,
+            "headers": [(b"content-type", content_type)],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _csrf_failed(scope: Scope, send: Send, message_id: Any = None) -> None:
@@ -123,6 +191,8 @@ async def _multipart_csrftoken(boundary: bytes, receive: Receive) -> tuple[str |
             more_body = message.get("more_body", False)
     except asgi_csrf.TokenFound as found:
         return str(found.args[0]), replay_receive
+    except MultipartParseError as exc:
+        raise _MalformedForm() from exc
     return None, replay_receive
 
 

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
+from api import refusals
 from api.auth import ConsoleLogin, PasswordChangeRequired
 from api.console import admin as console_admin
 from api.console import auth as console_auth
@@ -21,6 +22,8 @@ from api.console import results as console_results
 from api.console import scoring as console_scoring
 from api.console.web import redirect, render
 from api.csrf import CSRFMiddleware
+from api.headers import SecurityHeaders
+from api.limits import BodyLimit
 from api.routes import (
     cases,
     health,
@@ -82,6 +85,10 @@ def create_app(settings: Settings, sessionmaker: SessionMaker) -> FastAPI:
     app.add_middleware(
         CSRFMiddleware, secret=_derived_key(settings, "csrf"), secure=settings.cookie_secure
     )
+    # Last of all, so first: no body over its limit is read, parsed or authenticated.
+    app.add_middleware(BodyLimit, settings=settings)
+    app.add_middleware(SecurityHeaders)  # outermost: on every answer, refusals included
+    refusals.install(app)  # unreadable or invalid request bodies: 400/422 in Chinese
     return app
 
 

@@ -48,15 +48,26 @@ async def serve(settings: Settings) -> None:
     sessionmaker = create_sessionmaker(engine)
     app = create_app(settings, sessionmaker)
     purging = asyncio.create_task(_purge_daily(settings, sessionmaker))
-    config = uvicorn.Config(
-        app, host=settings.api_host, port=settings.api_port, log_level=settings.log_level.lower()
-    )
-    server = Server(config)
+    server = Server(uvicorn_config(settings, app))
     try:
         await _serve_with_bot(settings, app, server, sessionmaker)
     finally:
         purging.cancel()
         await engine.dispose()
+
+
+def uvicorn_config(settings: Settings, app: FastAPI) -> uvicorn.Config:
+    """uvicorn believes X-Forwarded-For/-Proto from the proxies of ``FORWARDED_ALLOW_IPS``
+    only (not from loopback by default): with none set, the peer is the client."""
+    proxies = settings.forwarded_allow_ips
+    return uvicorn.Config(
+        app,
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level=settings.log_level.lower(),
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies.split(",") if proxies else [],
+    )
 
 
 async def _purge_daily(settings: Settings, sessionmaker: SessionMaker) -> None:

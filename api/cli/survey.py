@@ -6,11 +6,12 @@ from typing import Annotated
 
 import typer
 
-from api.cli.common import FileArg, cli_actor, in_transaction, reading_actor, refuse
+from api.cli.common import FileArg, cli_actor, in_transaction, parse, reading_actor, refuse
 from surveys.core.clock import today
 from surveys.core.db import AsyncSession
 from surveys.core.exceptions import DomainError
 from surveys.core.settings import get_settings
+from surveys.core.text import decode_office_text
 from surveys.flows import surveys as flows
 from surveys.questionnaire import catalog, conversation
 from surveys.questionnaire.models import SurveyVersion
@@ -21,7 +22,7 @@ app = typer.Typer(help="Survey definitions (YAML).", no_args_is_help=True)
 @app.command("load")
 def survey_load(file: FileArg) -> None:
     """Load a survey YAML file; a changed survey becomes a new version."""
-    text = file.read_text("utf-8")
+    text = parse(lambda: decode_office_text(file.read_bytes(), str(file)))
 
     async def load(session: AsyncSession) -> catalog.LoadResult:
         actor = await cli_actor(session)

@@ -34,6 +34,7 @@ from surveys.core.exceptions import DomainError, InvalidFile
 from surveys.core.i18n import N_
 from surveys.core.models import utcnow
 from surveys.core.settings import Settings
+from surveys.core.text import decode_office_text
 from surveys.flows import accounts as account_flows
 from surveys.flows import imports as import_flows
 from surveys.flows import units as unit_flows
@@ -112,10 +113,7 @@ async def units_upload(
     name = _filename(file)
     try:
         data = await _read_upload(file)
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise UploadRefused(translate(N_("console.admin.upload.not_utf8"))) from exc
+        text = decode_office_text(data, name)  # UTF-8 or GBK
         created, updated = await unit_flows.load_units(
             session=session, actor=actor, text=text, source=name
         )

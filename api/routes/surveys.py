@@ -11,11 +11,14 @@ from pydantic import BaseModel
 
 from api.auth import PUBLIC, api_actor
 from api.deps import SessionDep, SettingsDep
+from api.errors import BODY, TOKEN_ROUTE, ErrorPublic, ProblemsPublic, error_responses
+from api.links import SURVEY, links
 from api.paging import IdQuery, PageDep
 from surveys.accounts.access import Actor, Perm
 from surveys.core.clock import as_utc, today
-from surveys.core.exceptions import DefinitionInvalid, DomainError
+from surveys.core.exceptions import DefinitionInvalid, DomainError, InvalidFile
 from surveys.core.i18n import N_, Translator
+from surveys.core.text import decode_office_text
 from surveys.flows import surveys as survey_flows
 from surveys.questionnaire import catalog, results
 from surveys.questionnaire.models import SurveyVersion
@@ -59,12 +62,6 @@ class SurveyStatePublic(BaseModel):
     created: bool | None = None  # on load: a new version was stored
 
 
-class ProblemsPublic(BaseModel):
-    code: str
-    message: str
-    problems: list[str]  # "field.path: what is wrong", one per problem
-
-
 def _state(
     version: SurveyVersion, code: str, on: date, created: bool | None = None
 ) -> SurveyStatePublic:
@@ -81,7 +78,21 @@ def _state(
     )
 
 
-@router.get("", response_model=SurveysPublic, dependencies=[PUBLIC])
+# Routes with a token; an unknown survey (or another unit's unit_id) is 404.
+READ_ERRORS = error_responses(*TOKEN_ROUTE, 404)
+# publish/close: 409 once the survey has ended.
+CHANGE_ERRORS = error_responses(*TOKEN_ROUTE, 404, 409)
+
+
+@router.get(
+    "",
+    response_model=SurveysPublic,
+    dependencies=[PUBLIC],
+    responses={
+        **error_responses(503),
+        200: {"links": links("$response.body#/data/0/code", *SURVEY)},
+    },
+)
 async def list_surveys(session: SessionDep) -> SurveysPublic:
     """Every survey's latest version with its response counts."""
     summaries = await catalog.list_surveys(session=session)
@@ -107,9 +118,9 @@ async def _yaml_text(request: Request) -> str:
     if len(body) > survey_flows.MAX_YAML_BYTES:
         raise SurveyFileTooLarge(limit=survey_flows.MAX_YAML_BYTES // 1024)
     try:
-        return body.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DefinitionInvalid("api", ["(top): the file is not UTF-8 text"]) from exc
+        return decode_office_text(body, "api")  # UTF-8 or GBK
+    except InvalidFile as exc:
+        raise DefinitionInvalid(exc.source, exc.problems) from exc
 
 
 @router.post(
@@ -118,9 +129,15 @@ async def _yaml_text(request: Request) -> str:
     status_code=201,
     openapi_extra=_YAML_BODY,
     responses={
-        200: {"model": SurveyStatePublic, "description": "unchanged: same as the latest"},
-        413: {"description": "the file is larger than 256 KiB"},
-        415: {"description": "not application/yaml or text/plain"},
+        **error_responses(*TOKEN_ROUTE, *BODY, 409, 413, 415),
+        200: {
+            "model": SurveyStatePublic,
+            "description": "unchanged: same as the latest",
+            "links": links("$response.body#/code", *SURVEY),
+        },
+        201: {"links": links("$response.body#/code", *SURVEY)},
+        413: {"model": ErrorPublic, "description": "the file is larger than 256 KiB"},
+        415: {"model": ErrorPublic, "description": "not application/yaml or text/plain"},
         422: {"model": ProblemsPublic, "description": "the file is invalid"},
     },
 )
@@ -133,7 +150,7 @@ async def load_survey(
 ) -> Any:
     """Load a survey file (admin).
 
-    The body is the survey file itself, YAML text in UTF-8, sent with ``Content-Type:
+    The body is the survey file itself, YAML text in UTF-8 (or GBK), sent with ``Content-Type:
     application/yaml`` (or ``text/yaml``, ``application/x-yaml``, ``text/plain``); not JSON.
     A changed file stores a new version (201), an unchanged one returns the latest (200).
     An invalid file is 422 with ``problems``: one ``field.path: problem`` line each, and
@@ -153,7 +170,7 @@ async def load_survey(
     return _state(loaded.version, code, today(settings.tz), created=loaded.created)
 
 
-@router.post("/{code}/publish", response_model=SurveyStatePublic)
+@router.post("/{code}/publish", response_model=SurveyStatePublic, responses=CHANGE_ERRORS)
 async def publish_survey(
     code: str, session: SessionDep, settings: SettingsDep, actor: ManageActor
 ) -> Any:
@@ -164,7 +181,7 @@ async def publish_survey(
     return _state(version, code, on)
 
 
-@router.post("/{code}/close", response_model=SurveyStatePublic)
+@router.post("/{code}/close", response_model=SurveyStatePublic, responses=CHANGE_ERRORS)
 async def close_survey(
     code: str, session: SessionDep, settings: SettingsDep, actor: ManageActor
 ) -> Any:
@@ -173,7 +190,7 @@ async def close_survey(
     return _state(version, code, today(settings.tz))
 
 
-@router.get("/{code}/results", response_model=results.SurveyResults)
+@router.get("/{code}/results", response_model=results.SurveyResults, responses=READ_ERRORS)
 async def survey_results(
     code: str,
     session: SessionDep,
@@ -192,7 +209,7 @@ async def survey_results(
     )
 
 
-@router.get("/{code}/free-text", response_model=FreeTextsPublic)
+@router.get("/{code}/free-text", response_model=FreeTextsPublic, responses=READ_ERRORS)
 async def survey_free_text(
     code: str,
     session: SessionDep,

@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from surveys.core.exceptions import DefinitionInvalid
+from surveys.core.i18n import N_, Translator
 from surveys.core.periods import PERIOD_RE
 
 AREAS: dict[str, int] = {
@@ -234,14 +235,91 @@ def _check_condition(where: str, condition: Condition, earlier: dict[str, Questi
     return ""
 
 
+class _SurveyLoader(yaml.SafeLoader):
+    """YAML's safe loader, but dates stay text for the schema to check: PyYAML would turn
+    ``closes_on: 2026-02-30`` into a ValueError instead of a problem naming the field."""
+
+
+def _timestamp_as_text(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> str:
+    return str(loader.construct_scalar(node))
+
+
+_SurveyLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_as_text)
+
+
+# A survey file is a few kilobytes, nested about six levels deep (questions, options,
+# conditions); anything far beyond is refused before or while it is parsed, never followed.
+MAX_BYTES = 256 * 1024
+MAX_DEPTH = 20
+MAX_ALIASES = 100
+
+
+class _TooComplex(Exception):
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+
+
+class _BoundedLoader(_SurveyLoader):
+    """The survey loader, refusing (not recursing into) nodes deeper than MAX_DEPTH and more
+    than MAX_ALIASES aliases (each may repeat a whole subtree)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._aliases = 0
+
+    def fetch_flow_collection_start(self, TokenClass: Any) -> None:  # noqa: N803 - PyYAML's
+        # Flow nesting ([[[…) is stopped as it is scanned, before a long run is looked ahead.
+        if self.flow_level >= MAX_DEPTH:
+            line = self.get_mark().line + 1
+            problem = Translator()(N_("survey.limit.depth"), line=line, limit=MAX_DEPTH)
+            raise _TooComplex(problem)
+        super().fetch_flow_collection_start(TokenClass)  # type: ignore[no-untyped-call]
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_ALIASES:
+                raise _TooComplex(Translator()(N_("survey.limit.aliases"), limit=MAX_ALIASES))
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                line = self.peek_event().start_mark.line + 1  # type: ignore[no-untyped-call]
+                problem = Translator()(N_("survey.limit.depth"), line=line, limit=MAX_DEPTH)
+                raise _TooComplex(problem)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _load_yaml(text: str, source: str) -> Any:
+    size = len(text.encode("utf-8", "replace"))
+    if size > MAX_BYTES:
+        kb = -(-size // 1024)
+        problem = Translator()(N_("survey.limit.size"), size=kb, limit=MAX_BYTES // 1024)
+        raise DefinitionInvalid(source, [problem])
+    loader = _BoundedLoader(text)  # a SafeLoader: no object tags
+    try:
+        return loader.get_single_data()
+    except _TooComplex as exc:
+        raise DefinitionInvalid(source, [exc.problem]) from None
+    finally:
+        loader.dispose()
+
+
 def parse_definition(text: str, *, source: str = "<survey>") -> SurveyDefinition:
     """Parse YAML text into a definition or raise :class:`DefinitionInvalid` with every problem."""
     try:
-        data = yaml.safe_load(text)
+        data = _load_yaml(text, source)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
         raise DefinitionInvalid(source, [f"{where}: not valid YAML ({exc})"]) from exc
+    except (ValueError, TypeError, OverflowError) as exc:  # e.g. `!!int abc`
+        raise DefinitionInvalid(source, [f"(top): not valid YAML ({exc})"]) from exc
+    except RecursionError as exc:
+        raise DefinitionInvalid(source, ["(top): nested too deeply"]) from exc
     if not isinstance(data, dict):
         raise DefinitionInvalid(source, ["(top): expected a mapping of survey fields"])
     try:

@@ -283,10 +283,10 @@ class TestUnits:
         too_large = await admin.post("/console/units", files=big)
         assert too_large.status_code == 422
         assert "文件超过 5 MB" in too_large.text
-        gbk = {"file": ("units.csv", "code,name,kind\nx,新,旗县区\n".encode("gbk"), "text/csv")}
-        not_utf8 = await admin.post("/console/units", files=gbk)
-        assert not_utf8.status_code == 422
-        assert "UTF-8" in not_utf8.text
+        neither = b"code,name,kind\nx,\xff\xfe,\xe6\x96\n"  # not UTF-8, not GB18030
+        not_text = await admin.post("/console/units", files={"file": ("units.csv", neither)})
+        assert not_text.status_code == 422
+        assert "第 18 字节起既不是 UTF-8 也不是 GB18030" in not_text.text
         none = await admin.post("/console/units", files={"file": ("", b"", "text/csv")})
         assert none.status_code == 422
         assert "请先选择" in none.text
