@@ -8,18 +8,14 @@ problem is named as ``line N, column C: message`` with N the spreadsheet row (he
 from __future__ import annotations
 
 import asyncio
-import csv
 import hashlib
-import io
 import json
 import math
-import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-import pandas as pd  # type: ignore[import-untyped]
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -33,9 +29,10 @@ from scoring.models import (
 )
 from scoring.periods import check_period
 from surveys.accounts.models import Unit
+from surveys.core import table_files
 from surveys.core.exceptions import InvalidFile
 from surveys.core.models import pk
-from surveys.haochaping.imports import _cell, _where
+from surveys.haochaping.imports import _where
 from surveys.questionnaire.definitions import AREAS
 
 CODE_COLUMN = "单位编码"
@@ -49,6 +46,11 @@ COMPONENT_CODES = {
     "third": Component.third_party,
 }
 _Problem = tuple[int, str, str]
+# One row per unit (about a hundred): a file over 1,000 rows, 50 columns or 5 MB is refused
+# before it is read (surveys.core.table_files).
+LIMITS = table_files.TableLimits(
+    rows=1_000, columns=50, file_bytes=5 * table_files.MB, unpacked_bytes=50 * table_files.MB
+)
 
 
 def parse_component(text: str | Component) -> Component:
@@ -74,21 +76,10 @@ def read_table(file_name: str, content: bytes) -> list[list[str]]:
     """The cells of a .csv (UTF-8) or .xlsx file as text, rows as the spreadsheet has them."""
     suffix = Path(file_name).suffix.lower()
     if suffix == ".csv":
-        try:
-            text = content.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            message = f"not UTF-8 text (byte {exc.start}): save it as “CSV UTF-8”"
-            raise InvalidFile(file_name, [message]) from exc
-        return [[cell.strip() for cell in row] for row in csv.reader(io.StringIO(text))]
+        return table_files.read_csv(file_name, content, LIMITS)
     if suffix == ".xlsx":
-        try:
-            frame = pd.read_excel(
-                io.BytesIO(content), sheet_name=0, header=None, dtype=object,
-                keep_default_na=False, engine="openpyxl",
-            )  # fmt: skip
-        except (zipfile.BadZipFile, ValueError, KeyError, OSError) as exc:
-            raise InvalidFile(file_name, [f"not a readable .xlsx workbook: {exc}"]) from exc
-        return [[str(_cell(v)) for v in row] for row in frame.itertuples(index=False)]
+        rows = table_files.read_xlsx(file_name, content, LIMITS)
+        return [[str(cell) for cell in row] for row in rows]
     raise InvalidFile(file_name, [f"{suffix or 'no extension'}: only .csv and .xlsx are read"])
 
 

@@ -7,19 +7,16 @@ Every problem is named as ``line N, column C: message``, where N is the spreadsh
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 import re
-import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pandas as pd  # type: ignore[import-untyped]
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from surveys.core import table_files
 from surveys.core.exceptions import InvalidFile
 from surveys.haochaping import ratings
 from surveys.haochaping.models import RatingSource
@@ -48,7 +45,11 @@ CHINESE_FLAGS = {"是": "true", "否": "false"}
 
 LEVEL_COLUMNS = ("level", "level_scale")
 
-Cell = str | datetime
+# A ratings file: up to 200,000 rows of at most 50 columns (the header names 15), 64 MB;
+# over that it is refused before it is read (surveys.core.table_files).
+LIMITS = table_files.TableLimits(rows=200_000, columns=50)
+
+Cell = table_files.Cell
 _Problem = tuple[int, str, str]  # (line, column, message)
 
 
@@ -154,50 +155,13 @@ def _read_lines(path: Path, tz: ZoneInfo | None) -> list[_Line]:
     return lines
 
 
-def _read_table(path: Path) -> list[list[Cell]]:
+def _read_table(path: Path) -> Sequence[Sequence[Cell]]:
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        return _read_csv(path)
+        return table_files.read_csv(str(path), path, LIMITS)
     if suffix == ".xlsx":
-        return _read_xlsx(path)
+        return table_files.read_xlsx(str(path), path, LIMITS)
     raise InvalidFile(str(path), [f"{suffix or 'no extension'}: only .csv and .xlsx are read"])
-
-
-def _read_csv(path: Path) -> list[list[Cell]]:
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        message = f"not UTF-8 text (byte {exc.start}): save it as “CSV UTF-8”"
-        raise InvalidFile(str(path), [message]) from exc
-    # Rows are counted as records, not physical lines, so a quoted cell with a line break
-    # keeps the same number as in the spreadsheet the file came from.
-    return [[cell.strip() for cell in row] for row in csv.reader(io.StringIO(text))]
-
-
-def _read_xlsx(path: Path) -> list[list[Cell]]:
-    try:
-        frame = pd.read_excel(
-            path, sheet_name=0, header=None, dtype=object, keep_default_na=False,
-            engine="openpyxl",
-        )  # fmt: skip
-    except (zipfile.BadZipFile, ValueError, KeyError) as exc:
-        raise InvalidFile(str(path), [f"not a readable .xlsx workbook: {exc}"]) from exc
-    # header=None keeps blank rows in place, so row i of the frame is spreadsheet row i + 1.
-    return [[_cell(value) for value in row] for row in frame.itertuples(index=False)]
-
-
-def _cell(value: object) -> Cell:
-    # Spreadsheets type their cells; the rows are validated as text, like a CSV's.
-    if isinstance(value, datetime):
-        moment: datetime = pd.Timestamp(value).to_pydatetime()
-        return moment
-    if value is None or (isinstance(value, float) and value != value):  # NaN
-        return ""
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
 
 
 def _check_header(path: Path, header: Sequence[str]) -> None:

@@ -1,0 +1,241 @@
+"""Reading an uploaded table (.csv or .xlsx) within limits, so no file can take the server down.
+
+A spreadsheet declares its size (``<dimension ref="A1:XFD1048576">``) and a reader that trusts
+it fills every empty cell of that range: a 2 KB file with one cell far away becomes billions
+of cells. A zip member declares how large it unpacks: a 1 MB file can unpack to gigabytes.
+So, before anything is parsed: the file's size, the number of its zip members and sheets and
+their unpacked size; then the first sheet's declared rows and columns; and while reading (in
+openpyxl's streaming mode, row by row) the rows and columns actually found. A file over a limit
+is refused whole with :class:`FileTooLarge`, one Chinese sentence naming the file, the sheet
+and the size it declares.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any
+
+import openpyxl  # type: ignore[import-untyped]
+from openpyxl.utils.cell import get_column_letter  # type: ignore[import-untyped]
+from openpyxl.utils.exceptions import InvalidFileException  # type: ignore[import-untyped]
+
+from surveys.core.exceptions import InvalidFile
+from surveys.core.i18n import N_, Translator
+from surveys.core.text import decode_office_text
+
+MB = 1024 * 1024
+Cell = str | datetime
+
+
+@dataclass(frozen=True)
+class TableLimits:
+    """How large a table one import may be."""
+
+    rows: int  # data rows and the header
+    columns: int = 50
+    file_bytes: int = 64 * MB
+    unpacked_bytes: int = 256 * MB  # an .xlsx's zip members together, unpacked
+    sheets: int = 50
+    members: int = 2000  # zip members of an .xlsx (sheets, styles, images…)
+
+
+class FileTooLarge(InvalidFile):
+    """A table over one of its :class:`TableLimits`: refused before it is read."""
+
+    key = N_("error.file_too_large")
+    status_code = 422
+
+
+def _mb(size: int) -> str:
+    return f"{size / MB:.1f}".removesuffix(".0")
+
+
+def _refuse(source: str, problem: str) -> FileTooLarge:
+    return FileTooLarge(source, [problem])
+
+
+def file_name(source: str) -> str:
+    return Path(source).name or source
+
+
+def _check_file_size(
+    source: str, content: bytes | Path, limits: TableLimits, t: Translator
+) -> None:
+    size = content.stat().st_size if isinstance(content, Path) else len(content)
+    if size > limits.file_bytes:
+        raise _refuse(
+            source,
+            t(N_("import.limit.file_bytes"), file=file_name(source), size=_mb(size),
+              limit=_mb(limits.file_bytes)),
+        )  # fmt: skip
+
+
+# CSV ----------------------------------------------------------------------------------
+
+
+def read_csv(source: str, content: bytes | Path, limits: TableLimits) -> list[list[str]]:
+    """The records of a CSV file, UTF-8 or GBK (its bytes or its path), cells stripped; refused
+    over ``limits``, a file too large before it is read."""
+    t = Translator()
+    name = file_name(source)
+    _check_file_size(source, content, limits, t)
+    if isinstance(content, Path):
+        content = content.read_bytes()
+    text = decode_office_text(content, source)  # UTF-8, else GB18030 (GBK)
+    rows: list[list[str]] = []
+    # Records, not physical lines: a quoted cell with a line break keeps the spreadsheet's
+    # row number.
+    reader = csv.reader(io.StringIO(text))
+    try:
+        for record in reader:
+            if len(rows) >= limits.rows:
+                raise _refuse(source, t(N_("import.limit.csv_rows"), file=name, limit=limits.rows))
+            if len(record) > limits.columns:
+                raise _refuse(
+                    source,
+                    t(N_("import.limit.csv_columns"), file=name, line=reader.line_num,
+                      columns=len(record), limit=limits.columns),
+                )  # fmt: skip
+            rows.append([cell.strip() for cell in record])
+    except csv.Error as exc:
+        raise InvalidFile(source, [f"line {reader.line_num}: not a readable CSV ({exc})"]) from exc
+    return rows
+
+
+# XLSX ---------------------------------------------------------------------------------
+
+
+def read_xlsx(source: str, content: bytes | Path, limits: TableLimits) -> list[list[Cell]]:
+    """The first sheet's rows, as the spreadsheet numbers them; refused over ``limits``.
+
+    Cells are text (numbers as written, ``true``/``false``) or naive datetimes; trailing
+    empty cells are left out, empty rows are kept as ``[]`` so row i is spreadsheet row
+    i + 1.
+    """
+    t = Translator()
+    _check_file_size(source, content, limits, t)
+    try:
+        with zipfile.ZipFile(content if isinstance(content, Path) else io.BytesIO(content)) as zf:
+            _check_archive(source, zf, limits, t)
+        # Checked: now openpyxl may open it. A member that unpacks beyond the size it
+        # declares is cut there by zipfile (and fails its CRC).
+        workbook = openpyxl.load_workbook(
+            content if isinstance(content, Path) else io.BytesIO(content),
+            read_only=True, data_only=True,
+        )  # fmt: skip
+    except (zipfile.BadZipFile, InvalidFileException, ValueError, KeyError, OSError,
+            SyntaxError) as exc:  # fmt: skip
+        raise InvalidFile(source, [f"not a readable .xlsx workbook: {exc}"]) from exc
+    try:
+        return _read_first_sheet(source, workbook, limits, t)
+    except (zipfile.BadZipFile, ValueError, KeyError, OSError, SyntaxError) as exc:
+        raise InvalidFile(source, [f"not a readable .xlsx workbook: {exc}"]) from exc
+    finally:
+        workbook.close()
+
+
+def _check_archive(
+    source: str, archive: zipfile.ZipFile, limits: TableLimits, t: Translator
+) -> None:
+    """The zip's own directory, before any member is unpacked: counts and unpacked sizes."""
+    name = file_name(source)
+    infos = archive.infolist()
+    if len(infos) > limits.members:
+        raise _refuse(
+            source,
+            t(N_("import.limit.members"), file=name, count=len(infos), limit=limits.members),
+        )
+    sheets = [i for i in infos if i.filename.lower().startswith("xl/worksheets/sheet")]
+    if len(sheets) > limits.sheets:
+        raise _refuse(
+            source,
+            t(N_("import.limit.sheets"), file=name, count=len(sheets), limit=limits.sheets),
+        )
+    unpacked = sum(info.file_size for info in infos)
+    if unpacked > limits.unpacked_bytes:
+        raise _refuse(
+            source,
+            t(N_("import.limit.unpacked"), file=name, size=_mb(unpacked),
+              limit=_mb(limits.unpacked_bytes)),
+        )  # fmt: skip
+
+
+def _read_first_sheet(
+    source: str, workbook: Any, limits: TableLimits, t: Translator
+) -> list[list[Cell]]:
+    if len(workbook.sheetnames) > limits.sheets:
+        raise _refuse(
+            source,
+            t(N_("import.limit.sheets"), file=file_name(source),
+              count=len(workbook.sheetnames), limit=limits.sheets),
+        )  # fmt: skip
+    sheet = workbook.worksheets[0]
+    _check_declared(source, sheet, limits, t)
+    # Then read what is there, not what was declared (a sheet may declare less than it
+    # holds): every row, each cut at limits.columns + 1 cells.
+    sheet.reset_dimensions()
+    return _rows(source, sheet, limits, t)
+
+
+def _check_declared(source: str, sheet: Any, limits: TableLimits, t: Translator) -> None:
+    rows, columns = sheet.max_row, sheet.max_column
+    if rows is None or columns is None:
+        return  # no <dimension>: the rows are counted while read
+    if rows > limits.rows or columns > limits.columns:
+        ref = f"A1:{get_column_letter(columns)}{rows}"
+        raise _refuse(
+            source,
+            t(N_("import.limit.sheet_size"), file=file_name(source), sheet=sheet.title,
+              ref=ref, rows=rows, columns=columns, max_rows=limits.rows,
+              max_columns=limits.columns),
+        )  # fmt: skip
+
+
+def _rows(source: str, sheet: Any, limits: TableLimits, t: Translator) -> list[list[Cell]]:
+    """Row by row, refused at the first filled row past ``limits.rows`` or a cell in column
+    ``limits.columns + 1``; cells further right are not read at all (a sheet that declares
+    its size, as every spreadsheet program writes it, was refused before). Empty rows cost
+    nothing until a filled one follows them."""
+    rows: list[list[Cell]] = []
+    empty = 0  # empty rows since the last filled one, kept only if one follows
+    cells_by_row = sheet.iter_rows(
+        min_row=1, min_col=1, max_col=limits.columns + 1, values_only=True
+    )
+    for number, values in enumerate(cells_by_row, start=1):
+        cells = [_cell(value) for value in values]
+        while cells and cells[-1] == "":
+            cells.pop()
+        if not cells:
+            empty += 1
+            continue
+        if number > limits.rows or len(cells) > limits.columns:
+            raise _refuse(
+                source,
+                t(N_("import.limit.sheet_cells"), file=file_name(source), sheet=sheet.title,
+                  cell=f"{get_column_letter(len(cells))}{number}", max_rows=limits.rows,
+                  max_columns=limits.columns),
+            )  # fmt: skip
+        rows.extend([] for _ in range(empty))
+        empty = 0
+        rows.append(cells)
+    return rows
+
+
+def _cell(value: object) -> Cell:
+    # Spreadsheets type their cells; the rows are validated as text, like a CSV's.
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, date):
+        return datetime.combine(value, time())
+    if value is None or (isinstance(value, float) and value != value):  # NaN
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
