@@ -245,7 +245,7 @@ class TestStoredImports:
         ("name", "content", "problem"),
         [
             ("a.txt", b"x", ".txt: only .csv and .xlsx are read"),
-            ("a.csv", "单位编码".encode("gbk"), "not UTF-8 text"),
+            ("a.csv", "单位编码".encode("gbk") + b"\xff", "既不是 UTF-8 也不是 GB18030"),
             ("a.xlsx", b"not a zip", "not a readable .xlsx workbook"),
         ],
     )

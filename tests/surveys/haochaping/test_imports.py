@@ -208,11 +208,17 @@ class TestReadRatingsFile:
     def test_empty_files(self, tmp_path: Path, text: str, problem: str) -> None:
         assert problem in problems_of(write(tmp_path, text))[0]
 
-    def test_a_file_that_is_not_utf8_is_refused(self, tmp_path: Path) -> None:
+    def test_a_gbk_file_reads_the_same(self, tmp_path: Path) -> None:
         path = tmp_path / "gbk.csv"
-        path.write_bytes(GOOD.encode("gbk"))
+        path.write_bytes(GOOD.encode("gbk"))  # "CSV (逗号分隔)" from a Chinese Excel
 
-        assert "not UTF-8 text" in problems_of(path)[0]
+        assert read_ratings_file(path) == ROWS
+
+    def test_a_file_that_is_no_text_is_refused(self, tmp_path: Path) -> None:
+        path = tmp_path / "binary.csv"
+        path.write_bytes(b"source_id\n\xff\xfe\x00")
+
+        assert "第 11 字节起既不是 UTF-8 也不是 GB18030" in problems_of(path)[0]
 
     def test_other_file_types_are_refused(self, tmp_path: Path) -> None:
         path = write(tmp_path, GOOD, name="ratings.xls")
