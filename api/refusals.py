@@ -5,6 +5,10 @@ is refused here: it is not text and could not be stored or echoed), and a body t
 parsed at all (not UTF-8, nested too deeply, a broken upload form) is 400. The API answers
 JSON ``{code, message}`` (validation errors keep FastAPI's ``detail`` list, without the
 input); the console answers its error page with the message.
+
+Whatever else the framework refuses with an ``HTTPException`` (an unknown path 404, a method
+the path does not take 405, a static file that is not there) gets the same shape: its
+status and headers (``Allow`` of a 405) are kept, the text is Chinese.
 """
 
 from __future__ import annotations
@@ -13,7 +17,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from python_multipart.exceptions import MultipartParseError
@@ -25,6 +28,12 @@ from surveys.core.i18n import N_
 
 BODY_UNREADABLE = "There was an error parsing the body"  # FastAPI's detail for such a body
 MAX_FIELDS_SHOWN = 5
+# The framework's own refusals, by status; any other status is error.http_status.
+HTTP_KEYS = {
+    404: N_("error.not_found"),
+    405: N_("error.method_not_allowed"),
+}
+NO_BODY = frozenset({204, 304})
 
 
 def install(app: FastAPI) -> None:
@@ -86,7 +95,7 @@ async def _unreadable_body(request: Request, exc: Exception) -> Response:
     cause = exc.__cause__ or exc.__context__
     form = isinstance(cause, MultiPartException | MultipartParseError)
     if exc.status_code != 400 or not (form or exc.detail == BODY_UNREADABLE):
-        return await http_exception_handler(request, exc)
+        return _http_error(request, exc)
     if form:
         key = N_("error.form_malformed")
     elif isinstance(cause, RecursionError):
@@ -94,3 +103,19 @@ async def _unreadable_body(request: Request, exc: Exception) -> Response:
     else:  # not UTF-8, or not JSON at all
         key = N_("error.request_unreadable")
     return refusal(request, 400, key, translate(key))
+
+
+def _http_error(request: Request, exc: HTTPException) -> Response:
+    """The framework's refusal (404, 405, …) in Chinese: same status, same headers."""
+    headers = dict(exc.headers or {})
+    if exc.status_code in NO_BODY:
+        return Response(status_code=exc.status_code, headers=headers)
+    key = HTTP_KEYS.get(exc.status_code)
+    if key is None:
+        key = N_("error.http_status")
+        message = translate(key, status=exc.status_code)
+    else:
+        message = translate(key)
+    response = refusal(request, exc.status_code, key, message)
+    response.headers.update(headers)
+    return response

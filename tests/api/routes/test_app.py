@@ -8,6 +8,7 @@ from datetime import date
 import pytest
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
+from starlette.exceptions import HTTPException
 
 from api.main import create_app
 from scoring.demo import survey as demo
@@ -169,4 +170,54 @@ class TestUnknownPath:
 
         assert response.status_code == 404
         assert response.headers["content-type"] == "application/json"
-        assert response.json() == {"detail": "Not Found"}
+        assert response.json() == {
+            "code": "error.not_found",
+            "message": Translator()("error.not_found"),
+        }
+
+    async def test_an_unknown_api_path_is_404_in_chinese(self, client: AsyncClient) -> None:
+        response = await client.get("/api/v1/no-such-thing")
+
+        assert response.status_code == 404
+        body = response.json()
+        assert body == {"code": "error.not_found", "message": body["message"]}
+        assert any("\u4e00" <= char <= "\u9fff" for char in body["message"])
+
+    async def test_a_wrong_method_is_405_in_chinese_with_allow(self, client: AsyncClient) -> None:
+        response = await client.delete("/api/v1/units")
+
+        assert response.status_code == 405
+        assert response.headers["allow"] == "GET"
+        body = response.json()
+        assert body == {
+            "code": "error.method_not_allowed",
+            "message": Translator()("error.method_not_allowed"),
+        }
+
+    async def test_a_missing_static_file_is_404_without_detail(self, client: AsyncClient) -> None:
+        response = await client.get("/static/no-such-file.css")
+
+        assert response.status_code == 404
+        assert response.json()["code"] == "error.not_found"
+
+    async def test_any_other_framework_status_keeps_status_and_headers(
+        self, app: FastAPI, client: AsyncClient
+    ) -> None:
+        async def refuse() -> None:
+            raise HTTPException(429, headers={"Retry-After": "3"})
+
+        app.add_api_route("/api/v1/test-refusal", refuse)
+        response = await client.get("/api/v1/test-refusal")
+
+        assert response.status_code == 429
+        assert response.headers["retry-after"] == "3"
+        assert response.json() == {
+            "code": "error.http_status",
+            "message": Translator()("error.http_status", status=429),
+        }
+
+    async def test_no_token_is_still_401_in_chinese(self, client: AsyncClient) -> None:
+        response = await client.get("/api/v1/units")
+
+        assert response.status_code == 401
+        assert set(response.json()) == {"code", "message"}
