@@ -13,6 +13,8 @@ import uvicorn
 from fastapi import FastAPI
 
 from api.main import create_app
+from bot import log_privacy
+from bot.log_privacy import summary
 from bot.main import build_bot, build_dispatcher, run_polling
 from bot.relay import relay_forever
 from bot.webhook import set_webhook, webhook_router
@@ -44,6 +46,7 @@ def webhook_secret(settings: Settings) -> str:
 
 async def serve(settings: Settings) -> None:
     """Serve until stopped; raises SystemExit(1) when the bot could not run."""
+    log_privacy.install()  # aiogram's log lines without chat ids or phone numbers
     engine = engine_from_settings(settings)
     sessionmaker = create_sessionmaker(engine)
     app = create_app(settings, sessionmaker)
@@ -120,9 +123,11 @@ def _bot_stopped(task: asyncio.Task[None], server: uvicorn.Server, settings: Set
     """A bot that cannot reach Telegram stops the whole process, loudly, for a supervisor."""
     if task.cancelled() or task.exception() is None:
         return
+    error = task.exception()
+    assert error is not None
     log.error(
-        "the bot stopped: %r; is TELEGRAM_API_URL (%s) reachable and BOT_TOKEN right?",
-        task.exception(),
+        "the bot stopped: %s; is TELEGRAM_API_URL (%s) reachable and BOT_TOKEN right?",
+        summary(error),
         settings.telegram_api_url,
     )
     server.should_exit = True

@@ -1,4 +1,7 @@
-"""Errors raised while handling an update: domain errors are told, others apologised for."""
+"""Errors raised while handling an update: domain errors are told, others apologised for.
+
+The log names the update by its id and the error by its type and frames: never the
+exception's message, which can quote what the citizen wrote (bot/log_privacy.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from aiogram import Bot, Router
 from aiogram.filters import ExceptionTypeFilter
 from aiogram.types import ErrorEvent
 
+from bot.log_privacy import describe
 from bot.middlewares import locale_for
 from surveys.core.exceptions import DomainError
 from surveys.core.i18n import N_, Translator
@@ -26,7 +30,13 @@ async def domain_error(event: ErrorEvent, bot: Bot) -> None:
 
 @router.errors()
 async def unexpected_error(event: ErrorEvent, bot: Bot) -> None:
-    log.error("update %s failed: %r", event.update.update_id, event.exception)
+    error = event.exception
+    log.error(
+        "update %s failed: %s\n%s",
+        event.update.update_id,
+        type(error).__name__,
+        describe(error),
+    )
     await _tell(event, bot, N_("error.unexpected"), {})
 
 

@@ -13,6 +13,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 
 from bot import render
 from bot.callbacks import AnswerUnitCb, RerateCb
+from bot.log_privacy import describe, summary
 from bot.middlewares import CHANNEL, ChatContext
 from surveys.accounts import staff
 from surveys.cases import notices, relay, workdays
@@ -60,7 +61,7 @@ async def deliver_pending(bot: Bot, sessionmaker: SessionMaker) -> int:
         try:
             await bot.send_message(item.chat_id, text, reply_markup=_keyboard(t, item))
         except TelegramAPIError as exc:
-            log.warning("reply for case %s not delivered: %s", item.case_id, exc.message)
+            log.warning("reply for case %s not delivered: %s", item.case_id, summary(exc))
             continue
         async with unit_of_work(sessionmaker) as session:
             await relay.mark_sent(session=session, event_id=item.event_id)
@@ -81,7 +82,7 @@ async def notify_staff(bot: Bot, sessionmaker: SessionMaker, settings: Settings)
         try:
             await bot.send_message(notice.chat_id, t.label(notice.text))
         except TelegramAPIError as exc:
-            log.warning("staff notice not delivered: %s", exc.message)
+            log.warning("staff notice not delivered: %s", summary(exc))
     return len(due)
 
 
@@ -93,7 +94,7 @@ async def relay_forever(bot: Bot, sessionmaker: SessionMaker, settings: Settings
             await remind_pending(bot, sessionmaker, settings)
             await notify_staff(bot, sessionmaker, settings)
         except Exception as exc:  # keep relaying; the next round retries what failed
-            log.error("relay round failed: %r", exc)
+            log.error("relay round failed: %s\n%s", type(exc).__name__, describe(exc))
         await asyncio.sleep(settings.relay_interval_seconds)
 
 
@@ -150,7 +151,7 @@ async def remind_pending(bot: Bot, sessionmaker: SessionMaker, settings: Setting
         try:
             await bot.send_message(chat_id, text, reply_markup=keyboard)
         except TelegramAPIError as exc:
-            log.warning("reminder not delivered: %s", exc.message)
+            log.warning("reminder not delivered: %s", summary(exc))
     return len(due)
 
 

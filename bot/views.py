@@ -11,6 +11,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
 from bot import render
+from bot.log_privacy import mask_ids
 from bot.middlewares import ChatContext
 from surveys.core.i18n import Translator
 from surveys.questionnaire.conversation import Reply
@@ -148,4 +149,4 @@ async def _edit(call: object) -> None:
     try:
         await call  # type: ignore[misc]
     except TelegramBadRequest as exc:
-        log.info("edit skipped: %s", exc.message)
+        log.info("edit skipped: %s", mask_ids(exc.message))

@@ -1,0 +1,122 @@
+"""Logs carry no citizen's text, chat id, username or phone number.
+
+Our own log lines name an update by its id and an exception by its type and its frames
+(:func:`describe`), never by its message: an exception's message can quote what a citizen
+typed, or a domain error's parameters. aiogram's loggers (``aiogram.*``) write chat ids in
+flood-control and migration errors and exception messages after failed updates; the filter
+:class:`AiogramRecords`, put on them by :func:`install` where logging is configured (``minyi
+serve``), masks every long number but the update's and the bot's id, and phone numbers, and
+keeps of an exception its type and frames.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import traceback
+
+from aiogram.exceptions import AiogramError
+
+from surveys.core.masking import mask_text
+
+AIOGRAM = "aiogram"
+# aiogram's own loggers (aiogram.loggers) and the modules that log under their own name.
+AIOGRAM_LOGGERS = (
+    "aiogram",
+    "aiogram.dispatcher",
+    "aiogram.event",
+    "aiogram.middlewares",
+    "aiogram.webhook",
+    "aiogram.scene",
+    "aiogram.client.session.middlewares.request_logging",
+    "aiogram.utils.chat_action",
+)
+MASK = "***"
+# A chat or user id: five digits or more, a group's negative; update and bot ids stay.
+_LONG_NUMBER = re.compile(r"(?<![0-9A-Za-z_])(?<!pdate id=)(?<!bot id=)-?[0-9]{5,}(?![0-9])")
+
+
+def mask_ids(text: str) -> str:
+    """``text`` with long numbers (chat and user ids) and phone numbers masked."""
+    return mask_text(_LONG_NUMBER.sub(MASK, text))
+
+
+def summary(exc: BaseException) -> str:
+    """The exception's type; for aiogram's and Telegram's own errors (whose text comes from
+    Telegram, not from a citizen) its message too, with ids masked."""
+    name = type(exc).__name__
+    if isinstance(exc, AiogramError):
+        return f"{name}: {mask_ids(str(exc))}"
+    return name
+
+
+def describe(exc: BaseException) -> str:
+    """The traceback of ``exc`` and of its causes: frames (file, line, code) and each
+    exception's :func:`summary`; no message, no local values."""
+    parts: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        frames = "".join(traceback.format_tb(current.__traceback__))
+        parts.append(f"Traceback (most recent call last):\n{frames}{summary(current)}")
+        current = current.__cause__ or (
+            None if current.__suppress_context__ else current.__context__
+        )
+    return "\n\nwhile handling or caused by:\n".join(reversed(parts))
+
+
+class AiogramRecords(logging.Filter):
+    """Masks the records of aiogram's loggers (it keeps every record)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name != AIOGRAM and not record.name.startswith(AIOGRAM + "."):
+            return True
+        if getattr(record, "minyi_masked", False):
+            return True
+        args = record.args
+        if isinstance(args, tuple):
+            record.args = tuple(summary(a) if isinstance(a, BaseException) else a for a in args)
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):  # a broken format: keep what it said, masked
+            message = f"{record.msg} {args!r}"
+        record.msg, record.args = mask_ids(message), None
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = describe(record.exc_info[1])
+            record.exc_info = None
+        elif record.exc_text:
+            record.exc_text = mask_ids(record.exc_text)
+        if record.stack_info:
+            record.stack_info = mask_ids(record.stack_info)
+        record.minyi_masked = True
+        return True
+
+
+_FILTER = AiogramRecords()
+
+
+def install() -> None:
+    """Put the filter on aiogram's loggers, and on the root handlers for any other aiogram
+    logger; installing twice changes nothing."""
+    names = set(AIOGRAM_LOGGERS) | {
+        name
+        for name, logger in logging.Logger.manager.loggerDict.items()
+        if isinstance(logger, logging.Logger) and name.startswith(AIOGRAM + ".")
+    }
+    for name in sorted(names):
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)
+    for handler in logging.getLogger().handlers:
+        if _FILTER not in handler.filters:
+            handler.addFilter(_FILTER)
+
+
+def uninstall() -> None:
+    """Take the filter off again (for tests)."""
+    for logger in list(logging.Logger.manager.loggerDict.values()):
+        if isinstance(logger, logging.Logger):
+            logger.removeFilter(_FILTER)
+    for handler in logging.getLogger().handlers:
+        handler.removeFilter(_FILTER)
