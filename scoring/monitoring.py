@@ -31,6 +31,7 @@ from scoring.periods import check_period
 from surveys.accounts.models import Unit
 from surveys.core import table_files
 from surveys.core.exceptions import InvalidFile
+from surveys.core.i18n import N_, Translator
 from surveys.core.models import pk
 from surveys.haochaping.imports import _where
 from surveys.questionnaire.definitions import AREAS
@@ -51,6 +52,22 @@ _Problem = tuple[int, str, str]
 LIMITS = table_files.TableLimits(
     rows=1_000, columns=50, file_bytes=5 * table_files.MB, unpacked_bytes=50 * table_files.MB
 )
+
+
+def check_file_size(path: Path, source: str) -> None:
+    """Refuse a file over ``LIMITS.file_bytes`` by its size on disk, before it is read, with
+    the sentence the reader would use."""
+    size = path.stat().st_size
+    if size > LIMITS.file_bytes:
+        problem = Translator()(
+            N_("import.limit.file_bytes"), file=table_files.file_name(source),
+            size=_mb(size), limit=_mb(LIMITS.file_bytes),
+        )  # fmt: skip
+        raise table_files.FileTooLarge(source, [problem])
+
+
+def _mb(size: int) -> str:
+    return f"{size / table_files.MB:.1f}".removesuffix(".0")
 
 
 def parse_component(text: str | Component) -> Component:

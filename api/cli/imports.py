@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from api.cli.common import FileArg, cli_actor, fail, in_transaction, reading_actor
+from api.cli.common import FileArg, cli_actor, fail, in_transaction, parse, reading_actor
 from scoring import export, monitoring
 from scoring import flows as scoring_flows
 from scoring.models import IMPORTED_COMPONENTS, Component, ImportLayout, MonitoringImport
@@ -59,6 +59,7 @@ def import_monitoring(
 ) -> None:
     """Import 日常监测/实地调研/第三方评估 scores (.csv/.xlsx): every row is stored, or none."""
     chosen = Component(component.value)
+    parse(lambda: monitoring.check_file_size(file, str(file)))  # before reading it at all
 
     async def store(session: AsyncSession) -> MonitoringImport:
         return await scoring_flows.import_monitoring(

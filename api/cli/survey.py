@@ -13,7 +13,7 @@ from surveys.core.exceptions import DomainError
 from surveys.core.settings import get_settings
 from surveys.core.text import decode_office_text
 from surveys.flows import surveys as flows
-from surveys.questionnaire import catalog, conversation
+from surveys.questionnaire import catalog, conversation, definitions
 from surveys.questionnaire.models import SurveyVersion
 
 app = typer.Typer(help="Survey definitions (YAML).", no_args_is_help=True)
@@ -22,6 +22,7 @@ app = typer.Typer(help="Survey definitions (YAML).", no_args_is_help=True)
 @app.command("load")
 def survey_load(file: FileArg) -> None:
     """Load a survey YAML file; a changed survey becomes a new version."""
+    parse(lambda: definitions.check_file_size(file, str(file)))  # before reading it at all
     text = parse(lambda: decode_office_text(file.read_bytes(), str(file)))
 
     async def load(session: AsyncSession) -> catalog.LoadResult:

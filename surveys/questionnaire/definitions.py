@@ -7,6 +7,7 @@ import json
 import re
 from datetime import date
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
@@ -293,12 +294,25 @@ class _BoundedLoader(_SurveyLoader):
             self._depth -= 1
 
 
+def _refuse_size(size: int, source: str) -> DefinitionInvalid:
+    kb = -(-size // 1024)
+    problem = Translator()(N_("survey.limit.size"), size=kb, limit=MAX_BYTES // 1024)
+    return DefinitionInvalid(source, [problem])
+
+
+def check_file_size(path: Path, source: str) -> None:
+    """Refuse a survey file by its size on disk, before it is read: its text in UTF-8 is
+    never shorter than the file (GB18030 takes no more bytes per character; a UTF-8 BOM of
+    3 bytes is dropped), so a file over ``MAX_BYTES`` + 3 would be refused once read."""
+    size = path.stat().st_size
+    if size > MAX_BYTES + 3:
+        raise _refuse_size(size, source)
+
+
 def _load_yaml(text: str, source: str) -> Any:
     size = len(text.encode("utf-8", "replace"))
     if size > MAX_BYTES:
-        kb = -(-size // 1024)
-        problem = Translator()(N_("survey.limit.size"), size=kb, limit=MAX_BYTES // 1024)
-        raise DefinitionInvalid(source, [problem])
+        raise _refuse_size(size, source)
     loader = _BoundedLoader(text)  # a SafeLoader: no object tags
     try:
         return loader.get_single_data()
