@@ -6,6 +6,7 @@ import re
 from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -103,7 +104,9 @@ async def receive_event(
 ) -> tuple[ServiceEvent, bool]:
     """Store a finished 办件 once per unit and 办件编号; the event and whether it is new.
 
-    Another unit's 办件 of the same 办件编号 is no clash: this unit gets its own.
+    Another unit's 办件 of the same 办件编号 is no clash: this unit gets its own. Two pushes
+    of one new 办件 at the same moment store it once: the one that loses the insert answers
+    as a repeat push does (the stored event, not new).
     """
     actor.require(Perm.push)
     unit = await _unit(session, item.unit, actor)
@@ -123,6 +126,17 @@ async def receive_event(
         link_token=item.link_token,
         token_id=actor.token_id,
     )
-    session.add(event)
-    await session.flush()
+    try:
+        # Another push may have stored the same 办件 (or link token) since the checks
+        # above (on PostgreSQL the insert waits for that transaction to end): only this
+        # insert is undone, and the other push's row answers.
+        async with session.begin_nested():
+            session.add(event)
+    except IntegrityError:
+        existing = await get_event(session=session, unit_id=pk(unit), case_no=item.case_no)
+        if existing is not None:
+            return existing, False
+        if await get_event_by_link_token(session=session, link_token=item.link_token):
+            raise LinkTokenTaken() from None
+        raise
     return event, True

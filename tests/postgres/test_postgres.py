@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Sequence
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +25,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 import surveys.schema  # noqa: F401  (registers every table)
 from scoring.demo.survey import UNITS_CSV, demo_survey
-from surveys.accounts.models import Unit
+from surveys.accounts import tokens
+from surveys.accounts.models import Unit, UnitKind
 from surveys.accounts.units import parse_units_csv, upsert_units
 from surveys.core import migrate
 from surveys.core.db import SessionMaker, create_engine, create_sessionmaker, unit_of_work
 from surveys.core.exceptions import AlreadyResponded
 from surveys.core.i18n import Msg
+from surveys.haochaping import service_events
+from surveys.haochaping.models import ServiceEvent
 from surveys.questionnaire import catalog, conversation, respondents
 from surveys.questionnaire.engine import Done, Input, Pick, Skip, Text
 from surveys.questionnaire.models import (
@@ -509,3 +512,39 @@ class TestConversation:
         assert [i.chat_id for i in left] == [BIG_CHAT_ID + 1]
         assert respondents_left == 2
         assert answers_left == len(STORED_UP_TO_SUGGESTION) + 1
+
+
+class TestServiceEvents:
+    async def test_two_pushes_of_a_new_case_at_once_store_one(self, pg: SessionMaker) -> None:
+        """The second push waits for the first to commit, then answers as a repeat push."""
+        async with unit_of_work(pg) as session:
+            session.add(Unit(code="kundulun", name="昆都仑区", kind=UnitKind.district))
+            token, _ = await tokens.create_token(session=session, name="系统", unit=None)
+        actor = tokens.actor_for_token(token, None)
+        item = service_events.ServiceEventIn(
+            case_no="BJ-2026-0001", item_code="11150200MB", item_name="不动产登记",
+            unit="kundulun", channel=4, finished_at=datetime(2026, 9, 1, 2, tzinfo=UTC),
+            link_token="rcpt-7f3a9c21",
+        )  # fmt: skip
+        checked = asyncio.Event()
+
+        async def push(first: bool) -> tuple[int | None, bool]:
+            async with unit_of_work(pg) as session:
+                if not first:
+                    await checked.wait()  # the first push is stored, not yet committed
+                event, created = await service_events.receive_event(
+                    session=session, item=item, actor=actor
+                )
+                if first:
+                    checked.set()
+                    await asyncio.sleep(0.2)  # still uncommitted while the other pushes
+                return event.id, created
+
+        first, second = await asyncio.wait_for(
+            asyncio.gather(push(first=True), push(first=False)), timeout=10
+        )
+
+        assert first[1] is True
+        assert second == (first[0], False)
+        async with pg() as session:
+            assert await count(session, ServiceEvent) == 1

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -18,6 +19,7 @@ from surveys.cases.models import FollowUpCase
 from surveys.core.db import SessionMaker, unit_of_work
 from surveys.core.models import utcnow
 from surveys.core.settings import Settings
+from surveys.haochaping import service_events
 from surveys.haochaping.models import Rating, ServiceEvent
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
@@ -69,6 +71,19 @@ async def make_token(sessionmaker: SessionMaker, unit_code: str | None) -> dict[
     return {"Authorization": f"Bearer {raw}"}
 
 
+def stale_once(lookup: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """``lookup`` that finds nothing the first time, as a check made a moment too early."""
+    calls: list[bool] = []
+
+    async def stale(**kwargs: Any) -> Any:
+        if not calls:
+            calls.append(True)
+            return None
+        return await lookup(**kwargs)
+
+    return stale
+
+
 async def count(sessionmaker: SessionMaker, model: type[Any]) -> int:
     async with sessionmaker() as session:
         return int((await session.exec(select(func.count()).select_from(model))).one())
@@ -94,6 +109,40 @@ class TestPushServiceEvent:
         again = await client.post("/api/v1/service-events", json=EVENT, headers=headers)
         assert (first.status_code, first.json()["created"]) == (201, True)
         assert (again.status_code, again.json()["created"]) == (200, False)
+        assert await count(sessionmaker, ServiceEvent) == 1
+
+    async def test_two_pushes_of_a_new_case_at_once_store_one_event(
+        self, client: AsyncClient, sessionmaker: SessionMaker
+    ) -> None:
+        headers = await make_token(sessionmaker, "spj")
+
+        answers = await asyncio.gather(
+            *(client.post("/api/v1/service-events", json=EVENT, headers=headers) for _ in "ab")
+        )
+
+        assert sorted((a.status_code, a.json()["created"]) for a in answers) == [
+            (200, False), (201, True),
+        ]  # fmt: skip
+        assert answers[0].json()["id"] == answers[1].json()["id"]
+        assert await count(sessionmaker, ServiceEvent) == 1
+
+    async def test_a_push_that_lost_the_race_answers_as_a_repeat_push(
+        self, client: AsyncClient, sessionmaker: SessionMaker, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # SQLite lets one writer in at a time, so the race is played here: the second push
+        # checked for the 办件 (and its link token) before the first one was stored.
+        headers = await make_token(sessionmaker, "spj")
+        first = await client.post("/api/v1/service-events", json=EVENT, headers=headers)
+        repeat = await client.post("/api/v1/service-events", json=EVENT, headers=headers)
+        for name in ("get_event", "get_event_by_link_token"):
+            real = getattr(service_events, name)
+            monkeypatch.setattr(service_events, name, stale_once(real))
+
+        raced = await client.post("/api/v1/service-events", json=EVENT, headers=headers)
+
+        assert first.status_code == 201
+        assert (raced.status_code, raced.json()) == (repeat.status_code, repeat.json())
+        assert (repeat.status_code, repeat.json()["created"]) == (200, False)
         assert await count(sessionmaker, ServiceEvent) == 1
 
     async def test_an_unknown_unit_is_named(

@@ -12,7 +12,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from surveys.accounts.models import ApiToken, Unit, UnitKind
 from surveys.accounts.tokens import actor_for_token, create_token
+from surveys.core.db import SessionMaker, unit_of_work
 from surveys.core.exceptions import UnknownUnit
+from surveys.haochaping import service_events
 from surveys.haochaping.models import ServiceEvent
 from surveys.haochaping.service_events import (
     LinkTokenTaken,
@@ -270,6 +272,67 @@ class TestReceiveEvent:
             refusals.append((caught.value.key, caught.value.status_code, caught.value.params))
 
         assert refusals[0] == refusals[1] == ("error.link_token_taken", 409, {})
+        assert await count(session) == 1
+
+
+class TestRacingPushes:
+    """A push whose checks ran before another push of the same 办件 was stored.
+
+    SQLite lets one writer in at a time, so here the lost race is played by a check that
+    misses the stored row; tests/postgres runs two pushes at once for real.
+    """
+
+    @staticmethod
+    def miss_once(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+        real = getattr(service_events, name)
+        missed: list[bool] = []
+
+        async def stale(**kwargs: Any) -> ServiceEvent | None:
+            if not missed:
+                missed.append(True)
+                return None
+            return await real(**kwargs)
+
+        monkeypatch.setattr(service_events, name, stale)
+
+    async def test_the_second_push_of_a_new_case_answers_as_a_repeat(
+        self,
+        sessionmaker: SessionMaker,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        async with unit_of_work(sessionmaker) as session:
+            session.add(Unit(code="kundulun", name="昆都仑区", kind=UnitKind.district))
+            token = (await create_token(session=session, name="系统", unit=None))[0]
+        actor = actor_for_token(token, None)
+        async with unit_of_work(sessionmaker) as session:
+            first, _ = await receive_event(session=session, item=event_in(), actor=actor)
+        # Both checks ran before the first push was stored.
+        self.miss_once(monkeypatch, "get_event")
+        self.miss_once(monkeypatch, "get_event_by_link_token")
+
+        async with unit_of_work(sessionmaker) as session:
+            again, created = await receive_event(
+                session=session, item=event_in(item_name="改了名"), actor=actor
+            )
+
+        assert (again.id, again.item_name, created) == (first.id, "不动产登记", False)
+        async with sessionmaker() as session:
+            assert await count(session) == 1
+
+    async def test_a_racing_push_of_its_link_token_for_another_case_is_refused(
+        self,
+        session: AsyncSession,
+        units: dict[str, Unit],
+        token: ApiToken,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        actor = actor_for_token(token, None)
+        await receive_event(session=session, item=event_in(), actor=actor)
+        self.miss_once(monkeypatch, "get_event_by_link_token")
+
+        with pytest.raises(LinkTokenTaken):
+            await receive_event(session=session, item=event_in(case_no="BJ-2"), actor=actor)
+
         assert await count(session) == 1
 
 
