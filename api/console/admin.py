@@ -372,6 +372,7 @@ async def imports_upload(
                 actor=actor,
                 path=path,
                 source=name,
+                name=name,  # problems name the chosen file, not its temporary copy
                 settings=settings,
                 now=utcnow(),
             )

@@ -24,8 +24,14 @@ async def import_ratings(
     source: str,
     settings: Settings,
     now: datetime,
+    name: str | None = None,
 ) -> feedback.Received:
-    """Every row stored and a case opened for each 差评, or none (:class:`InvalidFile`)."""
+    """Every row stored and a case opened for each 差评, or none (:class:`InvalidFile`).
+
+    ``source`` is recorded in the audit log. ``name`` is the file's name as the person
+    chose it when ``path`` is a copy (an upload stored under a temporary name): problems
+    name it; without it they name ``path``.
+    """
     received = await feedback.import_ratings_file(
         session=session,
         path=path,
@@ -33,6 +39,7 @@ async def import_ratings(
         now=now,
         grace_days=settings.rating_grace_days,
         policy=workdays.policy_from(settings),
+        name=name,
     )
     result = received.result
     await audit.record(

@@ -72,10 +72,14 @@ async def import_ratings_file(
     now: datetime,
     grace_days: int,
     policy: workdays.DeadlinePolicy,
+    name: str | None = None,
 ) -> Received:
-    """A whole file or nothing (InvalidFile lists every problem); 差评 open cases."""
+    """A whole file or nothing (InvalidFile lists every problem); 差评 open cases.
+
+    Problems name the file ``name`` (an upload's own name), by default ``path``.
+    """
     result = await imports.import_ratings(
-        session=session, path=path, tz=tz, now=now, grace_days=grace_days
+        session=session, path=path, tz=tz, now=now, grace_days=grace_days, name=name
     )
     return await _open_cases(session, result, tz, policy)
 

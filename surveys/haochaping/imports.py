@@ -62,25 +62,39 @@ class _Line:
     problems: list[tuple[str, str]] = field(default_factory=list)  # (column, message)
 
 
-def read_ratings_file(path: Path, *, tz: ZoneInfo | None = None) -> list[dict[str, object]]:
+def read_ratings_file(
+    path: Path, *, tz: ZoneInfo | None = None, name: str | None = None
+) -> list[dict[str, object]]:
     """The rows of a ratings file, ready for :func:`surveys.ratings.validate_rows`.
 
     Levels become codes; reasons become lists. Spreadsheet date cells carry no offset:
     with ``tz`` they are read as local time there, otherwise they stay naive (and fail
-    validation, as a time without offset does in the API).
+    validation, as a time without offset does in the API). Problems name the file ``name``
+    (an upload's own name, not its temporary copy's), by default ``path``.
     """
-    lines = _read_lines(path, tz)
+    source = name or str(path)
+    lines = _read_lines(path, source, tz)
     problems = [_where(line.number, c, m) for line in lines for c, m in line.problems]
     if problems:
-        raise InvalidFile(str(path), problems)
+        raise InvalidFile(source, problems)
     return [line.row for line in lines]
 
 
 async def import_ratings(
-    *, session: AsyncSession, path: Path, tz: ZoneInfo, now: datetime, grace_days: int
+    *,
+    session: AsyncSession,
+    path: Path,
+    tz: ZoneInfo,
+    now: datetime,
+    grace_days: int,
+    name: str | None = None,
 ) -> ratings.IngestResult:
-    """Import every rating of the file or none; already imported source ids are skipped."""
-    lines = await asyncio.to_thread(_read_lines, path, tz)
+    """Import every rating of the file or none; already imported source ids are skipped.
+
+    Problems name the file ``name`` (an upload's own name), by default ``path``.
+    """
+    source = name or str(path)
+    lines = await asyncio.to_thread(_read_lines, path, source, tz)
     items, found = _validate(lines)
     # Checked before anything is added: a refused file leaves nothing to flush.
     checked = await ratings.check(
@@ -90,7 +104,7 @@ async def import_ratings(
     found += [(lines[e.row].number, _column(e.field), e.message) for e in checked.errors]
     if found:
         found.sort(key=lambda problem: problem[0])
-        raise InvalidFile(str(path), [_where(*problem) for problem in found])
+        raise InvalidFile(source, [_where(*problem) for problem in found])
     return await ratings.ingest(
         session=session, items=items, source=RatingSource.file, tz=tz, now=now,
         grace_days=grace_days,
@@ -123,48 +137,56 @@ def _column(loc: str) -> str:
 
 
 def _repeated_source_ids(lines: Sequence[_Line]) -> list[_Problem]:
-    first: dict[object, int] = {}
+    # Source ids are the unit's own (as in the API batch): the same id for two units is
+    # two ratings; the same unit twice in one file is refused.
+    first: dict[tuple[object, object], int] = {}
     found: list[_Problem] = []
     for line in lines:
-        source_id = line.row.get("source_id")
-        if source_id is None:
-            continue
-        if source_id in first:
-            message = f"{source_id!r} is also on line {first[source_id]}"
+        source_id, unit = _key_part(line.row.get("source_id")), _key_part(line.row.get("unit"))
+        if source_id is None or unit is None:
+            continue  # refused by validation, which names the missing value
+        key = (unit, source_id)
+        if key in first:
+            message = f"{source_id!r} is also on line {first[key]}"
             found.append((line.number, "source_id", message))
-        first.setdefault(source_id, line.number)
+        first.setdefault(key, line.number)
     return found
+
+
+def _key_part(value: object) -> object:
+    # Compared as validation will store them: text stripped.
+    return value.strip() if isinstance(value, str) else value
 
 
 # Reading ------------------------------------------------------------------------------
 
 
-def _read_lines(path: Path, tz: ZoneInfo | None) -> list[_Line]:
-    table = _read_table(path)
+def _read_lines(path: Path, source: str, tz: ZoneInfo | None) -> list[_Line]:
+    table = _read_table(path, source)
     if not table:
-        raise InvalidFile(str(path), ["the file is empty"])
+        raise InvalidFile(source, ["the file is empty"])
     header = [str(cell).strip() for cell in table[0]]
-    _check_header(path, header)
+    _check_header(source, header)
     lines: list[_Line] = []
     for number, cells in enumerate(table[1:], start=2):
         if all(cell == "" for cell in cells):
             continue
         lines.append(_line(number, header, cells, tz))
     if not lines:
-        raise InvalidFile(str(path), ["the file has no rating rows"])
+        raise InvalidFile(source, ["the file has no rating rows"])
     return lines
 
 
-def _read_table(path: Path) -> Sequence[Sequence[Cell]]:
+def _read_table(path: Path, source: str) -> Sequence[Sequence[Cell]]:
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        return table_files.read_csv(str(path), path, LIMITS)
+        return table_files.read_csv(source, path, LIMITS)
     if suffix == ".xlsx":
-        return table_files.read_xlsx(str(path), path, LIMITS)
-    raise InvalidFile(str(path), [f"{suffix or 'no extension'}: only .csv and .xlsx are read"])
+        return table_files.read_xlsx(source, path, LIMITS)
+    raise InvalidFile(source, [f"{suffix or 'no extension'}: only .csv and .xlsx are read"])
 
 
-def _check_header(path: Path, header: Sequence[str]) -> None:
+def _check_header(source: str, header: Sequence[str]) -> None:
     named = [name for name in header if name]
     problems = []
     unknown = [name for name in named if name not in COLUMNS]
@@ -177,7 +199,7 @@ def _check_header(path: Path, header: Sequence[str]) -> None:
     if twice:
         problems.append(f"line 1: column(s) {', '.join(twice)} appear twice")
     if problems:
-        raise InvalidFile(str(path), problems)
+        raise InvalidFile(source, problems)
 
 
 # One row ------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from surveys.accounts.models import AuditEvent, StaffUser, Unit
 from surveys.core.db import SessionMaker, unit_of_work
 from surveys.haochaping.models import Rating
 from tests.api.console.conftest import OTHER_UNIT, OWN_UNIT, PASSWORD, Browser, add_user, bearer
+from tests.fakes import bombs
 
 PAGES = [
     "/console/units",
@@ -344,6 +345,21 @@ class TestImports:
         )
         assert response.status_code == 422
         assert "只能导入 .csv 或 .xlsx" in response.text
+
+    async def test_a_refusal_names_the_file_the_person_chose(
+        self, admin: Browser, sessionmaker: SessionMaker
+    ) -> None:
+        # The upload is read from a temporary copy; its name must not reach the page.
+        content = bombs.sparse_xlsx([(1, 1, "source_id"), (100_000, 1000, "x")])
+        await admin.get("/console/imports")
+        response = await admin.post(
+            "/console/imports", files={"file": ("三月评价.xlsx", content, "x/y")}
+        )
+        assert response.status_code == 422
+        problems = response.text.split("<ol>")[1].split("</ol>")[0]
+        assert "三月评价.xlsx 的工作表“评价”声明的范围是 A1:ALL100000" in problems
+        assert "upload.xlsx" not in response.text
+        assert await count(sessionmaker, Rating) == 0
 
     async def test_a_broken_xlsx_is_refused(
         self, admin: Browser, sessionmaker: SessionMaker

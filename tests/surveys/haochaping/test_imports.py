@@ -267,6 +267,40 @@ class TestImportRatings:
         assert [r.source_id for r in result.created] == ["F-4"]
         assert (result.duplicates, result.errors) == (["F-1", "F-2", "F-3"], [])
 
+    async def test_one_source_id_for_two_units_in_one_file_is_two_ratings(
+        self, seeded: SessionMaker, tmp_path: Path
+    ) -> None:
+        # Source ids are the unit's own, in a file as in an API batch.
+        text = f"""{HEADER}
+F-1,kundulun,非常满意,4,2026-03-01T10:00:00+08:00,,,
+F-1,qingshan,不满意,1,2026-03-02T11:00:00+08:00,,,
+"""
+        async with unit_of_work(seeded) as session:
+            result = await run(session, write(tmp_path, text))
+
+        assert [(r.source_id, r.level) for r in result.created] == [
+            ("F-1", "very_satisfied"), ("F-1", "dissatisfied"),
+        ]  # fmt: skip
+        assert (result.duplicates, result.errors) == ([], [])
+        async with seeded() as session:
+            assert await count(session) == 2
+
+    async def test_one_source_id_twice_for_the_same_unit_is_refused(
+        self, seeded: SessionMaker, tmp_path: Path
+    ) -> None:
+        text = f"""{HEADER}
+F-1,kundulun,非常满意,4,2026-03-01T10:00:00+08:00,,,
+F-1,qingshan,满意,4,2026-03-01T10:00:00+08:00,,,
+F-1, kundulun ,不满意,1,2026-03-02T11:00:00+08:00,,,
+"""
+        with pytest.raises(InvalidFile) as caught:
+            async with unit_of_work(seeded) as session:
+                await run(session, write(tmp_path, text))
+
+        assert caught.value.problems == ["line 4, column source_id: 'F-1' is also on line 2"]
+        async with seeded() as session:
+            assert await count(session) == 0
+
     async def test_a_file_with_bad_rows_stores_nothing_and_names_every_problem(
         self, seeded: SessionMaker, tmp_path: Path
     ) -> None:
@@ -275,7 +309,7 @@ F-1,kundulun,非常满意,4,2026-03-01T10:00:00+08:00,,,
 F-2,kundulun,满意,9,2026-03-01T10:00:00,,,
 F-3,nowhere,满意,1,2026-03-01T10:00:00+08:00,,,
 F-4,kundulun,很好,1,2026-03-01T10:00:00+08:00,BJ-404,,
-F-1,qingshan,满意,1,2026-03-01T10:00:00+08:00,,,
+F-1,kundulun,满意,1,2026-03-01T10:00:00+08:00,,,
 F-6,kundulun,满意,1,2025-12-20T10:00:00+08:00,,,maybe
 F-7,qingshan,满意,1,2026-03-05T10:00:00+08:00,BJ-1,,
 """
@@ -298,6 +332,20 @@ F-7,qingshan,满意,1,2026-03-05T10:00:00+08:00,BJ-1,,
         assert caught.value.source.endswith("bad.csv")
         async with seeded() as session:
             assert await count(session) == 0
+
+    async def test_problems_name_the_file_as_the_person_chose_it(
+        self, seeded: SessionMaker, tmp_path: Path
+    ) -> None:
+        copy = write(tmp_path, "source_id,unit\n", name="upload.csv")
+
+        with pytest.raises(InvalidFile) as caught:
+            async with unit_of_work(seeded) as session:
+                await import_ratings(
+                    session=session, path=copy, tz=TZ, now=NOW, grace_days=15, name="三月.csv"
+                )
+
+        assert caught.value.source == "三月.csv"
+        assert caught.value.problems == ["line 1: missing column(s) level, channel, rated_at"]
 
     async def test_nothing_is_flushed_before_the_refusal(
         self, session: AsyncSession, tmp_path: Path
