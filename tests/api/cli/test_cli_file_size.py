@@ -4,13 +4,13 @@ readers' Chinese sentence, exit status 2, nothing stored, and never enters memor
 
 from __future__ import annotations
 
-import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.api.cli.test_cli import MINYI, Minyi
+from tests.api.cli.test_cli import CLI_TIMEOUT, MINYI, Minyi
 
 AS = ("--as", "admin")
 BIG = 300 * 1024 * 1024
@@ -36,22 +36,34 @@ def sparse(path: Path, size: int = BIG) -> Path:
     return path
 
 
+# Linux counts in a child's peak memory that of the process it was forked from: the
+# command is forked from this small launcher, not from the test process, to be measured.
+LAUNCHER = """
+import os, sys
+out, command = sys.argv[1], sys.argv[2:]
+pid = os.fork()
+if pid == 0:
+    os.execv(command[0], command)
+_, status, usage = os.wait4(pid, 0)
+with open(out, "w") as f:
+    f.write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def run(minyi: Minyi, *args: str) -> tuple[int, str, int]:
     """Exit status, stderr and the peak resident memory (bytes) of ``minyi args``."""
-    process = subprocess.Popen(
-        [str(MINYI), *AS, *args],
+    out = minyi.cwd / "maxrss.txt"
+    done = subprocess.run(
+        [sys.executable, "-c", LAUNCHER, str(out), str(MINYI), *AS, *args],
         cwd=minyi.cwd,
         env=minyi.env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        capture_output=True,
         text=True,
+        timeout=CLI_TIMEOUT,
+        check=False,
     )
-    assert process.stderr is not None
-    with process.stderr:
-        stderr = process.stderr.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    return process.returncode, stderr, usage.ru_maxrss * 1024  # kilobytes on Linux
+    return done.returncode, done.stderr, int(out.read_text()) * 1024  # kilobytes on Linux
 
 
 def stored(minyi: Minyi) -> tuple[int, ...]:
