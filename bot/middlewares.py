@@ -17,7 +17,7 @@ from aiogram.types import Chat, TelegramObject, Update, User
 
 from surveys.cases import workdays
 from surveys.core.clock import today as today_in
-from surveys.core.db import AsyncSession, SessionMaker
+from surveys.core.db import AsyncSession, SessionMaker, unit_of_work
 from surveys.core.i18n import DEFAULT_LOCALE, Translator, load_translations
 from surveys.core.models import pk
 from surveys.core.settings import Settings
@@ -65,7 +65,7 @@ class DbSessionMiddleware(BaseMiddleware):
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         assert isinstance(event, Update)
         outbox = data["outbox"] = Outbox()
-        async with self.sessionmaker() as session:
+        async with unit_of_work(self.sessionmaker) as session:
             key = f"tg:{data['bot'].id}:{event.update_id}"
             if not await respondents.claim_event(session=session, key=key):
                 log.info("update %s already handled; dropped", event.update_id)
@@ -74,12 +74,7 @@ class DbSessionMiddleware(BaseMiddleware):
             if user is not None and not user.is_bot:
                 data["respondent"] = await self._respondent(session, user)
             data["session"] = session
-            try:
-                result = await handler(event, data)
-            except BaseException:
-                await session.rollback()
-                raise
-            await session.commit()
+            result = await handler(event, data)
         if "respondent" in data:
             self._remember(data["respondent"])
         await outbox.flush()

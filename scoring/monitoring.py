@@ -31,7 +31,6 @@ from scoring.periods import check_period
 from surveys.accounts.models import Unit
 from surveys.core import table_files
 from surveys.core.exceptions import InvalidFile
-from surveys.core.i18n import N_, Translator
 from surveys.core.models import pk
 from surveys.haochaping.imports import _where
 from surveys.questionnaire.definitions import AREAS
@@ -57,17 +56,7 @@ LIMITS = table_files.TableLimits(
 def check_file_size(path: Path, source: str) -> None:
     """Refuse a file over ``LIMITS.file_bytes`` by its size on disk, before it is read, with
     the sentence the reader would use."""
-    size = path.stat().st_size
-    if size > LIMITS.file_bytes:
-        problem = Translator()(
-            N_("import.limit.file_bytes"), file=table_files.file_name(source),
-            size=_mb(size), limit=_mb(LIMITS.file_bytes),
-        )  # fmt: skip
-        raise table_files.FileTooLarge(source, [problem])
-
-
-def _mb(size: int) -> str:
-    return f"{size / table_files.MB:.1f}".removesuffix(".0")
+    table_files.check_file_size(source, path, LIMITS)
 
 
 def parse_component(text: str | Component) -> Component:

@@ -63,9 +63,11 @@ def file_name(source: str) -> str:
     return Path(source).name or source
 
 
-def _check_file_size(
-    source: str, content: bytes | Path, limits: TableLimits, t: Translator
+def check_file_size(
+    source: str, content: bytes | Path, limits: TableLimits, t: Translator | None = None
 ) -> None:
+    """Refuse a file over ``limits.file_bytes`` by its size (on disk, before it is read)."""
+    t = t or Translator()
     size = content.stat().st_size if isinstance(content, Path) else len(content)
     if size > limits.file_bytes:
         raise _refuse(
@@ -83,7 +85,7 @@ def read_csv(source: str, content: bytes | Path, limits: TableLimits) -> list[li
     over ``limits``, a file too large before it is read."""
     t = Translator()
     name = file_name(source)
-    _check_file_size(source, content, limits, t)
+    check_file_size(source, content, limits, t)
     if isinstance(content, Path):
         content = content.read_bytes()
     text = decode_office_text(content, source)  # UTF-8, else GB18030 (GBK)
@@ -118,7 +120,7 @@ def read_xlsx(source: str, content: bytes | Path, limits: TableLimits) -> list[l
     i + 1.
     """
     t = Translator()
-    _check_file_size(source, content, limits, t)
+    check_file_size(source, content, limits, t)
     try:
         with zipfile.ZipFile(content if isinstance(content, Path) else io.BytesIO(content)) as zf:
             _check_archive(source, zf, limits, t)
