@@ -18,9 +18,11 @@ import bisect
 import contextlib
 import itertools
 import json
+import math
+import random
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.message import Message as EmailMessage
 from email.parser import BytesParser
@@ -77,6 +79,37 @@ OTHER_GET_UPDATES: Final = (
     "make sure that only one bot instance is running"
 )
 TERMINATED_BY_SET_WEBHOOK: Final = "Conflict: terminated by setWebhook request"
+
+# Methods that create a message: they count against the chat's and the global flood limits.
+MESSAGE_METHODS: Final = frozenset(
+    {
+        "sendmessage",
+        "senddocument",
+        "sendphoto",
+        "sendvideo",
+        "sendaudio",
+        "sendvoice",
+        "sendvideonote",
+        "sendanimation",
+        "sendsticker",
+        "sendlocation",
+        "sendvenue",
+        "sendcontact",
+        "sendpoll",
+        "senddice",
+        "sendinvoice",
+        "sendmediagroup",
+        "sendpaidmedia",
+        "copymessage",
+        "copymessages",
+        "forwardmessage",
+        "forwardmessages",
+    }
+)
+# Methods that change a message: they count against the global flood limit only.
+EDIT_METHODS: Final = frozenset(
+    {"editmessagetext", "editmessagereplymarkup", "editmessagecaption", "editmessagemedia"}
+)
 
 UPDATE_TYPES: Final = (
     "message",
@@ -1249,7 +1282,11 @@ class CallbackQuery:
 
 @dataclass(frozen=True)
 class ApiCall:
-    """One Bot API request and the answer given."""
+    """One Bot API request and the answer given.
+
+    ``injected``: not performed, answered by ``fail_next``, ``inject_faults``, a flood limit
+    or a too-early retry instead (status 0 and an empty response: the connection was dropped).
+    """
 
     method: str
     params: Mapping[str, str]
@@ -1300,6 +1337,10 @@ class _Chat:
     messages: dict[int, FakeMessage] = field(default_factory=dict)
     next_message_id: int = 1
     last_user_seq: int = 0
+    info: JSON | None = None  # a group chat's Chat object; None for a private chat
+
+    def chat_json(self) -> JSON:
+        return dict(self.info) if self.info is not None else self.user.chat_json()
 
 
 @dataclass
@@ -1329,6 +1370,97 @@ class _Injected:
 class _Described:
     result: Any
     description: str
+
+
+# -------------------------------------------------------------------- flood limits and faults
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Telegram's flood limits; ``FakeTelegram(limits=Limits())`` enforces them.
+
+    Message-creating calls (``MESSAGE_METHODS``) take a token from their chat's bucket
+    (capacity ``chat_burst + 1``, refilled at ``chat_per_second``; for a group chat, i.e. a
+    negative chat id, capacity ``group_per_minute`` refilled at ``group_per_minute / 60`` per
+    second) and from the global bucket (capacity ``per_second + 1``, refilled at
+    ``per_second``). Edits (``EDIT_METHODS``) take from the global bucket only; other methods
+    are not limited.
+    """
+
+    per_second: float = 30
+    chat_per_second: float = 1
+    chat_burst: int = 3
+    group_per_minute: int = 20
+
+    def __post_init__(self) -> None:
+        if min(self.per_second, self.chat_per_second, self.group_per_minute) <= 0:
+            raise ValueError("flood limits must be positive")
+        if self.chat_burst < 0:
+            raise ValueError("chat_burst cannot be negative")
+
+
+@dataclass(frozen=True)
+class Violation:
+    """A call refused with 429 because it was over a flood limit (it was not performed)."""
+
+    method: str
+    chat_id: int | None
+    time: float  # on the server's clock (FakeTelegram.clock)
+    limit: str  # "global", "chat" or "group"
+    retry_after: int
+
+
+@dataclass(frozen=True)
+class EarlyRetry:
+    """A call to a chat before the retry_after of an earlier 429 for that chat had passed."""
+
+    method: str
+    chat_id: int
+    early: float  # seconds before the chat's retry-until time
+    time: float  # on the server's clock
+
+
+@dataclass
+class _Bucket:
+    capacity: float
+    rate: float
+    tokens: float
+    stamp: float
+
+    def wait(self, now: float) -> float:
+        """Refill up to ``now``; seconds until a token is available (0 when one is)."""
+        self.tokens = min(self.capacity, self.tokens + max(now - self.stamp, 0.0) * self.rate)
+        self.stamp = max(self.stamp, now)
+        missing = 1.0 - self.tokens
+        return 0.0 if missing <= 1e-9 else missing / self.rate
+
+
+@dataclass
+class _Faults:
+    rate_429: float
+    retry_after: int
+    rate_5xx: float
+    rate_drop: float
+    methods: frozenset[str]
+    rng: random.Random
+
+
+class _Dropped(Exception):
+    """The call's connection is to be dropped without an answer."""
+
+
+_RETRY_TOLERANCE: Final = 0.001  # seconds; a retry this close to retry-until is on time
+
+
+def _retry_after(wait: float) -> int:
+    return max(1, math.ceil(wait - 1e-9))
+
+
+def _chat_key(params: Params) -> int | None:
+    raw = params.get("chat_id").strip()
+    if not raw or raw.startswith("@"):
+        return None
+    return _to_integer(raw)
 
 
 _Handler = Callable[[Params], Awaitable[Any]]
@@ -1377,7 +1509,11 @@ class FakeTelegram:
         bot_username: str = "minyi_test_bot",
         first_update_id: int = 1,
         webhook_retry_delay: float = 0.5,
+        limits: Limits | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``limits`` turns on Telegram's flood limits (off by default); ``clock`` is the
+        monotonic clock they, ``violations``, ``early_retries`` and ``sends_per_second`` use."""
         bot_id, separator, _ = token.partition(":")
         if not separator or not bot_id.isdigit():
             raise ValueError("a bot token looks like '<bot id>:<secret>'")
@@ -1397,6 +1533,15 @@ class FakeTelegram:
         self.callback_answers: list[CallbackAnswer] = []
         self.commands_changes: list[CommandsChange] = []
         self.webhook: Webhook | None = None
+        self.limits = limits
+        self.clock = clock
+        self.violations: list[Violation] = []
+        self.early_retries: list[EarlyRetry] = []
+        self.fault_counts: dict[str, int] = {"429": 0, "500": 0, "502": 0, "drop": 0}
+        self._faults: _Faults | None = None
+        self._buckets: dict[tuple[str, int | None], _Bucket] = {}
+        self._retry_until: dict[int, float] = {}
+        self._send_times: list[float] = []
         self._chats: dict[int, _Chat] = {}
         self._commands: dict[tuple[str, str], list[JSON]] = {}
         self._queue: list[_Pending] = []
@@ -1502,8 +1647,23 @@ class FakeTelegram:
             status, body = 401, error.to_json()
             self._record(method, params, status, body, request=request)
         else:
-            status, body = await self._call(method, params, request=request)
+            try:
+                status, body = await self._call(method, params, request=request)
+            except _Dropped:
+                return self._drop(request)
         return web.json_response(body, status=status, dumps=_dumps)
+
+    @staticmethod
+    def _drop(request: web.Request) -> web.Response:
+        # Abort the connection: the client sees it closed with no answer. aiohttp ignores
+        # the response it then fails to write.
+        transport = request.transport
+        if transport is not None:
+            if isinstance(transport, asyncio.WriteTransport):
+                transport.abort()
+            else:
+                transport.close()
+        return web.Response(status=500)
 
     async def _call(
         self,
@@ -1516,13 +1676,19 @@ class FakeTelegram:
         name = method.lower()
         if name != "getupdates":
             self._last_activity = time.monotonic()
-        injected = self._take_injected(name)
-        if injected is not None:
-            body = injected.to_json()
+        try:
+            refused = self._refuse(method, name, params)
+        except _Dropped:
+            self.calls.append(ApiCall(method, params.args, 0, {}, via_webhook, True))
+            raise
+        if refused is not None:
+            body = refused.to_json()
             self.calls.append(
-                ApiCall(method, params.args, injected.error_code, body, via_webhook, True)
+                ApiCall(method, params.args, refused.error_code, body, via_webhook, True)
             )
-            return injected.error_code, body
+            return refused.error_code, body
+        if name in MESSAGE_METHODS:
+            self._send_times.append(self.clock())
         handler = self._methods.get(name)
         try:
             if handler is None:
@@ -1580,6 +1746,136 @@ class FakeTelegram:
         parameters = {"retry_after": retry_after or 1} if error_code == 429 else None
         error = BotApiError(error_code, text, parameters)
         self._injected.setdefault(method.lower(), []).append(_Injected(error, times))
+
+    def _refuse(self, method: str, name: str, params: Params) -> BotApiError | None:
+        """The answer to give instead of performing the call, if any.
+
+        In order: a retry before the chat's retry_after passed, a ``fail_next`` failure, an
+        ``inject_faults`` fault (raises _Dropped for a dropped connection), a flood limit.
+        """
+        chat_id = _chat_key(params)
+        now = self.clock()
+        early = self._early_retry(method, chat_id, now)
+        if early is not None:
+            return early
+        injected = self._take_injected(name)
+        if injected is not None:
+            return injected
+        fault = self._fault(name, chat_id, now)
+        if fault is not None:
+            return fault
+        return self._over_limit(method, name, chat_id, now)
+
+    @staticmethod
+    def _too_many_requests(retry_after: int) -> BotApiError:
+        return BotApiError(
+            429, f"Too Many Requests: retry after {retry_after}", {"retry_after": retry_after}
+        )
+
+    def _throttle(self, chat_id: int | None, now: float, retry_after: int) -> BotApiError:
+        """A 429 answer; the chat must then wait ``retry_after`` seconds."""
+        if chat_id is not None:
+            until = now + retry_after
+            self._retry_until[chat_id] = max(self._retry_until.get(chat_id, until), until)
+        return self._too_many_requests(retry_after)
+
+    def _early_retry(self, method: str, chat_id: int | None, now: float) -> BotApiError | None:
+        until = self._retry_until.get(chat_id) if chat_id is not None else None
+        if chat_id is None or until is None:
+            return None
+        if now >= until - _RETRY_TOLERANCE:
+            del self._retry_until[chat_id]
+            return None
+        self.early_retries.append(EarlyRetry(method, chat_id, until - now, now))
+        return self._throttle(chat_id, now, _retry_after(until - now))
+
+    def inject_faults(
+        self,
+        rate_429: float = 0.0,
+        retry_after: int = 1,
+        rate_5xx: float = 0.0,
+        rate_drop: float = 0.0,
+        methods: Iterable[str] | None = None,
+        seed: int = 0,
+    ) -> None:
+        """Make calls of ``methods`` fail at random, reproducibly for a given ``seed``.
+
+        Each call (by default of ``MESSAGE_METHODS`` and ``EDIT_METHODS``) is, with these
+        probabilities, answered 429 with ``retry_after``, answered 500 or 502, or has its
+        connection dropped without an answer; none of these is performed. Counted in
+        ``fault_counts``, listed in ``calls`` with ``injected=True``, not in ``errors``.
+        """
+        rates = (rate_429, rate_5xx, rate_drop)
+        if min(rates) < 0 or sum(rates) > 1:
+            raise ValueError("fault rates must be probabilities adding up to at most 1")
+        if retry_after < 1:
+            raise ValueError("retry_after must be at least 1")
+        names = MESSAGE_METHODS | EDIT_METHODS if methods is None else methods
+        self._faults = _Faults(
+            rate_429,
+            retry_after,
+            rate_5xx,
+            rate_drop,
+            frozenset(name.lower() for name in names),
+            random.Random(seed),
+        )
+
+    def clear_faults(self) -> None:
+        """Stop injecting random faults (``fault_counts`` is kept)."""
+        self._faults = None
+
+    def _fault(self, name: str, chat_id: int | None, now: float) -> BotApiError | None:
+        faults = self._faults
+        if faults is None or name not in faults.methods:
+            return None
+        draw = faults.rng.random()
+        if draw < faults.rate_429:
+            self.fault_counts["429"] += 1
+            return self._throttle(chat_id, now, faults.retry_after)
+        draw -= faults.rate_429
+        if draw < faults.rate_5xx:
+            code = 500 if faults.rng.random() < 0.5 else 502
+            self.fault_counts[str(code)] += 1
+            description = "Internal Server Error" if code == 500 else "Bad Gateway"
+            return BotApiError(code, description)
+        if draw - faults.rate_5xx < faults.rate_drop:
+            self.fault_counts["drop"] += 1
+            raise _Dropped
+        return None
+
+    def _bucket(self, kind: str, chat_id: int | None, now: float) -> _Bucket:
+        bucket = self._buckets.get((kind, chat_id))
+        if bucket is None:
+            limits = self.limits
+            assert limits is not None
+            capacity, rate = {
+                "global": (limits.per_second + 1, limits.per_second),
+                "chat": (limits.chat_burst + 1, limits.chat_per_second),
+                "group": (limits.group_per_minute, limits.group_per_minute / 60),
+            }[kind]
+            bucket = _Bucket(capacity, rate, capacity, now)
+            self._buckets[kind, chat_id] = bucket
+        return bucket
+
+    def _over_limit(
+        self, method: str, name: str, chat_id: int | None, now: float
+    ) -> BotApiError | None:
+        if self.limits is None or name not in MESSAGE_METHODS | EDIT_METHODS:
+            return None
+        buckets = []
+        if name in MESSAGE_METHODS and chat_id is not None:
+            kind = "group" if chat_id < 0 else "chat"
+            buckets.append((kind, self._bucket(kind, chat_id, now)))
+        buckets.append(("global", self._bucket("global", None, now)))
+        waits = [(bucket.wait(now), kind) for kind, bucket in buckets]
+        wait, kind = max(waits, key=lambda item: item[0])
+        if wait > 0:
+            retry_after = _retry_after(wait)
+            self.violations.append(Violation(method, chat_id, now, kind, retry_after))
+            return self._throttle(chat_id, now, retry_after)
+        for _, bucket in buckets:
+            bucket.tokens -= 1
+        return None
 
     def _take_injected(self, name: str) -> BotApiError | None:
         queue = self._injected.get(name)
@@ -1833,7 +2129,8 @@ class FakeTelegram:
             and method.lower() not in _NO_WEBHOOK_REPLY
             and not method.lower().startswith("get")
         ):
-            await self._call(method, Params(args), via_webhook=True)
+            with contextlib.suppress(_Dropped):
+                await self._call(method, Params(args), via_webhook=True)
         return True
 
     def _webhook_failed(self, hook: Webhook, message: str) -> None:
@@ -1871,6 +2168,20 @@ class FakeTelegram:
         self._chats[user_id] = _Chat(user)
         return user
 
+    def group(self, chat_id: int, *, title: str = "Test group") -> int:
+        """A group chat with the bot in it (``chat_id`` < 0), created on first use.
+
+        The bot can send to it; an id starting with -100 makes it a supergroup.
+        """
+        if chat_id >= 0:
+            raise ValueError("group chat ids are negative")
+        if chat_id not in self._chats:
+            kind = "supergroup" if str(chat_id).startswith("-100") else "group"
+            placeholder = FakeUser(self, chat_id, first_name=title, started=True)
+            info: JSON = {"id": chat_id, "title": title, "type": kind}
+            self._chats[chat_id] = _Chat(placeholder, info=info)
+        return chat_id
+
     def _resolve_user(self, user: FakeUser | int) -> FakeUser:
         return user if isinstance(user, FakeUser) else self.user(user)
 
@@ -1890,14 +2201,21 @@ class FakeTelegram:
         return state
 
     @staticmethod
-    def _check_can_send(chat: _Chat) -> None:
+    def _check_not_blocked(chat: _Chat) -> None:
         if chat.user.blocked:
             raise _error(BOT_BLOCKED)
+
+    def _check_can_send(self, chat: _Chat) -> None:
+        self._check_not_blocked(chat)
         if not chat.user.started:
             raise _error(CANT_INITIATE)
 
     def block(self, user: FakeUser | int) -> JSON:
-        """The user blocks the bot; returns the my_chat_member update Telegram sends."""
+        """The user blocks the bot; returns the my_chat_member update Telegram sends.
+
+        Every later call to the chat (send, edit, delete, chat action) gets 403 BOT_BLOCKED
+        until ``unblock`` or the user writes again.
+        """
         blocker = self._resolve_user(user)
         blocker.blocked = True
         return self.enqueue({"my_chat_member": self._member_change(blocker, "member", "kicked")})
@@ -2040,7 +2358,7 @@ class FakeTelegram:
 
     async def _accept(self, params: Params) -> bool:
         if params.args.get("chat_id") is not None:
-            self._api_chat(params.get("chat_id"))
+            self._check_not_blocked(self._api_chat(params.get("chat_id")))
         return True
 
     @staticmethod
@@ -2086,7 +2404,7 @@ class FakeTelegram:
         )
         message = FakeMessage(
             chat.next_message_id,
-            chat.user.chat_json(),
+            chat.chat_json(),
             self.bot_user_json(),
             _now(),
             seq,
@@ -2157,6 +2475,7 @@ class FakeTelegram:
                 raise bad_request("message identifier is not specified")
             raise bad_request("MESSAGE_ID_INVALID")
         chat = self._api_chat(chat_id)
+        self._check_not_blocked(chat)
         message = chat.messages.get(message_id)
         if message is None or message.deleted:
             raise _error(MESSAGE_TO_EDIT_NOT_FOUND)
@@ -2233,7 +2552,9 @@ class FakeTelegram:
         message_id = max(params.integer("message_id"), 0)
         if message_id == 0:
             raise bad_request("message identifier is not specified")
-        if not self._delete(self._api_chat(params.get("chat_id")), message_id):
+        chat = self._api_chat(params.get("chat_id"))
+        self._check_not_blocked(chat)
+        if not self._delete(chat, message_id):
             raise _error(MESSAGE_TO_DELETE_NOT_FOUND)
         return True
 
@@ -2242,6 +2563,7 @@ class FakeTelegram:
         if not isinstance(ids, list) or not ids:
             raise bad_request("message identifiers are not specified")
         chat = self._api_chat(params.get("chat_id"))
+        self._check_not_blocked(chat)
         for message_id in ids:
             self._delete(chat, _to_integer(str(message_id)))
         return True
@@ -2393,6 +2715,42 @@ class FakeTelegram:
         if message_id not in state.messages:
             raise AssertionError(f"no message #{message_id}\n" + self._chat_report(state))
         return state.messages[message_id]
+
+    def delivered(self, chat: FakeUser | int) -> list[str]:
+        """Texts (captions for documents, "" for none) of the bot's messages to ``chat``, in
+        the order they arrived, as sent (later edits and deletions do not change them)."""
+        return [
+            message.versions[0].text or "" for message in self.messages(chat, include_deleted=True)
+        ]
+
+    def duplicates(self) -> list[tuple[int, str]]:
+        """(chat id, text) for every bot message whose text repeats the chat's previous one."""
+        found: list[tuple[int, str]] = []
+        for chat_id in self._chats:
+            texts = self.delivered(chat_id)
+            found += [
+                (chat_id, text) for before, text in itertools.pairwise(texts) if before == text
+            ]
+        return found
+
+    def sends_per_second(self) -> int:
+        """The most message-creating calls performed in any 1 s window (on ``clock``).
+
+        Performed means passed to the method: calls refused by a flood limit or a fault are not
+        counted, calls the method then refused (a blocked chat, say) are.
+        """
+        times = sorted(self._send_times)
+        most = start = 0
+        for end, moment in enumerate(times):
+            while moment - times[start] >= 1.0:
+                start += 1
+            most = max(most, end - start + 1)
+        return most
+
+    def calls_to(self, chat: FakeUser | int) -> list[ApiCall]:
+        """Every recorded call whose chat_id is ``chat``, refused ones included."""
+        chat_id = chat.id if isinstance(chat, FakeUser) else chat
+        return [call for call in self.calls if _chat_key(Params(call.params)) == chat_id]
 
     @staticmethod
     def buttons(message: FakeMessage) -> list[tuple[str, str | None]]:

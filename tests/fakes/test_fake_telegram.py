@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -21,6 +24,7 @@ from aiogram.exceptions import (
     TelegramForbiddenError,
     TelegramNotFound,
     TelegramRetryAfter,
+    TelegramServerError,
     TelegramUnauthorizedError,
 )
 from aiogram.filters import CommandObject, CommandStart
@@ -56,8 +60,11 @@ from tests.fakes.telegram import (
     TEXT_MUST_BE_NON_EMPTY,
     UNAUTHORIZED,
     WEBHOOK_ACTIVE,
+    EarlyRetry,
     FakeTelegram,
     FakeUser,
+    Limits,
+    Violation,
 )
 
 TOKEN = "123456:TEST"
@@ -747,3 +754,325 @@ async def test_a_restarted_bot_gets_replayed_updates(tg: FakeTelegram, alice: Fa
 
     assert seen == [update["update_id"], update["update_id"]]
     tg.assert_no_errors()
+
+
+# ------------------------------------------------------------------------------- flood limits
+
+
+class ManualClock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+LimitedFactory = Callable[..., AbstractAsyncContextManager[tuple[FakeTelegram, Bot]]]
+
+
+@pytest.fixture
+def limited() -> LimitedFactory:
+    """``async with limited(limits, clock) as (tg, bot)``: a fake with flood limits."""
+
+    @contextlib.asynccontextmanager
+    async def start(
+        limits: Limits | None = None, clock: ManualClock | None = None
+    ) -> AsyncIterator[tuple[FakeTelegram, Bot]]:
+        options: dict[str, Any] = {"limits": limits}
+        if clock is not None:
+            options["clock"] = clock
+        async with FakeTelegram(token=TOKEN, **options) as fake:
+            bot = make_bot(fake)
+            try:
+                yield fake, bot
+            finally:
+                await bot.session.close()
+
+    return start
+
+
+async def post(tg: FakeTelegram, method: str, **args: Any) -> tuple[int, Any]:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(tg.api_url(method), json=args) as response,
+    ):
+        return response.status, await response.json()
+
+
+async def test_the_default_server_has_no_limits_or_faults(
+    tg: FakeTelegram, bot: Bot, alice: FakeUser
+) -> None:
+    sent = await asyncio.gather(*(bot.send_message(alice.id, f"m{n}") for n in range(40)))
+    for message in sent:
+        await bot.edit_message_text("edited", chat_id=alice.id, message_id=message.message_id)
+
+    assert len(tg.messages(alice)) == 40
+    assert tg.limits is None
+    assert tg.violations == []
+    assert tg.early_retries == []
+    assert tg.fault_counts == {"429": 0, "500": 0, "502": 0, "drop": 0}
+    tg.assert_no_errors()
+
+
+def test_limits_are_a_frozen_dataclass_with_telegram_defaults() -> None:
+    limits = Limits()
+
+    assert (limits.per_second, limits.chat_per_second) == (30, 1)
+    assert (limits.chat_burst, limits.group_per_minute) == (3, 20)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        limits.per_second = 100  # type: ignore[misc]
+    with pytest.raises(ValueError, match="positive"):
+        Limits(per_second=0)
+
+
+async def test_a_burst_over_the_chat_limit_gets_429_and_a_violation(
+    limited: LimitedFactory,
+) -> None:
+    clock = ManualClock()
+    async with limited(Limits(chat_per_second=0.25, chat_burst=3), clock) as (tg, bot):
+        alice = tg.user(1001, started=True)
+        for n in range(4):  # the burst plus one token of slack
+            await bot.send_message(alice.id, f"m{n}")
+
+        status, body = await post(tg, "sendMessage", chat_id=alice.id, text="over")
+
+        assert status == 429
+        assert body == {
+            "ok": False,
+            "error_code": 429,
+            "description": "Too Many Requests: retry after 4",
+            "parameters": {"retry_after": 4},
+        }
+        assert tg.violations == [Violation("sendMessage", alice.id, 1000.0, "chat", 4)]
+        assert tg.delivered(alice) == ["m0", "m1", "m2", "m3"]
+        assert tg.errors == []
+
+        clock.advance(4)
+        await bot.send_message(alice.id, "after waiting")
+        assert tg.delivered(alice)[-1] == "after waiting"
+        assert tg.early_retries == []
+
+
+async def test_a_client_that_waits_retry_after_retries_on_time(
+    limited: LimitedFactory,
+) -> None:
+    async with limited(Limits(chat_per_second=1, chat_burst=0)) as (tg, bot):
+        patient, impatient = tg.user(1, started=True), tg.user(2, started=True)
+
+        async def send(chat_id: int, text: str, *, wait: bool) -> None:
+            while True:
+                try:
+                    await bot.send_message(chat_id, text)
+                    return
+                except TelegramRetryAfter as error:
+                    if wait:
+                        await asyncio.sleep(error.retry_after)
+                    wait = True  # the impatient client retries once at once
+
+        for user in (patient, impatient):
+            await bot.send_message(user.id, "first")
+        await asyncio.gather(
+            send(patient.id, "second", wait=True), send(impatient.id, "second", wait=False)
+        )
+
+        assert tg.delivered(patient) == tg.delivered(impatient) == ["first", "second"]
+        assert [v.chat_id for v in tg.violations] == [patient.id, impatient.id]
+        assert [(r.method, r.chat_id) for r in tg.early_retries] == [("sendMessage", impatient.id)]
+        assert isinstance(tg.early_retries[0], EarlyRetry)
+        assert 0 < tg.early_retries[0].early <= 1
+        # the early retry was refused, not counted as a violation nor performed
+        assert [call.status for call in tg.calls_to(impatient)] == [200, 429, 429, 200]
+
+
+async def test_the_global_limit_covers_sends_and_edits_only(limited: LimitedFactory) -> None:
+    clock = ManualClock()
+    async with limited(Limits(per_second=2, chat_burst=10), clock) as (tg, bot):
+        users = [tg.user(n, started=True) for n in range(1, 5)]
+        sent = [await bot.send_message(user.id, "hi") for user in users[:3]]
+
+        with pytest.raises(TelegramRetryAfter) as error:
+            await bot.send_message(users[3].id, "hi")
+        assert error.value.retry_after == 1
+        with pytest.raises(TelegramRetryAfter):
+            await bot.edit_message_text("edit", chat_id=users[0].id, message_id=1)
+        assert [(v.method, v.limit) for v in tg.violations] == [
+            ("sendMessage", "global"),
+            ("editMessageText", "global"),
+        ]
+        # unlimited methods go through while the global bucket is empty
+        await bot.get_me()
+        update = users[1].click(sent[1].message_id, "x", force=True)
+        await bot.answer_callback_query(update["callback_query"]["id"])
+
+        clock.advance(1)  # two tokens: one edit, one send
+        await bot.edit_message_text("edit", chat_id=users[0].id, message_id=1)
+        await bot.send_message(users[3].id, "hi")
+        assert tg.delivered(users[3]) == ["hi"]
+        assert tg.message(users[0], 1).text == "edit"
+        assert len(tg.violations) == 2
+
+
+async def test_the_group_limit_is_per_minute(limited: LimitedFactory) -> None:
+    clock = ManualClock()
+    async with limited(Limits(group_per_minute=3, chat_burst=0), clock) as (tg, bot):
+        group = tg.group(-100123, title="Staff")
+        sent = [await bot.send_message(group, f"g{n}") for n in range(3)]
+        assert sent[0].chat.type == "supergroup"
+
+        with pytest.raises(TelegramRetryAfter) as error:
+            await bot.send_message(group, "g3")
+
+        assert error.value.retry_after == 20  # one message per 60 / 3 seconds
+        assert tg.violations[-1].limit == "group"
+        clock.advance(20)
+        await bot.send_message(group, "g3")
+        assert tg.delivered(group) == ["g0", "g1", "g2", "g3"]
+
+
+async def test_a_retry_before_retry_after_is_refused_and_recorded(
+    limited: LimitedFactory,
+) -> None:
+    clock = ManualClock()
+    async with limited(None, clock) as (tg, bot):
+        alice = tg.user(1001, started=True)
+        tg.inject_faults(rate_429=1.0, retry_after=5)
+        with pytest.raises(TelegramRetryAfter) as error:
+            await bot.send_message(alice.id, "x")
+        assert error.value.retry_after == 5
+        tg.clear_faults()
+
+        clock.advance(2)
+        with pytest.raises(TelegramRetryAfter) as error:
+            await bot.send_message(alice.id, "x")
+        assert error.value.retry_after == 3
+        assert tg.early_retries == [EarlyRetry("sendMessage", alice.id, 3.0, 1002.0)]
+
+        clock.advance(3)
+        await bot.send_message(alice.id, "x")
+        assert tg.delivered(alice) == ["x"]
+        assert tg.fault_counts["429"] == 1
+        assert tg.violations == []  # faults are not limit violations
+
+
+# ------------------------------------------------------------------------------- random faults
+
+
+async def outcomes(seed: int) -> tuple[list[int | str], dict[str, int], list[str]]:
+    clock = ManualClock()
+    async with FakeTelegram(token=TOKEN, clock=clock) as tg:
+        alice = tg.user(1001, started=True)
+        tg.inject_faults(rate_429=0.2, rate_5xx=0.2, rate_drop=0.2, seed=seed)
+        results: list[int | str] = []
+        async with aiohttp.ClientSession() as session:
+            for n in range(30):
+                clock.advance(2)  # past any retry_after
+                url = tg.api_url("sendMessage")
+                try:
+                    async with session.post(url, json={"chat_id": alice.id, "text": n}) as r:
+                        results.append(r.status)
+                except aiohttp.ServerDisconnectedError:
+                    results.append("dropped")
+        return results, dict(tg.fault_counts), tg.delivered(alice)
+
+
+async def test_seeded_faults_are_reproducible_and_not_performed() -> None:
+    results, counts, delivered = await outcomes(seed=7)
+
+    assert (results, counts, delivered) == await outcomes(seed=7)
+    assert results != (await outcomes(seed=8))[0]
+    assert {429, 200, "dropped"} <= set(results)
+    assert {500, 502} & set(results)
+    assert counts == {
+        "429": results.count(429),
+        "500": results.count(500),
+        "502": results.count(502),
+        "drop": results.count("dropped"),
+    }
+    assert delivered == [str(n) for n, result in enumerate(results) if result == 200]
+
+
+async def test_faults_hit_only_the_listed_methods_until_cleared(
+    tg: FakeTelegram, bot: Bot, alice: FakeUser
+) -> None:
+    sent = await bot.send_message(alice.id, "before")
+    tg.inject_faults(rate_5xx=1.0, methods=["sendMessage"])
+
+    with pytest.raises(TelegramServerError):
+        await bot.send_message(alice.id, "lost")
+    await bot.edit_message_text("edited", chat_id=alice.id, message_id=sent.message_id)
+    await bot.get_me()
+    tg.clear_faults()
+    await bot.send_message(alice.id, "after")
+
+    assert tg.delivered(alice) == ["before", "after"]
+    assert tg.fault_counts["500"] + tg.fault_counts["502"] == 1
+    assert [call.injected for call in tg.calls_to(alice)] == [False, True, False, False]
+    tg.assert_no_errors()
+
+
+async def test_a_dropped_connection_raises_in_an_aiohttp_client(
+    tg: FakeTelegram, alice: FakeUser
+) -> None:
+    tg.inject_faults(rate_drop=1.0)
+
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        await post(tg, "sendMessage", chat_id=alice.id, text="x")
+
+    assert tg.delivered(alice) == []
+    assert tg.fault_counts["drop"] == 1
+    assert (tg.calls[-1].status, tg.calls[-1].injected) == (0, True)
+    tg.clear_faults()
+    assert (await post(tg, "sendMessage", chat_id=alice.id, text="x"))[0] == 200
+
+
+# ------------------------------------------------------------------------------- accounting
+
+
+async def test_blocked_chats_refuse_every_call_and_calls_are_counted(
+    tg: FakeTelegram, bot: Bot, alice: FakeUser
+) -> None:
+    sent = await bot.send_message(alice.id, "hello")
+    tg.block(alice)
+
+    attempts = [
+        bot.send_message(alice.id, "still there?"),
+        bot.edit_message_text("x", chat_id=alice.id, message_id=sent.message_id),
+        bot.delete_message(alice.id, sent.message_id),
+        bot.send_chat_action(alice.id, "typing"),
+    ]
+    for attempt in attempts:
+        with pytest.raises(TelegramForbiddenError) as error:
+            await attempt
+        assert error.value.message == BOT_BLOCKED
+
+    assert len(tg.calls_to(alice)) == 5
+    assert [call.status for call in tg.calls_to(alice.id)] == [200, 403, 403, 403, 403]
+    alice.send_text("I'm back")
+    await bot.send_message(alice.id, "welcome back")
+    assert tg.delivered(alice) == ["hello", "welcome back"]
+
+
+async def test_delivered_duplicates_and_sends_per_second(limited: LimitedFactory) -> None:
+    clock = ManualClock()
+    async with limited(Limits(chat_burst=0), clock) as (tg, bot):
+        alice, bob = tg.user(1, started=True), tg.user(2, started=True)
+        plan = [(0.0, alice, "a"), (0.1, bob, "x"), (0.9, bob, "x"), (1.0, alice, "a")]
+        plan += [(1.05, alice, "b"), (3.0, alice, "a")]
+        start = clock.now
+        for at, user, text in plan:
+            clock.now = start + at
+            with contextlib.suppress(TelegramRetryAfter):
+                await bot.send_message(user.id, text)
+        first = tg.messages(alice)[0]
+        await bot.edit_message_text("edited", chat_id=alice.id, message_id=first.message_id)
+
+        # 1.05 s to alice was refused (chat limit): not delivered and not counted
+        assert tg.delivered(alice) == ["a", "a", "a"]
+        assert tg.delivered(bob) == ["x"]  # 0.9 s to bob was refused too
+        assert tg.duplicates() == [(alice.id, "a"), (alice.id, "a")]
+        assert tg.sends_per_second() == 2
