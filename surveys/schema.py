@@ -7,6 +7,7 @@ from sqlmodel import SQLModel
 from surveys.accounts import models as accounts_models
 from surveys.cases import models as cases_models
 from surveys.core import models as core_models
+from surveys.delivery import broadcast_models
 from surveys.delivery import models as delivery_models
 from surveys.haochaping import models as haochaping_models
 from surveys.questionnaire import models as questionnaire_models
@@ -18,5 +19,6 @@ MODULES = (
     haochaping_models,
     cases_models,
     delivery_models,
+    broadcast_models,
 )
 metadata = SQLModel.metadata

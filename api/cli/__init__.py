@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from api.cli import (
+    broadcast,
     calendar,
     cases,
     db,
@@ -56,6 +57,7 @@ app.add_typer(privacy.app, name="privacy")
 app.add_typer(cases.app, name="case")
 app.add_typer(calendar.app, name="calendar")
 app.add_typer(users.app, name="user")
+app.add_typer(broadcast.app, name="broadcast")
 app.command("qr")(qr.qr_poster)
 app.command("serve")(serve.serve)
 app.command("score")(scoring.score)

@@ -67,6 +67,8 @@ class Identity(SQLModel, table=True):
     created_at: datetime = _ts()
     # Retention counts from the last contact (PIPL §19; domain.md §7).
     last_seen_at: datetime = _ts(index=True)
+    # When the citizen agreed to be invited to surveys (broadcasts); None: never, or withdrawn.
+    invite_consent_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
 
 
 class Response(SQLModel, table=True):

@@ -90,3 +90,21 @@ async def forget_respondent(*, session: AsyncSession, respondent: Respondent) ->
 async def claim_event(*, session: AsyncSession, key: str) -> bool:
     """True the first time a key is seen in a committed transaction; False for replays."""
     return await insert_ignore(session, InboundEvent, key=key)
+
+
+async def set_invite_consent(
+    *, session: AsyncSession, respondent: Respondent, consent: bool, now: datetime
+) -> bool:
+    """Record (``consent``) or withdraw the citizen's consent to survey invitations.
+
+    Only citizens whose consent is recorded are invited by a broadcast
+    (:mod:`surveys.delivery.broadcasts`). False when there is no contact to set it on (the
+    citizen never wrote, or used /forget: the consent goes with the chat id).
+    """
+    result = await session.exec(
+        update(Identity)
+        .where(col(Identity.respondent_id) == respondent.id)
+        .values(invite_consent_at=now if consent else None)
+        .execution_options(preserve_rowcount=True)
+    )
+    return bool(result.rowcount)

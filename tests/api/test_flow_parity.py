@@ -31,6 +31,7 @@ from sqlmodel import SQLModel
 
 import scoring.flows  # noqa: F401  (registers the scoring flows)
 import surveys.flows.accounts  # noqa: F401  (the flows register when imported)
+import surveys.flows.broadcasts  # noqa: F401
 import surveys.flows.calendar  # noqa: F401
 import surveys.flows.cases  # noqa: F401
 import surveys.flows.exports  # noqa: F401
@@ -50,6 +51,7 @@ from surveys.core.clock import today
 from surveys.core.db import SessionMaker, create_engine, create_sessionmaker, unit_of_work
 from surveys.core.models import pk, utcnow
 from surveys.core.settings import Settings
+from surveys.delivery import broadcasts
 from surveys.flows.registry import FLOWS, Adapter
 from surveys.haochaping.models import Rating, RatingSource
 from surveys.questionnaire import catalog, respondents
@@ -246,6 +248,39 @@ async def _contacts(world: World) -> None:
             )
 
 
+async def _broadcast(world: World) -> None:
+    """A running broadcast of the demo survey (and one consenting citizen, not yet invited)."""
+    await _demo_survey(world)
+    async with unit_of_work(world.sessionmaker) as session:
+        respondent = await respondents.get_or_create_respondent(
+            session=session, secret=b"parity", channel="telegram", external_id=1003
+        )
+        await respondents.remember_contact(
+            session=session,
+            respondent=respondent,
+            channel="telegram",
+            chat_id=1003,
+            language_code=None,
+        )
+        await respondents.set_invite_consent(
+            session=session, respondent=respondent, consent=True, now=utcnow()
+        )
+        started = await broadcasts.start(
+            session=session,
+            survey_code=world.ctx["survey"],
+            created_by=BOSS,
+            today=today(world.settings.tz),
+            now=utcnow(),
+        )
+        world.ctx["broadcast"] = pk(started)
+
+
+async def _paused_broadcast(world: World) -> None:
+    await _broadcast(world)
+    async with unit_of_work(world.sessionmaker) as session:
+        await broadcasts.pause(session=session, broadcast_id=world.ctx["broadcast"])
+
+
 def _page_post(page: str, url: str, data: dict[str, Any]) -> ConsoleCall:
     async def call(browser: Browser, ctx: dict[str, Any]) -> Response:
         await browser.get(page)
@@ -408,6 +443,15 @@ SCENARIOS: dict[str, Scenario] = {
         )
     ),
     "privacy.purge": Scenario(prepare=_contacts, cli=lambda ctx: ["privacy", "purge"]),
+    "broadcast.start": Scenario(
+        prepare=_demo_survey, cli=lambda ctx: ["broadcast", "start", "--survey", ctx["survey"]]
+    ),
+    "broadcast.pause": Scenario(
+        prepare=_broadcast, cli=lambda ctx: ["broadcast", "pause", str(ctx["broadcast"])]
+    ),
+    "broadcast.resume": Scenario(
+        prepare=_paused_broadcast, cli=lambda ctx: ["broadcast", "resume", str(ctx["broadcast"])]
+    ),
     "ratings.push": Scenario(api=_api_post("/api/v1/ratings", RATING)),
     "service_event.push": Scenario(api=_api_post("/api/v1/service-events", EVENT)),
 }
