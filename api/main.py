@@ -18,6 +18,7 @@ from api.console import admin as console_admin
 from api.console import auth as console_auth
 from api.console import cases as console_cases
 from api.console import dashboard as console_dashboard
+from api.console import delivery as console_delivery
 from api.console import results as console_results
 from api.console import scoring as console_scoring
 from api.console.web import redirect, render
@@ -29,6 +30,7 @@ from api.routes import (
     health,
     indicators,
     integrations,
+    metrics,
     ratings,
     responses,
     surveys,
@@ -52,6 +54,7 @@ def create_app(settings: Settings, sessionmaker: SessionMaker) -> FastAPI:
     app.state.settings = settings
     app.state.sessionmaker = sessionmaker
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(surveys.router)
     app.include_router(integrations.router)
     app.include_router(cases.router)
@@ -65,6 +68,7 @@ def create_app(settings: Settings, sessionmaker: SessionMaker) -> FastAPI:
         console_cases,
         console_results,
         console_admin,
+        console_delivery,
         console_scoring,
     ):
         app.include_router(console.router)

@@ -5,8 +5,10 @@ Our own log lines name an update by its id and an exception by its type and its 
 typed, or a domain error's parameters. aiogram's loggers (``aiogram.*``) write chat ids in
 flood-control and migration errors and exception messages after failed updates; the filter
 :class:`AiogramRecords`, put on them by :func:`install` where logging is configured (``minyi
-serve``), masks every long number but the update's and the bot's id, and phone numbers, and
-keeps of an exception its type and frames.
+serve``), masks every long number but the update's and the bot's id, any number named as a
+chat's or user's, ``@usernames`` but the bot's, bot tokens and phone numbers, and keeps of
+an exception its type and frames. The sender logs a refused call through :func:`summary`,
+which masks the same way.
 """
 
 from __future__ import annotations
@@ -32,12 +34,28 @@ AIOGRAM_LOGGERS = (
     "aiogram.utils.chat_action",
 )
 MASK = "***"
-# A chat or user id: five digits or more, a group's negative; update and bot ids stay.
-_LONG_NUMBER = re.compile(r"(?<![0-9A-Za-z_])(?<!pdate id=)(?<!bot id=)-?[0-9]{5,}(?![0-9])")
+# A bot token (its secret half is a credential), wherever an error quotes a URL.
+_BOT_TOKEN = re.compile(r"[0-9]{3,}:[A-Za-z0-9_-]{30,}")
+# A number named as a chat's or user's, however short ("in chat 1300", "chat_id=42",
+# "'user_id': 7"); the bot's own id ("bot id=…") is not one of them.
+_NAMED_ID = re.compile(
+    r"""(?i)(?<![A-Za-z])((?:chat|user|sender)(?:[ _]?id)?['"]?\s*[=:]?\s*['"]?)-?[0-9]+"""
+)
+# A chat or user id: five digits or more, a group's negative; update and bot ids and the
+# decimals of a number (``Sleep for 1.000000 seconds``) stay.
+_LONG_NUMBER = re.compile(
+    r"(?<![0-9A-Za-z_])(?<![0-9]\.)(?<!pdate id=)(?<!bot id=)(?<!bot id = )-?[0-9]{5,}(?![0-9])"
+)
+# A public username (``@name``, also a channel's chat id); the bot's own ("bot @name") stays.
+# Not the local part of an e-mail address, which mask_text shortens itself.
+_USERNAME = re.compile(r"(?<![\w.%+@-])(?<!bot )@[A-Za-z][A-Za-z0-9_]{3,31}(?![\w.-]*\.[A-Za-z])")
 
 
 def mask_ids(text: str) -> str:
-    """``text`` with long numbers (chat and user ids) and phone numbers masked."""
+    """``text`` with chat and user ids, usernames, bot tokens and phone numbers masked."""
+    text = _BOT_TOKEN.sub(MASK, text)
+    text = _NAMED_ID.sub(lambda m: m.group(1) + MASK, text)
+    text = _USERNAME.sub(MASK, text)
     return mask_text(_LONG_NUMBER.sub(MASK, text))
 
 
@@ -48,6 +66,12 @@ def summary(exc: BaseException) -> str:
     if isinstance(exc, AiogramError):
         return f"{name}: {mask_ids(str(exc))}"
     return name
+
+
+def _message(exc: BaseException) -> str:
+    """What aiogram's ``"%s: %s", type(e).__name__, e`` shows of ``e``: aiogram's and
+    Telegram's own text with ids masked; of any other exception its type only."""
+    return mask_ids(str(exc)) if isinstance(exc, AiogramError) else type(exc).__name__
 
 
 def describe(exc: BaseException) -> str:
@@ -76,7 +100,7 @@ class AiogramRecords(logging.Filter):
             return True
         args = record.args
         if isinstance(args, tuple):
-            record.args = tuple(summary(a) if isinstance(a, BaseException) else a for a in args)
+            record.args = tuple(_message(a) if isinstance(a, BaseException) else a for a in args)
         try:
             message = record.getMessage()
         except (TypeError, ValueError):  # a broken format: keep what it said, masked

@@ -82,14 +82,15 @@ async def list_cases(
 
 @router.get(
     "/{case_id}",
-    response_model=queries.CasePublic,
+    response_model=queries.CaseDetailPublic,
     responses={200: {"links": links("$response.body#/id", "ReplyToCase", "MoveCase")}},
 )
 async def get_case(
     case_id: IdPath, session: SessionDep, settings: SettingsDep, actor: ViewActor
-) -> queries.CasePublic:
-    """One case; another unit's case is 404."""
-    return (await queries.case_detail(session, actor, case_id, settings.tz)).public()
+) -> queries.CaseDetailPublic:
+    """One case; another unit's case is 404. ``undeliverable``: a message to the citizen
+    could not be delivered (无法送达), so the citizen cannot be reached through the bot."""
+    return (await queries.case_detail(session, actor, case_id, settings.tz)).detail_public()
 
 
 @router.post("/{case_id}/reply", response_model=queries.CasePublic, responses=WRITE_ANSWER)

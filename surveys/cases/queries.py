@@ -25,6 +25,7 @@ from surveys.cases.models import CaseEvent, CaseState, FollowUpCase
 from surveys.core.clock import local_minutes, today
 from surveys.core.masking import mask_text
 from surveys.core.models import pk
+from surveys.delivery import outbox
 from surveys.haochaping.models import Rating
 
 STATE_ORDER = list(CaseState)
@@ -48,6 +49,13 @@ class CasePublic:
     contact_due: date
     rectify_due: date
     overdue: bool
+
+
+@dataclass(frozen=True)
+class CaseDetailPublic(CasePublic):
+    """One case as the API's detail shows it."""
+
+    undeliverable: bool  # 无法送达: a message to the citizen did not arrive (record it)
 
 
 @dataclass(frozen=True)
@@ -124,6 +132,10 @@ class CaseDetail(CaseSummary):
     work_moves: list[CaseState]  # the unit's moves open to this actor
     appeal_moves: list[CaseState]  # the 申诉 decisions open to this actor
     can_reply: bool
+    undeliverable: bool  # 无法送达: a message to the citizen failed or the chat blocked the bot
+
+    def detail_public(self) -> CaseDetailPublic:
+        return CaseDetailPublic(**vars(self.public()), undeliverable=self.undeliverable)
 
 
 def summarize(case: FollowUpCase, on: date) -> CaseSummary:
@@ -277,6 +289,7 @@ async def case_detail(
     state = CaseState(case.state)
     work_moves, appeal_moves = moves_open_to(actor, state)
     on = today(tz)
+    undeliverable = await outbox.undeliverable_cases(session, case_ids=[pk(case)])
     return CaseDetail(
         **vars(summarize(case, on)),
         unit_code=unit.code if unit else "",
@@ -300,4 +313,5 @@ async def case_detail(
         work_moves=work_moves,
         appeal_moves=appeal_moves,
         can_reply=actor.can(Perm.work_cases) and state is not CaseState.closed,
+        undeliverable=bool(undeliverable),
     )

@@ -25,6 +25,7 @@ PAGES = [
     "/console/tokens",
     "/console/audit",
     "/console/imports",
+    "/console/delivery",
 ]
 SECRET = re.compile(r'id="secret">(?:/link )?([^<]+)<')
 
