@@ -7,21 +7,21 @@ import contextlib
 import hashlib
 import hmac
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
 
+from api.jobs import Jobs
 from api.main import create_app
 from bot import log_privacy
 from bot.log_privacy import summary
 from bot.main import build_bot, build_dispatcher, run_polling
-from bot.relay import relay_forever
+from bot.sender import Sender
 from bot.webhook import set_webhook, webhook_router
-from surveys.core.db import SessionMaker, create_sessionmaker, engine_from_settings, unit_of_work
-from surveys.core.models import utcnow
+from surveys.core.db import SessionMaker, create_sessionmaker, engine_from_settings
 from surveys.core.settings import BotMode, Settings
-from surveys.questionnaire import respondents
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +50,10 @@ async def serve(settings: Settings) -> None:
     engine = engine_from_settings(settings)
     sessionmaker = create_sessionmaker(engine)
     app = create_app(settings, sessionmaker)
-    purging = asyncio.create_task(_purge_daily(settings, sessionmaker))
     server = Server(uvicorn_config(settings, app))
     try:
         await _serve_with_bot(settings, app, server, sessionmaker)
     finally:
-        purging.cancel()
         await engine.dispose()
 
 
@@ -73,17 +71,6 @@ def uvicorn_config(settings: Settings, app: FastAPI) -> uvicorn.Config:
     )
 
 
-async def _purge_daily(settings: Settings, sessionmaker: SessionMaker) -> None:
-    """Retention: contact data unused for IDENTITY_RETENTION_DAYS goes, once a day."""
-    while True:
-        async with unit_of_work(sessionmaker) as session:
-            deleted = await respondents.purge_stale_identities(
-                session=session, now=utcnow(), days=settings.identity_retention_days
-            )
-        log.info("retention: %d identity row(s) deleted", deleted)
-        await asyncio.sleep(86400)
-
-
 async def _serve_with_bot(
     settings: Settings, app: FastAPI, server: uvicorn.Server, sessionmaker: SessionMaker
 ) -> None:
@@ -92,12 +79,16 @@ async def _serve_with_bot(
             "BOT_TOKEN is not set: serving the API only. Set BOT_TOKEN in the environment "
             "or in .env (from @BotFather) to run the Telegram bot too."
         )
-        await server.serve()
+        # The jobs still run: cases are escalated, messages wait in the outbox for a bot.
+        async with _running(Jobs(settings, sessionmaker).run()):
+            await server.serve()
         return
     bot = build_bot(settings)
-    dp = build_dispatcher(settings, sessionmaker)
+    sender = Sender(bot, sessionmaker, settings)
+    dp = build_dispatcher(settings, sessionmaker, sender.wake)
     polling: asyncio.Task[None] | None = None
-    relaying = asyncio.create_task(relay_forever(bot, sessionmaker, settings))
+    sending = asyncio.create_task(sender.run())
+    scheduling = asyncio.create_task(Jobs(settings, sessionmaker, sender.wake).run())
     try:
         if settings.bot_mode is BotMode.webhook:
             assert settings.webhook_url is not None
@@ -110,13 +101,28 @@ async def _serve_with_bot(
             polling.add_done_callback(lambda task: _bot_stopped(task, server, settings))
         await server.serve()
     finally:
-        relaying.cancel()
         if polling is not None and not polling.done():
-            await dp.stop_polling()
+            await dp.stop_polling()  # the update in hand is finished first
             await polling
+        for task in (scheduling, sending):  # the sender finishes the calls it has started
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await bot.session.close()
     if polling is not None and polling.done() and not polling.cancelled() and polling.exception():
         raise SystemExit(1)
+
+
+@contextlib.asynccontextmanager
+async def _running(job: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
+    """Run ``job`` while the block runs; cancel it and wait for it to end after."""
+    task = asyncio.create_task(job)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def _bot_stopped(task: asyncio.Task[None], server: uvicorn.Server, settings: Settings) -> None:

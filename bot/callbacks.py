@@ -50,6 +50,12 @@ class OpenSurveyCb(CallbackData, prefix="o"):
     code: str
 
 
+class InvitesCb(CallbackData, prefix="i"):
+    """The citizen's answer to /invites: 1 = invite me to new surveys, 0 = do not."""
+
+    on: int
+
+
 class Erase(StrEnum):
     confirm = "y"
     cancel = "n"

@@ -6,30 +6,35 @@ exception's message, which can quote what the citizen wrote (bot/log_privacy.py)
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
-from aiogram import Bot, Router
+from aiogram import Router
 from aiogram.filters import ExceptionTypeFilter
 from aiogram.types import ErrorEvent
 
 from bot.log_privacy import describe
 from bot.middlewares import locale_for
+from bot.outbox import Outbox
+from surveys.core import metrics
+from surveys.core.db import SessionMaker, unit_of_work
 from surveys.core.exceptions import DomainError
 from surveys.core.i18n import N_, Translator
 
 log = logging.getLogger(__name__)
 router = Router(name=__name__)
+Notify = Callable[[], None]
 
 
 @router.errors(ExceptionTypeFilter(DomainError))
-async def domain_error(event: ErrorEvent, bot: Bot) -> None:
+async def domain_error(event: ErrorEvent, sessionmaker: SessionMaker, notify: Notify) -> None:
     error = event.exception
     assert isinstance(error, DomainError)
     log.info("refused update %s: %s", event.update.update_id, error.key)
-    await _tell(event, bot, error.key, dict(error.params))
+    await _tell(event, sessionmaker, notify, error.key, dict(error.params))
 
 
 @router.errors()
-async def unexpected_error(event: ErrorEvent, bot: Bot) -> None:
+async def unexpected_error(event: ErrorEvent, sessionmaker: SessionMaker, notify: Notify) -> None:
     error = event.exception
     log.error(
         "update %s failed: %s\n%s",
@@ -37,10 +42,19 @@ async def unexpected_error(event: ErrorEvent, bot: Bot) -> None:
         type(error).__name__,
         describe(error),
     )
-    await _tell(event, bot, N_("error.unexpected"), {})
+    metrics.UPDATES.labels("failed").inc()
+    await _tell(event, sessionmaker, notify, N_("error.unexpected"), {})
 
 
-async def _tell(event: ErrorEvent, bot: Bot, key: str, params: dict[str, object]) -> None:
+async def _tell(
+    event: ErrorEvent,
+    sessionmaker: SessionMaker,
+    notify: Notify,
+    key: str,
+    params: dict[str, object],
+) -> None:
+    """Say what went wrong, in a transaction of its own: the update's was rolled back, with
+    everything it had queued (so a pressed button is answered here, once)."""
     update = event.update
     source = update.message or update.callback_query
     user = source.from_user if source else None
@@ -48,6 +62,9 @@ async def _tell(event: ErrorEvent, bot: Bot, key: str, params: dict[str, object]
         return
     t = Translator(locale_for(user.language_code))
     text = t(key, **params)
-    if update.callback_query is not None:
-        await update.callback_query.answer(text, show_alert=True)
-    await bot.send_message(user.id, text)
+    async with unit_of_work(sessionmaker) as session:
+        mail = Outbox(session, user.id)
+        if update.callback_query is not None:
+            await mail.answer(update.callback_query.id, text, show_alert=True)
+        await mail.send(text)
+    notify()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -20,7 +21,7 @@ from aiogram.types import BotCommand
 
 from bot import errors, relay
 from bot.middlewares import ChatContextMiddleware, DbSessionMiddleware, TranslatorMiddleware
-from bot.routers import privacy, rating, start, survey
+from bot.routers import invites, privacy, rating, start, survey
 from surveys.core.db import SessionMaker
 from surveys.core.i18n import Translator
 from surveys.core.settings import Settings
@@ -32,7 +33,7 @@ _RESPONSE_TYPES = [
     Response[method.__returning__]  # type: ignore[name-defined]
     for method in (SendMessage, EditMessageText, EditMessageReplyMarkup, AnswerCallbackQuery)
 ]
-COMMANDS = ("start", "surveys", "cancel", "help", "privacy", "forget")
+COMMANDS = ("start", "surveys", "cancel", "help", "privacy", "forget", "invites")
 
 
 def build_bot(settings: Settings) -> Bot:
@@ -52,16 +53,32 @@ def _storage(settings: Settings) -> tuple[BaseStorage, BaseEventIsolation]:
     return MemoryStorage(), SimpleEventIsolation()
 
 
-def build_dispatcher(settings: Settings, sessionmaker: SessionMaker) -> Dispatcher:
+def build_dispatcher(
+    settings: Settings, sessionmaker: SessionMaker, notify: Callable[[], None] = lambda: None
+) -> Dispatcher:
+    """The dispatcher; ``notify`` is called when an update queued messages (wakes the sender)."""
     storage, isolation = _storage(settings)
     # Isolation serialises updates of one chat, so a double tap cannot race itself.
-    dp = Dispatcher(storage=storage, events_isolation=isolation, settings=settings)
-    dp.update.outer_middleware(DbSessionMiddleware(sessionmaker, settings.secret_key_bytes()))
+    dp = Dispatcher(
+        storage=storage,
+        events_isolation=isolation,
+        settings=settings,
+        sessionmaker=sessionmaker,
+        notify=notify,
+    )
+    secret = settings.secret_key_bytes()
+    dp.update.outer_middleware(DbSessionMiddleware(sessionmaker, secret, notify))
     dp.update.outer_middleware(TranslatorMiddleware())
     dp.update.outer_middleware(ChatContextMiddleware())
     # rating before start: its /start handler takes only window (w_) deep links.
     dp.include_routers(
-        errors.router, rating.router, start.router, privacy.router, relay.router, survey.router
+        errors.router,
+        rating.router,
+        start.router,
+        privacy.router,
+        invites.router,
+        relay.router,
+        survey.router,
     )
     dp.startup.register(set_commands)
     return dp

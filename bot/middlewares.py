@@ -3,19 +3,19 @@
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
-from functools import partial
 from typing import Any
 
 from aiogram import BaseMiddleware
 from aiogram.fsm.context import FSMContext
 from aiogram.types import Chat, TelegramObject, Update, User
 
+from bot.outbox import Outbox
 from surveys.cases import workdays
+from surveys.core import metrics
 from surveys.core.clock import today as today_in
 from surveys.core.db import AsyncSession, SessionMaker, unit_of_work
 from surveys.core.i18n import DEFAULT_LOCALE, Translator, load_translations
@@ -30,54 +30,48 @@ CHANNEL = "telegram"
 KNOWN_RESPONDENTS = 100_000
 
 
-class Outbox(list[Callable[[], object]]):
-    """Bot API calls a handler wants made once its transaction has committed.
-
-    Sending after the commit keeps the database's write lock off the network, and an
-    answer is never acknowledged before it is stored.
-    """
-
-    def later(self, call: Callable[..., object], *args: Any, **kwargs: Any) -> None:
-        self.append(partial(call, *args, **kwargs))
-
-    async def flush(self) -> None:
-        for call in self:
-            result = call()
-            if inspect.isawaitable(result):
-                await result
-        self.clear()
-
-
 class DbSessionMiddleware(BaseMiddleware):
     """One transaction per update, committed after the handler; replays are dropped.
 
     The update id is claimed in the same transaction as the answer it carries, so a
-    redelivered update stores nothing twice. Outgoing messages wait in the outbox until
-    the commit.
+    redelivered update stores nothing twice. What the handler sends is queued in the outbox
+    in that transaction too; ``notify`` wakes the sender once it has committed.
     """
 
-    def __init__(self, sessionmaker: SessionMaker, secret: bytes) -> None:
+    def __init__(
+        self,
+        sessionmaker: SessionMaker,
+        secret: bytes,
+        notify: Callable[[], None] = lambda: None,
+    ) -> None:
         self.sessionmaker = sessionmaker
         self.secret = secret
+        self.notify = notify
         # Respondent rows are never deleted, so a committed pseudonym -> id stays true.
         self._known: dict[str, int] = {}
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         assert isinstance(event, Update)
-        outbox = data["outbox"] = Outbox()
+        user: User | None = data.get("event_from_user")
+        chat: Chat | None = data.get("event_chat")
         async with unit_of_work(self.sessionmaker) as session:
             key = f"tg:{data['bot'].id}:{event.update_id}"
             if not await respondents.claim_event(session=session, key=key):
                 log.info("update %s already handled; dropped", event.update_id)
+                metrics.UPDATES.labels("replay").inc()
                 return None
-            user: User | None = data.get("event_from_user")
             if user is not None and not user.is_bot:
                 data["respondent"] = await self._respondent(session, user)
+            chat_id = chat.id if chat is not None else user.id if user is not None else 0
+            outbox = data["outbox"] = Outbox(session, chat_id)
             data["session"] = session
             result = await handler(event, data)
+        metrics.UPDATES.labels("handled").inc()
         if "respondent" in data:
             self._remember(data["respondent"])
-        await outbox.flush()
+        await outbox.committed()
+        if outbox.queued:
+            self.notify()
         return result
 
     async def _respondent(self, session: AsyncSession, user: User) -> Respondent:
@@ -116,8 +110,8 @@ class ChatContext:
     """Everything a handler needs about the update from a citizen, as one argument ``ctx``.
 
     ``respondent`` is the citizen's pseudonymous key (its id and keyed pseudonym), never
-    the Telegram user; ``chat_id`` is where to write back. Bot API calls go through
-    ``outbox``, to be made once ``session`` has committed.
+    the Telegram user; ``chat_id`` is where to write back. Bot API calls are queued in
+    ``outbox``, in ``session``'s transaction, and sent once it has committed.
     """
 
     session: AsyncSession

@@ -7,7 +7,7 @@ from typing import Literal
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot.callbacks import Act, AnswerCb, Erase, ForgetCb, OpenSurveyCb, RateCb
+from bot.callbacks import Act, AnswerCb, Erase, ForgetCb, InvitesCb, OpenSurveyCb, RateCb
 from surveys.core.i18n import Translator
 from surveys.core.settings import Settings
 from surveys.questionnaire.conversation import Answered
@@ -88,6 +88,18 @@ def privacy_notice(
     if contact:
         text += "\n" + t("privacy.contact", contact=contact)
     return text
+
+
+def invites_keyboard(t: Translator) -> InlineKeyboardMarkup:
+    """愿意接收 / 不再接收 under /invites' question."""
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(text=t("invites.yes"), callback_data=InvitesCb(on=1).pack()),
+                InlineKeyboardButton(text=t("invites.no"), callback_data=InvitesCb(on=0).pack()),
+            ]
+        ]
+    )
 
 
 def forget_keyboard(t: Translator, asked_at: int) -> InlineKeyboardMarkup:

@@ -9,11 +9,12 @@ from aiogram import F, Router
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
 
-from bot import render, views
+from bot import render
 from bot.callbacks import Erase, ForgetCb
 from bot.middlewares import ChatContext
 from surveys.core import db
 from surveys.core.models import utcnow
+from surveys.delivery.outbox import ERASURE
 from surveys.questionnaire import respondents
 
 router = Router(name=__name__)
@@ -28,37 +29,39 @@ ASKED_KEY = "forget_asked_at"  # scratch state: when the open question was asked
 async def forget(message: Message, ctx: ChatContext) -> None:
     """Say what would be erased and what stays, and ask to confirm; erase nothing yet."""
     if not await respondents.has_contact(session=ctx.session, respondent=ctx.respondent):
-        ctx.outbox.later(message.answer, ctx.t("forget.nothing"))
+        await ctx.outbox.send(ctx.t("forget.nothing"))
         return
     asked_at = int(utcnow().timestamp())
-    ctx.outbox.later(ctx.state.update_data, {ASKED_KEY: asked_at})
+    ctx.outbox.after_commit(ctx.state.update_data, {ASKED_KEY: asked_at})
     keyboard = render.forget_keyboard(ctx.t, asked_at)
-    ctx.outbox.later(message.answer, ctx.t("forget.confirm"), reply_markup=keyboard)
+    await ctx.outbox.send(ctx.t("forget.confirm"), keyboard)
 
 
 @router.callback_query(ForgetCb.filter(F.k == Erase.confirm))
 async def confirm(query: CallbackQuery, callback_data: ForgetCb, ctx: ChatContext) -> None:
     open_question = (await ctx.state.get_data()).get(ASKED_KEY)
     if open_question != callback_data.at or not asked_recently(callback_data.at, utcnow()):
-        ctx.outbox.later(query.answer, ctx.t("forget.stale"), show_alert=True)
-        _close_question(ctx, query)
+        await ctx.outbox.answer(query.id, ctx.t("forget.stale"), show_alert=True)
+        await _close_question(ctx, query)
         return
     erased = await respondents.forget_respondent(session=ctx.session, respondent=ctx.respondent)
-    later = ctx.outbox.later
-    later(query.answer)
+    # The lines below are the last to this chat; each is deleted as soon as it is sent.
+    after = ctx.outbox.after_commit
     # After the commit: no copy of the erased row may stay in SQLite's write-ahead log.
-    later(db.checkpoint, ctx.session)
-    later(ctx.state.clear)
-    _close_question(ctx, query)
-    later(_tell, query, ctx.chat_id, ctx.t("forget.done") if erased else ctx.t("forget.nothing"))
+    after(db.checkpoint, ctx.session)
+    after(ctx.state.clear)
+    await ctx.outbox.answer(query.id, purpose=ERASURE)
+    await _close_question(ctx, query, purpose=ERASURE)
+    text = ctx.t("forget.done") if erased else ctx.t("forget.nothing")
+    await ctx.outbox.send(text, purpose=ERASURE)
 
 
 @router.callback_query(ForgetCb.filter(F.k == Erase.cancel))
 async def cancel(query: CallbackQuery, ctx: ChatContext) -> None:
-    ctx.outbox.later(ctx.state.update_data, {ASKED_KEY: None})
-    ctx.outbox.later(query.answer)
-    _close_question(ctx, query)
-    ctx.outbox.later(_tell, query, ctx.chat_id, ctx.t("forget.cancelled"))
+    ctx.outbox.after_commit(ctx.state.update_data, {ASKED_KEY: None})
+    await ctx.outbox.answer(query.id)
+    await _close_question(ctx, query)
+    await ctx.outbox.send(ctx.t("forget.cancelled"))
 
 
 def asked_recently(asked_at: int, now: datetime) -> bool:
@@ -67,11 +70,6 @@ def asked_recently(asked_at: int, now: datetime) -> bool:
     return -CLOCK_SKEW <= age <= CONFIRM_WITHIN
 
 
-def _close_question(ctx: ChatContext, query: CallbackQuery) -> None:
-    if isinstance(query.message, Message):
-        ctx.outbox.later(views.drop_buttons, query.message)
-
-
-async def _tell(query: CallbackQuery, chat_id: int, text: str) -> None:
-    if query.bot is not None:
-        await query.bot.send_message(chat_id, text)
+async def _close_question(ctx: ChatContext, query: CallbackQuery, purpose: str = "reply") -> None:
+    if isinstance(query.message, Message) and query.message.reply_markup is not None:
+        await ctx.outbox.edit_markup(query.message.message_id, purpose=purpose)

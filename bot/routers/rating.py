@@ -32,7 +32,7 @@ async def start_window_rating(message: Message, command: CommandObject, ctx: Cha
         reasons=ctx.settings.rating_reasons,
     )
     unit, window = reply.intro or ("", "")
-    _open(ctx, message, reply, ctx.t("rating.window", unit=unit, window=window))
+    await _open(ctx, message, reply, ctx.t("rating.window", unit=unit, window=window))
 
 
 @router.message(CommandStart(deep_link=True, magic=F.args.startswith(EVENT_PREFIX)))
@@ -49,13 +49,13 @@ async def start_event_rating(message: Message, command: CommandObject, ctx: Chat
         reasons=ctx.settings.rating_reasons,
     )
     unit, item = reply.intro or ("", "")
-    _open(ctx, message, reply, ctx.t("rating.event", unit=unit, item=item))
+    await _open(ctx, message, reply, ctx.t("rating.event", unit=unit, item=item))
 
 
-def _open(ctx: ChatContext, message: Message, reply: Reply, heading: str) -> None:
+async def _open(ctx: ChatContext, message: Message, reply: Reply, heading: str) -> None:
     """A rating begins: the privacy notice, what is rated, then the first question."""
     opening = [render.privacy_notice(ctx.t, ctx.settings, "rating"), heading]
-    views.present(ctx, message, replace(reply, intro=None), opening=opening)
+    await views.present(ctx, message, replace(reply, intro=None), opening=opening)
 
 
 @router.callback_query(RateCb.filter())
@@ -69,7 +69,7 @@ async def rate_button(query: CallbackQuery, callback_data: RateCb, ctx: ChatCont
         now=utcnow(),
         policy=ctx.policy(),
     )
-    views.present(ctx, query, reply)
+    await views.present(ctx, query, reply)
 
 
 @router.message(F.voice)
@@ -83,4 +83,4 @@ async def voice_comment(message: Message, ctx: ChatContext) -> None:
         now=utcnow(),
         policy=ctx.policy(),
     )
-    views.present(ctx, message, reply)
+    await views.present(ctx, message, reply)

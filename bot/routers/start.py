@@ -8,6 +8,7 @@ from aiogram.types import Message
 
 from bot import render, views
 from bot.middlewares import CHANNEL, ChatContext
+from bot.outbox import Outbox
 from surveys.core.i18n import Translator
 from surveys.core.settings import Settings
 from surveys.questionnaire import conversation
@@ -28,17 +29,17 @@ async def start(message: Message, command: CommandObject, ctx: ChatContext) -> N
     )
     notice = render.privacy_notice(ctx.t, ctx.settings, "survey")
     if welcome.reply is not None:
-        views.present(ctx, message, welcome.reply, opening=[notice])
+        await views.present(ctx, message, welcome.reply, opening=[notice])
     else:
-        ctx.outbox.later(message.answer, notice)
-        ctx.outbox.later(views.show_survey_list, message, welcome.open_surveys, ctx.t)
+        await ctx.outbox.send(notice)
+        await views.show_survey_list(ctx.outbox, welcome.open_surveys, ctx.t)
 
 
 @router.message(Command("help"))
-async def help_(message: Message, t: Translator) -> None:
-    await message.answer(t("help.text"))
+async def help_(message: Message, t: Translator, outbox: Outbox) -> None:
+    await outbox.send(t("help.text"))
 
 
 @router.message(Command("privacy"))
-async def privacy(message: Message, t: Translator, settings: Settings) -> None:
-    await message.answer(render.privacy_notice(t, settings, "both"))
+async def privacy(message: Message, t: Translator, settings: Settings, outbox: Outbox) -> None:
+    await outbox.send(render.privacy_notice(t, settings, "both"))

@@ -9,6 +9,7 @@ from aiogram.types import CallbackQuery, Message
 from bot import views
 from bot.callbacks import AnswerCb, OpenSurveyCb, engine_input
 from bot.middlewares import ChatContext
+from bot.outbox import Outbox
 from surveys.core.i18n import Translator
 from surveys.core.models import utcnow
 from surveys.haochaping import rating_chat
@@ -20,14 +21,14 @@ router = Router(name=__name__)
 @router.message(Command("surveys"))
 async def list_surveys(message: Message, ctx: ChatContext) -> None:
     versions = await catalog.open_surveys(session=ctx.session, today=ctx.today())
-    ctx.outbox.later(views.show_survey_list, message, versions, ctx.t)
+    await views.show_survey_list(ctx.outbox, versions, ctx.t)
 
 
 @router.message(Command("cancel"))
 async def cancel(message: Message, ctx: ChatContext) -> None:
     left = await conversation.cancel_survey(session=ctx.session, respondent=ctx.respondent)
-    ctx.outbox.later(views.drop_prompt_buttons, message.bot, ctx.chat_id, ctx.state)
-    ctx.outbox.later(message.answer, ctx.t("cancel.done") if left else ctx.t("cancel.nothing"))
+    await views.drop_prompt_buttons(ctx.state, ctx.outbox)
+    await ctx.outbox.send(ctx.t("cancel.done") if left else ctx.t("cancel.nothing"))
 
 
 @router.callback_query(OpenSurveyCb.filter())
@@ -39,7 +40,7 @@ async def open_survey(query: CallbackQuery, callback_data: OpenSurveyCb, ctx: Ch
         unit_code=None,
         today=ctx.today(),
     )
-    views.present(ctx, query, reply, opening=[])
+    await views.present(ctx, query, reply, opening=[])
 
 
 @router.callback_query(AnswerCb.filter())
@@ -51,7 +52,7 @@ async def answer_button(query: CallbackQuery, callback_data: AnswerCb, ctx: Chat
         version_id=callback_data.v,
         today=ctx.today(),
     )
-    views.present(ctx, query, reply)
+    await views.present(ctx, query, reply)
 
 
 @router.message(F.text & ~F.text.startswith("/"))
@@ -65,14 +66,14 @@ async def answer_text(message: Message, ctx: ChatContext) -> None:
         now=utcnow(),
         policy=ctx.policy(),
     )
-    views.present(ctx, message, reply)
+    await views.present(ctx, message, reply)
 
 
 @router.callback_query()
-async def unknown_button(query: CallbackQuery, t: Translator) -> None:
-    await query.answer(t("engine.stale"), show_alert=True)
+async def unknown_button(query: CallbackQuery, t: Translator, outbox: Outbox) -> None:
+    await outbox.answer(query.id, t("engine.stale"), show_alert=True)
 
 
 @router.message()
-async def unknown_message(message: Message, t: Translator) -> None:
-    await message.answer(t("help.unknown"))
+async def unknown_message(message: Message, t: Translator, outbox: Outbox) -> None:
+    await outbox.send(t("help.unknown"))

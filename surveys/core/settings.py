@@ -73,6 +73,23 @@ class Settings(BaseSettings):
     rating_reminder_days: float = Field(default=2, gt=0)
     # How often staff replies are relayed to citizens through the bot.
     relay_interval_seconds: float = Field(default=5.0, gt=0)
+    # The outbox sender (Telegram's limits): calls per second overall, messages per second
+    # and burst per chat, messages per minute per group; how many calls at once.
+    send_per_second: float = Field(default=30, gt=0)
+    chat_per_second: float = Field(default=1, gt=0)
+    chat_burst: int = Field(default=3, ge=1)
+    group_per_minute: int = Field(default=20, ge=1)
+    send_concurrency: int = Field(default=64, ge=1)
+    # 5xx and network errors: this many tries, waiting backoff * 2^n (at most the max).
+    send_max_attempts: int = Field(default=8, ge=1)
+    send_backoff_seconds: float = Field(default=1, gt=0)
+    send_backoff_max_seconds: float = Field(default=300, gt=0)
+    # A claimed message is claimed again after this (its sender died); idle polling interval.
+    outbox_lease_seconds: float = Field(default=30, gt=0)
+    outbox_poll_seconds: float = Field(default=1, gt=0)
+    # Broadcast invitations queued per jobs round (RELAY_INTERVAL_SECONDS): the sender paces
+    # them, and the outbox never holds a whole city's campaign at once.
+    broadcast_batch: int = Field(default=200, ge=1)
 
     # Staff console: cookies are marked Secure when it is served over https (set this
     # behind a TLS-terminating proxy); sessions end after this many hours.

@@ -1,41 +1,93 @@
-"""Leases: one worker at a time runs each scheduled job, whichever process that is.
+"""Leadership: one worker at a time runs each scheduled job (the sender, the jobs), whichever
+process that is, and a worker that dies gives it up at once.
 
-A worker holds a job's lease until ``until`` and renews it while it runs; when it dies, the
-lease lapses and another worker takes the job over.
+The lock lives as long as the process holding it: on PostgreSQL a session advisory lock on
+a connection of its own (the server drops it when the connection goes), on SQLite an
+``flock`` on a file beside the database (the kernel drops it when the process goes).
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import contextlib
+import fcntl
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
 
-import sqlalchemy as sa
-from sqlmodel import col, update
-from sqlmodel.ext.asyncio.session import AsyncSession
-
-from surveys.core.sql import insert_ignore
-from surveys.delivery.models import JobLease
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 
-async def acquire(
-    session: AsyncSession, *, name: str, holder: str, now: datetime, ttl: timedelta
-) -> bool:
-    """Take or renew the lease on ``name`` for ``holder``; False while another holds it."""
-    if await insert_ignore(session, JobLease, name=name, holder=holder, until=now + ttl):
+def _key(name: str) -> int:
+    """A stable signed 64-bit advisory-lock key for ``name``."""
+    digest = hashlib.sha256(f"minyi:{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+class Leadership:
+    """The named lock for this process: :meth:`hold` takes it, or checks it is still held."""
+
+    def __init__(self, engine: AsyncEngine, name: str) -> None:
+        self.engine = engine
+        self.name = name
+        self._connection: AsyncConnection | None = None
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._connection is not None or self._fd is not None
+
+    async def hold(self) -> bool:
+        """True while this process leads; takes the lock when it is free."""
+        if self.engine.dialect.name == "postgresql":
+            return await self._hold_advisory()
+        return self._hold_file()
+
+    async def release(self) -> None:
+        if self._connection is not None:
+            with contextlib.suppress(Exception):
+                await self._connection.close()  # the server drops the lock with it
+            self._connection = None
+        if self._fd is not None:
+            os.close(self._fd)  # closing the file drops the flock
+            self._fd = None
+
+    async def _hold_advisory(self) -> bool:
+        if self._connection is not None:
+            try:  # still connected, so still holding the lock
+                await self._connection.execute(text("SELECT 1"))
+                return True
+            except Exception:
+                await self.release()
+        connection = await self.engine.connect()
+        try:
+            auto: Any = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            taken = await auto.scalar(
+                text("SELECT pg_try_advisory_lock(:key)"), {"key": _key(self.name)}
+            )
+        except Exception:
+            await connection.close()
+            raise
+        if taken:
+            self._connection = connection
+            return True
+        await connection.close()
+        return False
+
+    def _hold_file(self) -> bool:
+        if self._fd is not None:
+            return True
+        database = make_url(str(self.engine.url)).database
+        if not database or database == ":memory:":
+            return True  # a database of this process alone: nobody else to lead
+        path = Path(f"{database}.{self.name}.lock")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._fd = fd
         return True
-    result = await session.exec(
-        update(JobLease)
-        .where(
-            col(JobLease.name) == name,
-            sa.or_(col(JobLease.holder) == holder, col(JobLease.until) < now),
-        )
-        .values(holder=holder, until=now + ttl)
-        .execution_options(preserve_rowcount=True)
-    )
-    return bool(result.rowcount)
-
-
-async def release(session: AsyncSession, *, name: str, holder: str) -> None:
-    """Give the lease up at shutdown, so another worker need not wait for it to lapse."""
-    await session.exec(
-        sa.delete(JobLease).where(col(JobLease.name) == name, col(JobLease.holder) == holder)
-    )

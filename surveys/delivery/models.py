@@ -1,5 +1,5 @@
-"""The outbox (every message to a chat, written with the change it reports) and the leases
-that let one worker run each scheduled job."""
+"""The outbox (every message to a chat, written with the change it reports) and the chats
+that blocked the bot."""
 
 from __future__ import annotations
 
@@ -57,13 +57,3 @@ class UnreachableChat(SQLModel, table=True):
 
     chat_id: int = Field(sa_type=sa.BigInteger, primary_key=True)
     since: datetime = _ts()
-
-
-class JobLease(SQLModel, table=True):
-    """Which worker runs a scheduled job (the sender, the relay, the purge) until when."""
-
-    __tablename__ = "job_lease"
-
-    name: str = Field(max_length=32, primary_key=True)
-    holder: str = Field(max_length=64)
-    until: datetime = Field(sa_type=sa.DateTime(timezone=True))

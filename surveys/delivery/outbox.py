@@ -9,11 +9,12 @@ Telegram: the payload is the Bot API method's parameters, kept as given.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import aliased
 from sqlmodel import col, delete, func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -21,6 +22,8 @@ from surveys.core.sql import insert_ignore
 from surveys.delivery.models import OutboxMessage, OutboxStatus, UnreachableChat
 
 OPEN = (OutboxStatus.pending, OutboxStatus.sending)
+# The last lines to a citizen who asked to be forgotten: deleted as soon as they are sent.
+ERASURE = "erasure"
 KEEP_DELIVERED = timedelta(days=7)
 
 
@@ -50,7 +53,7 @@ async def enqueue(
             not_before=now,
             created_at=now,
         )
-        .returning(OutboxMessage.id)  # type: ignore[arg-type]
+        .returning(col(OutboxMessage.id))
     )
     return int(result.scalar_one())
 
@@ -66,6 +69,7 @@ class Claimed:
     ref_id: int | None
     target_message_id: int | None  # the message_id of ``ref_id`` once that was sent
     attempts: int
+    purpose: str
 
 
 async def claim(
@@ -96,11 +100,11 @@ async def claim(
         .group_by(col(OutboxMessage.chat_id))
         .subquery()
     )
-    target = sa.orm.aliased(OutboxMessage)
+    target = aliased(OutboxMessage)
     query = (
         select(OutboxMessage, target.message_id)
         .join(heads, col(OutboxMessage.id) == heads.c.head)
-        .outerjoin(target, target.id == OutboxMessage.ref_id)
+        .outerjoin(target, col(target.id) == col(OutboxMessage.ref_id))
         .where(
             col(OutboxMessage.not_before) <= now,
             sa.or_(
@@ -130,9 +134,21 @@ async def claim(
             ref_id=row.ref_id,
             target_message_id=message_id,
             attempts=row.attempts,
+            purpose=row.purpose,
         )
         for row, message_id in rows
     ]
+
+
+async def release_claims(session: AsyncSession) -> int:
+    """Put back what a sender had claimed and not settled (it died, or this is a restart)."""
+    result = await session.exec(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.status) == OutboxStatus.sending)
+        .values(status=OutboxStatus.pending, lease_until=None)
+        .execution_options(preserve_rowcount=True)
+    )
+    return int(result.rowcount)
 
 
 class Result(StrEnum):
@@ -155,9 +171,13 @@ async def settle(
     sent_message_id: int | None = None,
     not_before: datetime | None = None,
     count_attempt: bool = True,
+    forget: bool = False,
 ) -> None:
-    """Record one try of a claimed message."""
+    """Record one try of a claimed message; ``forget``: delete it once done instead."""
     values: dict[str, Any] = {"outcome": outcome, "lease_until": None}
+    if result in (Result.sent, Result.moot) and forget:
+        await session.exec(delete(OutboxMessage).where(col(OutboxMessage.id) == message_id))
+        return
     if result in (Result.sent, Result.moot):
         values.update(status=OutboxStatus.sent, sent_at=now, message_id=sent_message_id)
     elif result is Result.later:
@@ -206,12 +226,15 @@ async def prune(session: AsyncSession, *, now: datetime) -> int:
 
 async def next_due(session: AsyncSession) -> datetime | None:
     """When the earliest waiting message becomes due (None when nothing waits)."""
-    found = await session.exec(
-        select(func.min(OutboxMessage.not_before)).where(
-            col(OutboxMessage.status) == OutboxStatus.pending
+    found = (
+        await session.exec(
+            select(func.min(OutboxMessage.not_before)).where(
+                col(OutboxMessage.status) == OutboxStatus.pending
+            )
         )
-    )
-    return found.one()
+    ).one()
+    # SQLite's MIN() hands back the stored text without its zone: it is UTC.
+    return found.replace(tzinfo=UTC) if found is not None and found.tzinfo is None else found
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,8 +263,8 @@ async def depth(session: AsyncSession, *, now: datetime) -> Depth:
     age = 0.0
     if oldest:
         first = min(oldest)
-        if first.tzinfo is None:
-            first = first.replace(tzinfo=now.tzinfo)
+        if first.tzinfo is None:  # SQLite's MIN(): UTC without its zone
+            first = first.replace(tzinfo=UTC)
         age = max(0.0, (now - first).total_seconds())
     return Depth(
         waiting=waiting,

@@ -11,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from surveys.core.models import utcnow
 from surveys.core.sql import insert_ignore
+from surveys.delivery import outbox
 from surveys.questionnaire.models import Conversation, Identity, InboundEvent, Respondent
 
 
@@ -37,7 +38,11 @@ async def remember_contact(
     chat_id: int,
     language_code: str | None,
 ) -> None:
-    """Keep the one thing needed to write back: the chat id (no names, no usernames)."""
+    """Keep the one thing needed to write back: the chat id (no names, no usernames).
+
+    A chat that had blocked the bot and writes again can be sent to again.
+    """
+    await outbox.reachable_again(session, chat_id=chat_id)
     created = await insert_ignore(
         session,
         Identity,
@@ -76,8 +81,14 @@ async def forget_respondent(*, session: AsyncSession, respondent: Respondent) ->
     the pseudonym, so published scores do not change.
 
     On SQLite, run :func:`surveys.core.db.checkpoint` once this has committed, so the
-    erased row leaves no copy in the write-ahead log.
+    erased row leaves no copy in the write-ahead log. Messages queued to the person's chat
+    go too.
     """
+    chats = await session.exec(
+        select(Identity.chat_id).where(col(Identity.respondent_id) == respondent.id)
+    )
+    for chat_id in chats.all():
+        await outbox.forget_chat(session, chat_id=chat_id)
     result = await session.exec(
         delete(Identity).where(col(Identity.respondent_id) == respondent.id)
     )
@@ -108,3 +119,10 @@ async def set_invite_consent(
         .execution_options(preserve_rowcount=True)
     )
     return bool(result.rowcount)
+
+
+async def prune_events(*, session: AsyncSession, now: datetime, days: int = 7) -> int:
+    """Forget the keys of inputs handled more than ``days`` ago (redeliveries come sooner)."""
+    cutoff = now - timedelta(days=days)
+    result = await session.exec(delete(InboundEvent).where(col(InboundEvent.received_at) < cutoff))
+    return int(result.rowcount)

@@ -12,6 +12,7 @@ import pytest
 from aiogram import Dispatcher
 
 from bot.main import build_dispatcher
+from bot.sender import Sender
 from scoring.demo.survey import UNITS_CSV, demo_survey
 from surveys.accounts.units import parse_units_csv, upsert_units
 from surveys.core.clock import today
@@ -42,11 +43,25 @@ async def bot() -> AsyncIterator[RecordingBot]:
 
 
 @pytest.fixture
+def sender(settings: Settings, sessionmaker: SessionMaker, bot: RecordingBot) -> Sender:
+    """The outbox sender, with limits too high to wait for in these tests (the e2e tests
+    hold the limits against a server that enforces them)."""
+    fast = settings.model_copy(
+        update={"send_per_second": 1e6, "chat_per_second": 1e6, "chat_burst": 1000}
+    )
+    return Sender(bot, sessionmaker, fast)
+
+
+@pytest.fixture
 async def dp(
-    settings: Settings, sessionmaker: SessionMaker, bot: RecordingBot, demo: SurveyVersion
+    settings: Settings,
+    sessionmaker: SessionMaker,
+    bot: RecordingBot,
+    sender: Sender,
+    demo: SurveyVersion,
 ) -> AsyncIterator[Dispatcher]:
     """The dispatcher of ``bot.main``, started up and shut down as the server does."""
-    dp = build_dispatcher(settings, sessionmaker)
+    dp = build_dispatcher(settings, sessionmaker, sender.wake)
     try:
         await dp.emit_startup(bot=bot, dispatcher=dp)
         yield dp
@@ -70,12 +85,12 @@ def update_ids() -> Iterator[int]:
 
 @pytest.fixture
 def citizen(
-    dp: Dispatcher, bot: RecordingBot, update_ids: Iterator[int]
+    dp: Dispatcher, bot: RecordingBot, sender: Sender, update_ids: Iterator[int]
 ) -> Callable[[int], Citizen]:
     """``citizen(user_id)``: a Telegram user in a private chat with the bot."""
 
     def make(user_id: int) -> Citizen:
-        return Citizen(dp, bot, user_id, update_ids)
+        return Citizen(dp, bot, sender, user_id, update_ids)
 
     return make
 

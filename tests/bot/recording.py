@@ -38,6 +38,8 @@ from aiogram.types import (
     User,
 )
 
+from bot.sender import Sender
+
 M = TypeVar("M", bound=TelegramMethod[Any])
 TOKEN = "42:TEST"
 BOT_USER = User(id=42, is_bot=True, first_name="民意", username="minyi_test_bot")
@@ -152,6 +154,7 @@ class Citizen:
 
     dp: Dispatcher
     bot: RecordingBot
+    sender: Sender  # drains what each update queued, as the server's sender does
     user_id: int
     update_ids: Iterator[int]  # shared by every citizen of a test, as on one bot
     language_code: str | None = "zh-hans"
@@ -193,8 +196,11 @@ class Citizen:
         raise AssertionError("no message with buttons")
 
     async def feed(self, update: Update) -> Any:
+        """Hand the update to the dispatcher, then send what it queued."""
         self.updates.append(update)
-        return await self.dp.feed_update(self.bot, update)
+        result = await self.dp.feed_update(self.bot, update)
+        await self.sender.drain()
+        return result
 
     async def say(self, text: str) -> Any:
         entities = None

@@ -17,6 +17,7 @@ from bot.callbacks import (
     AnswerUnitCb,
     Erase,
     ForgetCb,
+    InvitesCb,
     OpenSurveyCb,
     RateCb,
     RerateCb,
@@ -57,6 +58,7 @@ EXTREMES: dict[type[CallbackData], list[CallbackData]] = {
         for o in (0, MAX_OPTION)
     ],
     OpenSurveyCb: [OpenSurveyCb(code=LONGEST_CODE), OpenSurveyCb(code="a")],
+    InvitesCb: [InvitesCb(on=1), InvitesCb(on=0)],
     RerateCb: [RerateCb(c=c, o=o) for c in (0, MAX_VERSION_ID) for o in (0, 2)],
     AnswerUnitCb: [AnswerUnitCb(c=0), AnswerUnitCb(c=MAX_VERSION_ID)],
     # /forget's question carries when it was asked (Unix seconds); any int64 still fits.

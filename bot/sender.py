@@ -1,0 +1,310 @@
+"""The sender: drains the outbox to Telegram, in order per chat and within its limits.
+
+- At most ``SEND_PER_SECOND`` calls overall (messages and edits), about
+  ``CHAT_PER_SECOND`` messages per chat with a burst of ``CHAT_BURST``, and
+  ``GROUP_PER_MINUTE`` per group: aiolimiter's leaky buckets, never sleeps of our own.
+- Each chat's messages go one at a time, oldest first: question n+1 never overtakes the
+  edit of question n.
+- 429: the message waits ``retry_after`` (stored, so a restart waits too) and is sent again;
+  when most recent calls are answered 429 the whole sender waits. Never dropped.
+- 5xx and network errors: retried with exponential backoff and jitter, then kept as failed.
+- 403: the chat blocked the bot: it is marked unreachable and nothing more is sent to it.
+- A button answer too old, an edit of a message gone or unchanged: nothing left to do.
+
+One worker at a time sends (:class:`surveys.delivery.leases.Leadership`): the limits hold
+across workers, and when that worker dies another takes over within seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import OrderedDict, deque
+from datetime import timedelta
+from typing import Any
+
+from aiogram import Bot
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.methods import (
+    AnswerCallbackQuery,
+    EditMessageReplyMarkup,
+    EditMessageText,
+    SendMessage,
+    TelegramMethod,
+)
+from aiogram.types import Message
+from aiohttp import ClientError
+from aiolimiter import AsyncLimiter
+
+from bot.log_privacy import describe, summary
+from bot.outbox import ANSWER_CALLBACK, EDIT_MARKUP, EDIT_TEXT, SEND
+from surveys.core import db, metrics
+from surveys.core.db import SessionMaker, unit_of_work
+from surveys.core.exceptions import DatabaseBusy
+from surveys.core.models import utcnow
+from surveys.core.settings import Settings
+from surveys.delivery import leases, outbox
+from surveys.delivery.outbox import Claimed, Result
+
+log = logging.getLogger(__name__)
+METHODS: dict[str, type[TelegramMethod[Any]]] = {
+    SEND: SendMessage,
+    EDIT_TEXT: EditMessageText,
+    EDIT_MARKUP: EditMessageReplyMarkup,
+    ANSWER_CALLBACK: AnswerCallbackQuery,
+}
+MESSAGES = frozenset({SEND})  # what counts against a chat's own limit
+UNLIMITED = frozenset({ANSWER_CALLBACK})  # what counts against no limit
+LEASE = "sender"
+SETTLE_TRIES = 8
+LEAD_POLL_SECONDS = 2.0  # how often a worker that does not send asks to take over
+MOOT = {
+    "query is too old": "expired",
+    "query id is invalid": "expired",
+    "message is not modified": "unchanged",
+    "message to edit not found": "gone",
+    "message can't be edited": "gone",
+}
+KEEP_LIMITERS = 10_000
+FLOOD_WINDOW = 10  # of the last this many calls ...
+FLOOD_SHARE = 0.5  # ... this share answered 429 means Telegram throttles the whole bot
+
+
+class Sender:
+    def __init__(self, bot: Bot, sessionmaker: SessionMaker, settings: Settings) -> None:
+        self.bot = bot
+        self.sessionmaker = sessionmaker
+        self.settings = settings
+        self.overall = AsyncLimiter(settings.send_per_second, 1)
+        self._chats: OrderedDict[int, AsyncLimiter] = OrderedDict()
+        self._busy: set[int] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        self._recent: deque[bool] = deque(maxlen=FLOOD_WINDOW)
+        self._paused_until = 0.0
+        self.lease = timedelta(seconds=settings.outbox_lease_seconds)
+        self.leadership = leases.Leadership(sessionmaker.kw["bind"], LEASE)
+
+    def wake(self) -> None:
+        """Something was queued: look now rather than at the next poll."""
+        self._wake.set()
+
+    # ------------------------------------------------------------------ the loop
+
+    async def run(self) -> None:
+        """Send until cancelled; a worker without the lease waits for it."""
+        try:
+            while True:
+                if not await self._lead():
+                    await asyncio.sleep(LEAD_POLL_SECONDS)
+                    continue
+                # Cleared before looking, so a wake-up during the look is not lost.
+                self._wake.clear()
+                try:
+                    claimed = await self.pump()
+                except DatabaseBusy:
+                    log.warning("outbox: database busy; looking again shortly")
+                    claimed = 0
+                except Exception as exc:  # the database was away: try again
+                    log.error("outbox round failed: %s\n%s", summary(exc), describe(exc))
+                    claimed = 0
+                if not claimed:
+                    await self._sleep(self.settings.outbox_poll_seconds)
+        finally:
+            await self.finish()
+
+    async def drain(self, *, timeout: float = 30.0) -> None:
+        """Send everything due, then return (tests and benchmarks; the lease is not used)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            claimed = await self.pump()
+            if not claimed and not self._tasks:
+                async with unit_of_work(self.sessionmaker) as session:
+                    due = await outbox.next_due(session)
+                if due is None or due > utcnow():
+                    return
+            self._wake.clear()
+            await self._sleep(0.01 if self._tasks or claimed else 0.05)
+        raise TimeoutError("the outbox did not drain in time")
+
+    async def finish(self) -> None:
+        """Let the calls in hand end (graceful shutdown), then give the lease up."""
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=10)
+        await self.leadership.release()
+
+    async def pump(self) -> int:
+        """Claim the next due message of each idle chat and start sending them."""
+        wait = self._paused_until - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        free = self.settings.send_concurrency - len(self._tasks)
+        if free <= 0:
+            return 0
+        async with unit_of_work(self.sessionmaker) as session:
+            batch = await outbox.claim(
+                session,
+                now=utcnow(),
+                limit=free,
+                lease=self.lease,
+                skip_chats=frozenset(self._busy),
+            )
+        for item in batch:
+            self._busy.add(item.chat_id)
+            task = asyncio.create_task(self._deliver(item))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return len(batch)
+
+    async def _sleep(self, seconds: float) -> None:
+        """Wait ``seconds``, or less when woken."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+
+    async def _lead(self) -> bool:
+        """Whether this worker sends; on taking over, what the last sender had claimed and
+        not settled (it died) is put back, to be sent again."""
+        fresh = not self.leadership.held
+        if not await self.leadership.hold():
+            return False
+        if fresh:
+            async with unit_of_work(self.sessionmaker) as session:
+                await outbox.release_claims(session)
+        return True
+
+    # ------------------------------------------------------------------ one message
+
+    async def _deliver(self, item: Claimed) -> None:
+        try:
+            result, details = await self._call(item)
+            await self._settle(item, result, details)
+            if item.purpose == outbox.ERASURE:  # no copy of the deleted row in the WAL file
+                async with self.sessionmaker() as session:
+                    await db.checkpoint(session)
+        except Exception as exc:  # never lose the chat: its lease lapses and it is retried
+            log.error(
+                "outbox message %s not settled: %s\n%s", item.id, summary(exc), describe(exc)
+            )
+        finally:
+            self._busy.discard(item.chat_id)
+            self.wake()
+
+    async def _settle(self, item: Claimed, result: Result, details: dict[str, Any]) -> None:
+        """Record the try; a database busy with a long write is waited for, since a message
+        sent and not recorded would be sent again."""
+        for attempt in range(SETTLE_TRIES):
+            try:
+                async with unit_of_work(self.sessionmaker) as session:
+                    await outbox.settle(
+                        session,
+                        message_id=item.id,
+                        result=result,
+                        forget=item.purpose == outbox.ERASURE,
+                        **details,
+                    )
+                return
+            except DatabaseBusy:
+                if attempt == SETTLE_TRIES - 1:
+                    raise
+                await asyncio.sleep(0.5 * (attempt + 1))
+
+    async def _call(self, item: Claimed) -> tuple[Result, dict[str, Any]]:
+        now = utcnow
+        params = dict(item.payload)
+        if item.method != ANSWER_CALLBACK:
+            params["chat_id"] = item.chat_id
+        if item.ref_id is not None:
+            if item.target_message_id is None:  # the message to edit was never sent
+                return Result.moot, {"now": now(), "outcome": "no-target"}
+            params["message_id"] = item.target_message_id
+        method = METHODS[item.method].model_validate(params, context={"bot": self.bot})
+        await self._limit(item)
+        try:
+            returned = await self.bot(method)
+        except TelegramRetryAfter as exc:
+            metrics.RETRY_AFTER.inc()
+            self._flood(True, exc.retry_after)
+            metrics.SENDS.labels(item.method, "429").inc()
+            wait = timedelta(seconds=exc.retry_after)
+            return Result.later, {
+                "now": now(),
+                "outcome": "429",
+                "not_before": now() + wait,
+                "count_attempt": False,
+            }
+        except TelegramForbiddenError:
+            metrics.SENDS.labels(item.method, "403").inc()
+            return Result.unreachable, {"now": now(), "outcome": "403"}
+        except TelegramBadRequest as exc:
+            reason = next((v for k, v in MOOT.items() if k in exc.message.lower()), None)
+            if reason is not None:
+                metrics.SENDS.labels(item.method, reason).inc()
+                return Result.moot, {"now": now(), "outcome": reason}
+            if "chat not found" in exc.message.lower():
+                metrics.SENDS.labels(item.method, "403").inc()
+                return Result.unreachable, {"now": now(), "outcome": "400-chat"}
+            log.warning("outbox message %s refused: %s", item.id, summary(exc))
+            metrics.SENDS.labels(item.method, "400").inc()
+            return Result.failed, {"now": now(), "outcome": "400"}
+        except (TelegramServerError, TelegramNetworkError, ClientError, TimeoutError) as exc:
+            code = "5xx" if isinstance(exc, TelegramServerError) else "network"
+            metrics.SENDS.labels(item.method, code).inc()
+            self._flood(False, 0)
+            return self._retry_later(item, code)
+        self._flood(False, 0)
+        metrics.SENDS.labels(item.method, "ok").inc()
+        sent = returned.message_id if isinstance(returned, Message) else None
+        return Result.sent, {"now": now(), "outcome": None, "sent_message_id": sent}
+
+    def _retry_later(self, item: Claimed, code: str) -> tuple[Result, dict[str, Any]]:
+        tries = item.attempts + 1
+        if tries >= self.settings.send_max_attempts:
+            log.warning("outbox message %s failed after %d tries (%s)", item.id, tries, code)
+            return Result.failed, {"now": utcnow(), "outcome": code}
+        cap = self.settings.send_backoff_max_seconds
+        delay = min(cap, self.settings.send_backoff_seconds * 2**item.attempts)
+        delay *= random.uniform(0.5, 1.5)  # noqa: S311 - jitter, not a secret
+        return Result.later, {
+            "now": utcnow(),
+            "outcome": code,
+            "not_before": utcnow() + timedelta(seconds=delay),
+        }
+
+    async def _limit(self, item: Claimed) -> None:
+        if item.method in UNLIMITED:
+            return
+        if item.method in MESSAGES:
+            await self._chat_limiter(item.chat_id).acquire()
+        await self.overall.acquire()
+
+    def _chat_limiter(self, chat_id: int) -> AsyncLimiter:
+        limiter = self._chats.get(chat_id)
+        if limiter is None:
+            if chat_id < 0:  # a group
+                limiter = AsyncLimiter(self.settings.group_per_minute, 60)
+            else:
+                burst = self.settings.chat_burst
+                limiter = AsyncLimiter(burst, burst / self.settings.chat_per_second)
+            self._chats[chat_id] = limiter
+            if len(self._chats) > KEEP_LIMITERS:
+                self._chats.popitem(last=False)
+        else:
+            self._chats.move_to_end(chat_id)
+        return limiter
+
+    def _flood(self, throttled: bool, retry_after: float) -> None:
+        """Most recent calls throttled: Telegram limits the bot as a whole, so all wait."""
+        self._recent.append(throttled)
+        full = len(self._recent) == FLOOD_WINDOW
+        if throttled and full and sum(self._recent) >= FLOOD_SHARE * FLOOD_WINDOW:
+            self._paused_until = max(self._paused_until, time.monotonic() + retry_after)
+            self._recent.clear()
