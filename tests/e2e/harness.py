@@ -14,12 +14,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import psycopg
+from psycopg.types.string import TextLoader
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from surveys.accounts import accounts, tokens, units
 from surveys.accounts.access import StaffRole
 from surveys.core.db import create_engine, create_sessionmaker, unit_of_work
 from surveys.questionnaire.respondents import pseudonym
+from tests import servers
 from tests.fakes.telegram import FakeMessage, FakeTelegram, FakeUser
 
 T = TypeVar("T")
@@ -53,6 +56,15 @@ class MinyiProcess:
         }
         self.env.pop("DATABASE_URL", None)
         self.env.pop("REDIS_URL", None)
+        # The postgres test backend (tests/servers.py): an empty database of its own, which
+        # `minyi db upgrade` migrates, and a Redis database of its own. Otherwise SQLite in
+        # data_dir and aiogram's memory storage.
+        self.database_url: str | None = None
+        running = servers.current()
+        if running is not None:
+            _, self.database_url = running.new_database(migrated=False)
+            self.env["DATABASE_URL"] = self.database_url
+            self.env["REDIS_URL"] = running.process_redis_url()
         self.process: asyncio.subprocess.Process | None = None
 
     async def cli(self, *args: str) -> str:
@@ -96,8 +108,17 @@ class MinyiProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    @property
+    def db_url(self) -> str:
+        """The SQLAlchemy URL of the process's database."""
+        if self.database_url is not None:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'minyi.db').as_posix()}"
+
     def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-        """Read the bot's SQLite file directly, as an auditor would."""
+        """Read the bot's database directly, as an auditor would (``?`` placeholders)."""
+        if self.database_url is not None:
+            return postgres_rows(self.database_url, sql, params, read_only=False)
         with sqlite3.connect(self.data_dir / "minyi.db") as connection:
             return list(connection.execute(sql, params).fetchall())
 
@@ -122,6 +143,18 @@ class MinyiProcess:
             "WHERE r.respondent_id = ?",
             self.respondent_id(user_id),
         )
+
+
+def postgres_rows(
+    url: str, sql: str, params: tuple[Any, ...], *, read_only: bool
+) -> list[tuple[Any, ...]]:
+    """Rows of one query on PostgreSQL, written for SQLite's ``?`` placeholders; JSON columns
+    come back as their text, as SQLite returns them."""
+    with psycopg.connect(servers.psycopg_url(url)) as connection:
+        connection.read_only = read_only
+        for name in ("json", "jsonb"):
+            connection.adapters.register_loader(name, TextLoader)
+        return list(connection.execute(sql.replace("?", "%s"), params or None).fetchall())
 
 
 def prompt_message(tg: FakeTelegram, user: FakeUser) -> FakeMessage:
@@ -209,7 +242,9 @@ class MinyiApi(MinyiProcess):
         self.process.send_signal(signal.SIGKILL)
 
     def read_only(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-        """Read the SQLite file through a read-only connection, as an auditor would."""
+        """Read the database through a read-only connection, as an auditor would."""
+        if self.database_url is not None:
+            return postgres_rows(self.database_url, sql, params, read_only=True)
         uri = f"{self.db_path.as_uri()}?mode=ro"
         connection = sqlite3.connect(uri, uri=True, timeout=10)
         try:
@@ -218,8 +253,8 @@ class MinyiApi(MinyiProcess):
             connection.close()
 
     async def in_transaction(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        """Run ``work`` in one committed transaction on the same file (test set-up)."""
-        engine = create_engine(f"sqlite+aiosqlite:///{self.db_path.as_posix()}")
+        """Run ``work`` in one committed transaction on the same database (test set-up)."""
+        engine = create_engine(self.db_url)
         try:
             async with unit_of_work(create_sessionmaker(engine)) as session:
                 return await work(session)
