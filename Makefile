@@ -70,29 +70,12 @@ PG_EXCLUDE = \
 	--ignore=tests/api/cli \
 	--ignore=tests/api/test_flow_parity.py \
 	--ignore=tests/api/test_no_personal_data.py \
-	--ignore=tests/api/routes/test_cross_unit.py \
-	$(PG_JSON_AS_TEXT)
+	--ignore=tests/api/routes/test_cross_unit.py
 # - TestNoCopyLeftInTheFiles: reads the bytes of the SQLite file and its -wal file.
 # - test_read_during_write.py: holds and probes SQLite's write lock (BEGIN IMMEDIATE).
 # - tests/api/cli, test_flow_parity.py, test_no_personal_data.py, routes/test_cross_unit.py:
 #   build their own SQLite databases (DATA_DIR or Settings of their own, read back with
 #   sqlite3) instead of the root fixtures, so here they would only repeat the SQLite run.
-# - PG_JSON_AS_TEXT: no bug in minyi. tests/bot/records.py (`_json`) and the table scan of
-#   test_no_table_names_the_citizen_afterwards expect a JSON column as SQLite returns it
-#   (text); psycopg returns it decoded (a list): json.loads(list) and set(rows) raise
-#   TypeError. Drop these lines once records.py and that scan accept a decoded value.
-PG_JSON_AS_TEXT := \
-	--deselect tests/bot/test_privacy.py::TestForgetAsksFirst::test_confirming_erases_the_identity_and_keeps_the_answers \
-	--deselect tests/bot/test_privacy.py::TestForgetAsksFirst::test_no_table_names_the_citizen_afterwards \
-	--deselect tests/bot/test_rating.py::TestBadRating::test_reasons_comment_and_consent_are_stored_and_a_case_opened \
-	--deselect tests/bot/test_rating.py::TestGoodRating::test_a_good_level_ends_at_once_with_thanks_and_is_stored \
-	--deselect tests/bot/test_rating.py::TestStaleRatingButton::test_a_level_pressed_after_the_rating_ended_changes_nothing \
-	--deselect tests/bot/test_survey.py::TestAnswerButtons::test_a_level_is_stored_with_its_code_and_score \
-	--deselect tests/bot/test_survey.py::TestAnswerButtons::test_done_stores_the_choices_shows_them_and_asks_the_next_question \
-	--deselect tests/bot/test_survey.py::TestCancel::test_cancel_keeps_the_answers_and_takes_the_buttons_off \
-	--deselect tests/bot/test_survey.py::TestReplayedUpdate::test_a_replayed_button_press_is_stored_once_and_answered_once \
-	--deselect tests/bot/test_survey.py::TestReplayedUpdate::test_a_replayed_text_answer_is_stored_once \
-	--deselect tests/bot/test_survey.py::TestStaleButton::test_is_refused_with_an_alert_and_the_current_question_is_asked_again
 PG_PYTEST = MINYI_TEST_BACKEND=postgres $(BIN)/pytest -p no:cacheprovider $(PG_EXCLUDE) $(PG_TESTS)
 
 # Console assets from the npm registry (web/package-lock.json) into api/static/vendor/, redone

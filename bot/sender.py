@@ -123,17 +123,21 @@ class Sender:
             await self.finish()
 
     async def drain(self, *, timeout: float = 30.0) -> None:
-        """Send everything due, then return (tests and benchmarks; the lease is not used)."""
+        """Send until nothing is left to send, waiting out retries (tests and benchmarks; the
+        leadership is not asked for)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             claimed = await self.pump()
             if not claimed and not self._tasks:
                 async with unit_of_work(self.sessionmaker) as session:
                     due = await outbox.next_due(session)
-                if due is None or due > utcnow():
+                if due is None:
                     return
+                wait = (due - utcnow()).total_seconds()
+                await asyncio.sleep(min(max(wait, 0.01), deadline - time.monotonic(), 1.0))
+                continue
             self._wake.clear()
-            await self._sleep(0.01 if self._tasks or claimed else 0.05)
+            await self._sleep(0.01 if claimed else 0.05)
         raise TimeoutError("the outbox did not drain in time")
 
     async def finish(self) -> None:

@@ -67,5 +67,6 @@ class Records:
         return [(level, _json(reasons), *rest) for level, reasons, *rest in rows]
 
 
-def _json(value: str | None) -> Any:
-    return None if value is None else json.loads(value)
+def _json(value: Any) -> Any:
+    """A JSON column: text on SQLite, already decoded by PostgreSQL's driver."""
+    return json.loads(value) if isinstance(value, str | bytes) else value

@@ -117,12 +117,21 @@ class TestForgetAsksFirst:
         await me.say("/forget")
         await me.press(CONFIRM)
 
-        cells = {
+        tables = (
+            "respondent",
+            "response",
+            "answer",
+            "inbound_event",
+            "identity",
+            "outbox_message",  # the last lines to the chat go once sent
+            "unreachable_chat",
+        )
+        cells = [
             cell
-            for table in ("respondent", "response", "answer", "inbound_event", "identity")
+            for table in tables
             for row in await records.query(f"SELECT * FROM {table}")  # noqa: S608
             for cell in row
-        }
+        ]
         assert me.user_id not in cells
         assert str(me.user_id) not in cells
 

@@ -53,6 +53,10 @@ class MinyiProcess:
             "LOG_LEVEL": "INFO",
             "RELAY_INTERVAL_SECONDS": "0.3",
             "RATING_REMINDER_DAYS": "0.00004",  # about 3.5 s
+            # A conversation is answered at once; Telegram's per-chat pace (1/s) is held
+            # by the delivery tests (test_delivery.py), against a server that enforces it.
+            "CHAT_PER_SECOND": "1000",
+            "CHAT_BURST": "100",
         }
         self.env.pop("DATABASE_URL", None)
         self.env.pop("REDIS_URL", None)
