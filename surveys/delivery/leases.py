@@ -47,8 +47,16 @@ class Leadership:
 
     async def release(self) -> None:
         if self._connection is not None:
+            # Closing alone would hand the connection back to the engine's pool, still
+            # holding the session lock: let go of it, then discard the connection itself.
             with contextlib.suppress(Exception):
-                await self._connection.close()  # the server drops the lock with it
+                await self._connection.execute(
+                    text("SELECT pg_advisory_unlock(:key)"), {"key": _key(self.name)}
+                )
+            with contextlib.suppress(Exception):
+                await self._connection.invalidate()
+            with contextlib.suppress(Exception):
+                await self._connection.close()
             self._connection = None
         if self._fd is not None:
             os.close(self._fd)  # closing the file drops the flock
