@@ -21,7 +21,7 @@ from bot.main import build_bot, build_dispatcher, run_polling
 from bot.sender import Sender
 from bot.webhook import set_webhook, webhook_router
 from surveys.core.db import SessionMaker, create_sessionmaker, engine_from_settings
-from surveys.core.settings import BotMode, Settings
+from surveys.core.settings import BotMode, Settings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -74,34 +74,21 @@ def uvicorn_config(settings: Settings, app: FastAPI) -> uvicorn.Config:
 async def _serve_with_bot(
     settings: Settings, app: FastAPI, server: uvicorn.Server, sessionmaker: SessionMaker
 ) -> None:
-    if settings.bot_token is None:
-        log.warning(
-            "BOT_TOKEN is not set: serving the API only. Set BOT_TOKEN in the environment "
-            "or in .env (from @BotFather) to run the Telegram bot too."
-        )
-        # The jobs still run: cases are escalated, messages wait in the outbox for a bot.
-        async with _running(Jobs(settings, sessionmaker).run()):
+    if settings.bot_token is None or settings.bot_mode is BotMode.webhook:
+        async with bot_in_app(settings, app, sessionmaker):
             await server.serve()
         return
     bot = build_bot(settings)
     sender = Sender(bot, sessionmaker, settings)
     dp = build_dispatcher(settings, sessionmaker, sender.wake)
-    polling: asyncio.Task[None] | None = None
     sending = asyncio.create_task(sender.run())
     scheduling = asyncio.create_task(Jobs(settings, sessionmaker, sender.wake).run())
+    polling = asyncio.create_task(run_polling(dp, bot))
+    polling.add_done_callback(lambda task: _bot_stopped(task, server, settings))
     try:
-        if settings.bot_mode is BotMode.webhook:
-            assert settings.webhook_url is not None
-            secret = webhook_secret(settings)
-            app.include_router(webhook_router(dp, bot, secret))
-            await dp.emit_startup(bot=bot)
-            await set_webhook(bot, settings.webhook_url, secret, dp)
-        else:
-            polling = asyncio.create_task(run_polling(dp, bot))
-            polling.add_done_callback(lambda task: _bot_stopped(task, server, settings))
         await server.serve()
     finally:
-        if polling is not None and not polling.done():
+        if not polling.done():
             await dp.stop_polling()  # the update in hand is finished first
             await polling
         for task in (scheduling, sending):  # the sender finishes the calls it has started
@@ -109,8 +96,80 @@ async def _serve_with_bot(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await bot.session.close()
-    if polling is not None and polling.done() and not polling.cancelled() and polling.exception():
+    if polling.done() and not polling.cancelled() and polling.exception():
         raise SystemExit(1)
+
+
+@contextlib.asynccontextmanager
+async def bot_in_app(
+    settings: Settings, app: FastAPI, sessionmaker: SessionMaker
+) -> AsyncIterator[None]:
+    """While the block runs: the jobs, and with BOT_TOKEN the webhook bot and the sender.
+
+    Without BOT_TOKEN the jobs still run: cases are escalated, and messages wait in the
+    outbox for a bot. Each worker of several takes updates; one of them sends and one runs
+    the jobs (their leadership), whichever that is.
+    """
+    if settings.bot_token is None:
+        log.warning(
+            "BOT_TOKEN is not set: serving the API only. Set BOT_TOKEN in the environment "
+            "or in .env (from @BotFather) to run the Telegram bot too."
+        )
+        async with _running(Jobs(settings, sessionmaker).run()):
+            yield
+        return
+    assert settings.webhook_url is not None
+    bot = build_bot(settings)
+    sender = Sender(bot, sessionmaker, settings)
+    dp = build_dispatcher(settings, sessionmaker, sender.wake)
+    secret = webhook_secret(settings)
+    app.include_router(webhook_router(dp, bot, secret))
+    try:
+        await dp.emit_startup(bot=bot)
+        await set_webhook(bot, settings.webhook_url, secret, dp)
+        async with (
+            _running(sender.run()),
+            _running(Jobs(settings, sessionmaker, sender.wake).run()),
+        ):
+            yield
+    finally:
+        await bot.session.close()
+
+
+def worker_app() -> FastAPI:
+    """One process of ``minyi serve --workers N`` (uvicorn calls this in each): the API, and
+    the webhook bot, the sender and the jobs started and stopped with the app."""
+    settings = get_settings()
+    log_privacy.install()
+    engine = engine_from_settings(settings)
+    sessionmaker = create_sessionmaker(engine)
+    app = create_app(settings, sessionmaker)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        try:
+            async with bot_in_app(settings, app, sessionmaker):
+                yield
+        finally:
+            await engine.dispose()
+
+    app.router.lifespan_context = lifespan
+    return app
+
+
+def serve_workers(settings: Settings, workers: int) -> None:
+    """``minyi serve --workers N``: N processes on one port, each a :func:`worker_app`."""
+    proxies = settings.forwarded_allow_ips
+    uvicorn.run(
+        "api.server:worker_app",
+        factory=True,
+        workers=workers,
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level=settings.log_level.lower(),
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies.split(",") if proxies else [],
+    )
 
 
 @contextlib.asynccontextmanager
