@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from bot import jobs as bot_jobs
 from bot.log_privacy import describe, summary
 from surveys.core.db import AsyncSession, SessionMaker, unit_of_work
-from surveys.core.exceptions import DatabaseBusy
+from surveys.core.exceptions import DatabaseBusy, DomainError
 from surveys.core.models import utcnow
 from surveys.core.settings import Settings
 from surveys.delivery import leases, outbox
@@ -92,6 +92,8 @@ class Jobs:
                     done[name] = await job(session)
             except DatabaseBusy:  # a long write holds the database: the next round
                 log.warning("job %s: database busy; next round", name)
+            except DomainError as refused:  # e.g. next year's working-day calendar missing
+                log.warning("job %s refused: %s %s", name, refused.key, dict(refused.params))
             except Exception as exc:  # one job failing does not stop the others
                 log.error("job %s failed: %s\n%s", name, summary(exc), describe(exc))
         if any(done.get(name) for name, _ in self.frequent()):

@@ -23,6 +23,7 @@ import logging
 import random
 import time
 from collections import OrderedDict, deque
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -66,6 +67,8 @@ MESSAGES = frozenset({SEND})  # what counts against a chat's own limit
 UNLIMITED = frozenset({ANSWER_CALLBACK})  # what counts against no limit
 LEASE = "sender"
 SETTLE_TRIES = 8
+Tried = tuple[Claimed, Result, dict[str, Any]]
+RUN = 20  # messages of one chat claimed at once, sent one after the other
 LEAD_POLL_SECONDS = 2.0  # how often a worker that does not send asks to take over
 MOOT = {
     "query is too old": "expired",
@@ -89,13 +92,26 @@ class Sender:
         self._busy: set[int] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
+        # Whether messages may wait that no look has seen yet (queued since, or held back
+        # because their chat was busy); whether some wait for a retry time.
+        self._dirty = True
+        self._retrying = False
         self._recent: deque[bool] = deque(maxlen=FLOOD_WINDOW)
         self._paused_until = 0.0
         self.lease = timedelta(seconds=settings.outbox_lease_seconds)
-        self.leadership = leases.Leadership(sessionmaker.kw["bind"], LEASE)
+        engine = sessionmaker.kw["bind"]
+        self.leadership = leases.Leadership(engine, LEASE)
+        # Which messages were claimed and sent is bookkeeping: its commits need not wait for
+        # the disk (a power cut can at worst send the last messages once more).
+        self._books_engine = db.create_engine(
+            engine.url.render_as_string(hide_password=False), bookkeeping=True
+        )
+        self.books = db.create_sessionmaker(self._books_engine)
+        self._swept = 0.0
 
     def wake(self) -> None:
         """Something was queued: look now rather than at the next poll."""
+        self._dirty = True
         self._wake.set()
 
     # ------------------------------------------------------------------ the loop
@@ -126,18 +142,25 @@ class Sender:
         """Send until nothing is left to send, waiting out retries (tests and benchmarks; the
         leadership is not asked for)."""
         deadline = time.monotonic() + timeout
+        self._dirty = True
+        self._swept = 0.0  # messages to chats that blocked the bot are settled at once
         while time.monotonic() < deadline:
-            claimed = await self.pump()
-            if not claimed and not self._tasks:
-                async with unit_of_work(self.sessionmaker) as session:
-                    due = await outbox.next_due(session)
-                if due is None:
-                    return
-                wait = (due - utcnow()).total_seconds()
-                await asyncio.sleep(min(max(wait, 0.01), deadline - time.monotonic(), 1.0))
+            claimed = await self.pump() if self._dirty else 0
+            if self._tasks:  # the chats in hand: the next look when one is done
+                await asyncio.wait(set(self._tasks), return_when=asyncio.FIRST_COMPLETED)
                 continue
-            self._wake.clear()
-            await self._sleep(0.01 if claimed else 0.05)
+            if claimed or self._dirty:
+                continue
+            if not self._retrying:
+                return
+            async with unit_of_work(self.books) as session:
+                due = await outbox.next_due(session)
+            if due is None:
+                self._retrying = False
+                return
+            wait = (due - utcnow()).total_seconds()
+            await asyncio.sleep(min(max(wait, 0.01), deadline - time.monotonic(), 1.0))
+            self._dirty = True
         raise TimeoutError("the outbox did not drain in time")
 
     async def finish(self) -> None:
@@ -145,6 +168,11 @@ class Sender:
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=10)
         await self.leadership.release()
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the bookkeeping connections (after :meth:`drain`; :meth:`run` does it)."""
+        await self._books_engine.dispose()
 
     async def pump(self) -> int:
         """Claim the next due message of each idle chat and start sending them."""
@@ -154,20 +182,31 @@ class Sender:
         free = self.settings.send_concurrency - len(self._tasks)
         if free <= 0:
             return 0
-        async with unit_of_work(self.sessionmaker) as session:
+        sweep = time.monotonic() - self._swept >= 1.0
+        self._dirty = False
+        async with unit_of_work(self.books) as session:
             batch = await outbox.claim(
                 session,
                 now=utcnow(),
                 limit=free,
                 lease=self.lease,
                 skip_chats=frozenset(self._busy),
+                sweep=sweep,
+                per_chat=RUN,
             )
+        if sweep:
+            self._swept = time.monotonic()
+        if self._busy:  # their chats were passed over: look again when one is done
+            self._dirty = True
+        runs: dict[int, list[Claimed]] = {}
         for item in batch:
-            self._busy.add(item.chat_id)
-            task = asyncio.create_task(self._deliver(item))
+            runs.setdefault(item.chat_id, []).append(item)
+        for chat_id, run in runs.items():
+            self._busy.add(chat_id)
+            task = asyncio.create_task(self._deliver(run))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        return len(batch)
+        return len(runs)
 
     async def _sleep(self, seconds: float) -> None:
         """Wait ``seconds``, or less when woken."""
@@ -181,40 +220,68 @@ class Sender:
         if not await self.leadership.hold():
             return False
         if fresh:
-            async with unit_of_work(self.sessionmaker) as session:
+            async with unit_of_work(self.books) as session:
                 await outbox.release_claims(session)
         return True
 
     # ------------------------------------------------------------------ one message
 
-    async def _deliver(self, item: Claimed) -> None:
+    async def _deliver(self, run: list[Claimed]) -> None:
+        """Send one chat's run of messages in order, recording them as they go: after each
+        new message (so a crash repeats at most one) and where the run ends. A 429, a 403
+        or a retry ends the run; what was not tried is put back."""
+        chat_id = run[0].chat_id
+        in_run = {item.id for item in run}
+        sent: dict[int, int] = {}  # outbox id -> Telegram message id, for edits in the run
+        tried: list[Tried] = []
         try:
-            result, details = await self._call(item)
-            await self._settle(item, result, details)
-            if item.purpose == outbox.ERASURE:  # no copy of the deleted row in the WAL file
-                async with self.sessionmaker() as session:
-                    await db.checkpoint(session)
-        except Exception as exc:  # never lose the chat: its lease lapses and it is retried
+            for index, item in enumerate(run):
+                if item.ref_id in in_run:
+                    item = replace(item, target_message_id=sent.get(item.ref_id))
+                result, details = await self._call(item)
+                tried.append((item, result, details))
+                if details.get("sent_message_id") is not None:
+                    sent[item.id] = details["sent_message_id"]
+                stop = result in (Result.later, Result.unreachable)
+                if result is Result.later:
+                    self._retrying = True
+                last = index == len(run) - 1
+                if stop or last or item.method in MESSAGES:
+                    await self._record(tried, [r.id for r in run[index + 1 :]] if stop else [])
+                    tried = []
+                if stop:
+                    break
+        except Exception as exc:  # never lose the chat: its claim lapses and it is retried
             log.error(
-                "outbox message %s not settled: %s\n%s", item.id, summary(exc), describe(exc)
+                "outbox run of %d not recorded: %s\n%s", len(run), summary(exc), describe(exc)
             )
         finally:
-            self._busy.discard(item.chat_id)
-            self.wake()
+            self._busy.discard(chat_id)
+            if len(run) >= RUN:  # the chat may have more
+                self._dirty = True
+            if self._dirty:
+                self._wake.set()
 
-    async def _settle(self, item: Claimed, result: Result, details: dict[str, Any]) -> None:
-        """Record the try; a database busy with a long write is waited for, since a message
-        sent and not recorded would be sent again."""
+    async def _record(
+        self, tried: list[tuple[Claimed, Result, dict[str, Any]]], rest: list[int]
+    ) -> None:
+        """Record tries in one transaction. A database busy with a long write is waited
+        for, since a message sent and not recorded would be sent again."""
         for attempt in range(SETTLE_TRIES):
             try:
-                async with unit_of_work(self.sessionmaker) as session:
-                    await outbox.settle(
-                        session,
-                        message_id=item.id,
-                        result=result,
-                        forget=item.purpose == outbox.ERASURE,
-                        **details,
-                    )
+                async with unit_of_work(self.books) as session:
+                    for item, result, details in tried:
+                        await outbox.settle(
+                            session,
+                            message_id=item.id,
+                            result=result,
+                            forget=item.purpose == outbox.ERASURE,
+                            **details,
+                        )
+                    await outbox.unclaim(session, ids=rest)
+                if any(item.purpose == outbox.ERASURE for item, _, _ in tried):
+                    async with self.books() as session:  # no copy left in the WAL file
+                        await db.checkpoint(session)
                 return
             except DatabaseBusy:
                 if attempt == SETTLE_TRIES - 1:

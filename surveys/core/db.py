@@ -53,17 +53,41 @@ def _begin(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """An async engine; for SQLite the file's folder is created and PRAGMAs set."""
+def create_engine(url: str, *, bookkeeping: bool = False, **kwargs: Any) -> AsyncEngine:
+    """An async engine; for SQLite the file's folder is created and PRAGMAs set.
+
+    ``bookkeeping``: commits that may be lost to a power cut (not to a crash of the
+    process), for records that are safe to redo, such as which outbox messages were sent:
+    SQLite's ``synchronous=NORMAL`` in WAL mode, PostgreSQL's ``synchronous_commit=off``.
+    They skip the disk flush that every other commit waits for.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        if bookkeeping:
+            event.listen(engine.sync_engine, "connect", _sqlite_bookkeeping)
         event.listen(engine.sync_engine, "begin", _begin)
         return engine
-    return create_async_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_async_engine(url, pool_pre_ping=True, **kwargs)
+    if bookkeeping:
+        event.listen(engine.sync_engine, "connect", _postgres_bookkeeping)
+    return engine
+
+
+def _sqlite_bookkeeping(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _postgres_bookkeeping(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("SET synchronous_commit = off")
+    cursor.close()
+    dbapi_connection.commit()
 
 
 def engine_from_settings(settings: Settings) -> AsyncEngine:

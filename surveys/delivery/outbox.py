@@ -8,13 +8,13 @@ Telegram: the payload is the Bot API method's parameters, kept as given.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import aliased
 from sqlmodel import col, delete, func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -72,6 +72,60 @@ class Claimed:
     purpose: str
 
 
+_T = OutboxMessage.__table__  # type: ignore[attr-defined]
+_TARGET = _T.alias("target")
+_HEADS = (
+    sa.select(_T.c.chat_id, sa.func.min(_T.c.id).label("head"))
+    .where(_T.c.status.in_([s.value for s in OPEN]))
+    .group_by(_T.c.chat_id)
+    .subquery("heads")
+)
+_FIELDS = (
+    _T.c.id,
+    _T.c.chat_id,
+    _T.c.method,
+    _T.c.payload,
+    _T.c.ref_id,
+    _TARGET.c.message_id.label("target_message_id"),
+    _T.c.attempts,
+    _T.c.purpose,
+)
+_UNREACHABLE = sa.select(UnreachableChat.__table__.c.chat_id)  # type: ignore[attr-defined]
+# The oldest open message of each chat, when it is due (or its claim lapsed).
+_DUE_HEADS = (
+    sa.select(*_FIELDS)
+    .join(_HEADS, _T.c.id == _HEADS.c.head)
+    .outerjoin(_TARGET, _TARGET.c.id == _T.c.ref_id)
+    .where(
+        _T.c.not_before <= sa.bindparam("now"),
+        _T.c.chat_id.not_in(_UNREACHABLE),
+        _T.c.chat_id.not_in(sa.bindparam("skip", expanding=True)),
+        sa.or_(
+            _T.c.status == OutboxStatus.pending.value,
+            _T.c.lease_until < sa.bindparam("now"),
+        ),
+    )
+    .order_by(_T.c.not_before, _T.c.id)
+    .limit(sa.bindparam("limit"))
+)
+# The open messages of some chats, for the runs that follow their heads.
+_FOLLOWING = (
+    sa.select(*_FIELDS, _T.c.status, _T.c.not_before)
+    .outerjoin(_TARGET, _TARGET.c.id == _T.c.ref_id)
+    .where(
+        _T.c.chat_id.in_(sa.bindparam("chats", expanding=True)),
+        _T.c.status.in_([s.value for s in OPEN]),
+        _T.c.id > sa.bindparam("after"),
+    )
+    .order_by(_T.c.id)
+)
+_MARK_CLAIMED = (
+    sa.update(_T)
+    .where(_T.c.id.in_(sa.bindparam("ids", expanding=True)))
+    .values(status=OutboxStatus.sending.value, lease_until=sa.bindparam("until"))
+)
+
+
 async def claim(
     session: AsyncSession,
     *,
@@ -79,65 +133,81 @@ async def claim(
     limit: int,
     lease: timedelta,
     skip_chats: frozenset[int] = frozenset(),
+    sweep: bool = True,
+    per_chat: int = 1,
 ) -> list[Claimed]:
-    """Take up to ``limit`` messages, each the oldest open one of its chat and due by ``now``.
+    """Take the oldest open message of up to ``limit`` chats, each due by ``now``, and with
+    ``per_chat`` > 1 the chat's next ones too while they are due (a run, in order).
 
     A message stays claimed until ``now + lease``; one still claimed after that (its sender
-    died between sending and recording it) is claimed again, so after a crash a chat can see
-    at most one message twice. Messages to chats that blocked the bot are settled unsent.
+    died between sending and recording it) is claimed again. Messages to chats that blocked
+    the bot are settled unsent. The result lists each chat's run together, oldest first.
     """
-    await session.exec(
-        update(OutboxMessage)
-        .where(
-            col(OutboxMessage.status) == OutboxStatus.pending,
-            col(OutboxMessage.chat_id).in_(select(UnreachableChat.chat_id)),
-        )
-        .values(status=OutboxStatus.unreachable, outcome="403")
-    )
-    heads = (
-        select(func.min(OutboxMessage.id).label("head"))
-        .where(col(OutboxMessage.status).in_(OPEN))
-        .group_by(col(OutboxMessage.chat_id))
-        .subquery()
-    )
-    target = aliased(OutboxMessage)
-    query = (
-        select(OutboxMessage, target.message_id)
-        .join(heads, col(OutboxMessage.id) == heads.c.head)
-        .outerjoin(target, col(target.id) == col(OutboxMessage.ref_id))
-        .where(
-            col(OutboxMessage.not_before) <= now,
-            sa.or_(
+    if sweep:  # the sender sweeps now and then, not on every look
+        await session.exec(
+            update(OutboxMessage)
+            .where(
                 col(OutboxMessage.status) == OutboxStatus.pending,
-                col(OutboxMessage.lease_until) < now,
-            ),
+                col(OutboxMessage.chat_id).in_(select(UnreachableChat.chat_id)),
+            )
+            .values(status=OutboxStatus.unreachable, outcome="403")
         )
-        .order_by(col(OutboxMessage.not_before), col(OutboxMessage.id))
-    )
-    if skip_chats:
-        query = query.where(col(OutboxMessage.chat_id).not_in(skip_chats))
-    rows = (await session.exec(query.limit(limit))).all()
-    if not rows:
+    params = {"now": now, "skip": sorted(skip_chats) or [0], "limit": limit}
+    connection = await session.connection()
+    heads = (await connection.execute(_DUE_HEADS, params)).all()
+    if not heads:
         return []
-    ids = [row.id for row, _ in rows]
-    await session.exec(
-        update(OutboxMessage)
-        .where(col(OutboxMessage.id).in_(ids))
-        .values(status=OutboxStatus.sending, lease_until=now + lease)
-    )
-    return [
-        Claimed(
-            id=int(row.id),  # type: ignore[arg-type]
-            chat_id=row.chat_id,
-            method=row.method,
-            payload=dict(row.payload),
-            ref_id=row.ref_id,
-            target_message_id=message_id,
-            attempts=row.attempts,
-            purpose=row.purpose,
+    runs: dict[int, list[Claimed]] = {row.chat_id: [_claimed(row)] for row in heads}
+    if per_chat > 1:
+        following = await connection.execute(
+            _FOLLOWING, {"chats": list(runs), "after": min(row.id for row in heads)}
         )
-        for row, message_id in rows
-    ]
+        for row in following:
+            run = runs[row.chat_id]
+            if row.id <= run[0].id or len(run) >= per_chat or run[-1].id < 0:
+                continue
+            due = row.not_before if row.not_before.tzinfo else row.not_before.replace(tzinfo=UTC)
+            if row.status != OutboxStatus.pending or due > now:
+                run.append(_STOP)  # the run ends at the first message not due
+                continue
+            run.append(_claimed(row))
+    claimed = [item for run in runs.values() for item in run if item is not _STOP]
+    await connection.execute(
+        _MARK_CLAIMED, {"ids": [item.id for item in claimed], "until": now + lease}
+    )
+    return claimed
+
+
+def _claimed(row: Any) -> Claimed:
+    payload = row.payload
+    if isinstance(payload, str):  # a JSON column read through Core on SQLite is decoded,
+        payload = json.loads(payload)  # but be safe with drivers that hand back text
+    return Claimed(
+        id=int(row.id),
+        chat_id=int(row.chat_id),
+        method=row.method,
+        payload=dict(payload),
+        ref_id=row.ref_id,
+        target_message_id=row.target_message_id,
+        attempts=row.attempts,
+        purpose=row.purpose,
+    )
+
+
+_STOP = Claimed(-1, 0, "", {}, None, None, 0, "")  # marks where a chat's run ended
+
+
+async def unclaim(session: AsyncSession, *, ids: list[int]) -> None:
+    """Put back claimed messages not tried (the run stopped before them)."""
+    if ids:
+        await session.exec(
+            update(OutboxMessage)
+            .where(
+                col(OutboxMessage.id).in_(ids),
+                col(OutboxMessage.status) == OutboxStatus.sending,
+            )
+            .values(status=OutboxStatus.pending, lease_until=None)
+        )
 
 
 async def release_claims(session: AsyncSession) -> int:

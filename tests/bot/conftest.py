@@ -43,13 +43,17 @@ async def bot() -> AsyncIterator[RecordingBot]:
 
 
 @pytest.fixture
-def sender(settings: Settings, sessionmaker: SessionMaker, bot: RecordingBot) -> Sender:
+async def sender(
+    settings: Settings, sessionmaker: SessionMaker, bot: RecordingBot
+) -> AsyncIterator[Sender]:
     """The outbox sender, with limits too high to wait for in these tests (the e2e tests
     hold the limits against a server that enforces them)."""
     fast = settings.model_copy(
         update={"send_per_second": 1e6, "chat_per_second": 1e6, "chat_burst": 1000}
     )
-    return Sender(bot, sessionmaker, fast)
+    sender = Sender(bot, sessionmaker, fast)
+    yield sender
+    await sender.close()
 
 
 @pytest.fixture

@@ -43,6 +43,22 @@ def make_sender(
     return Sender(bot, sessionmaker, settings.model_copy(update={**FAST, **changes}))
 
 
+@pytest.fixture(autouse=True)
+async def _close_senders(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[None]:
+    """Every sender a test makes is closed after it (its bookkeeping connections)."""
+    made: list[Sender] = []
+    original = Sender.__init__
+
+    def remember(self: Sender, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(Sender, "__init__", remember)
+    yield
+    for sender in made:
+        await sender.close()
+
+
 async def queue(sessionmaker: SessionMaker, chat_id: int, *texts: str) -> list[Ref]:
     async with unit_of_work(sessionmaker) as session:
         mail = Outbox(session, chat_id)

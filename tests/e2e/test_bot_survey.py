@@ -45,7 +45,15 @@ class TestCommands:
         self, tg: FakeTelegram, minyi: MinyiProcess
     ) -> None:
         commands = {c["command"]: c["description"] for c in tg.commands()}
-        assert set(commands) == {"start", "surveys", "cancel", "help", "privacy", "forget"}
+        assert set(commands) == {
+            "start",
+            "surveys",
+            "cancel",
+            "help",
+            "privacy",
+            "forget",
+            "invites",
+        }
         assert commands["forget"] == "删除我的个人信息"
         assert tg.commands(language_code="zh") == tg.commands()
 
