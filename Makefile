@@ -102,5 +102,9 @@ bench: $(STAMP)
 bench-scoring: $(STAMP)
 	$(BIN)/python benchmarks/bench_scoring.py
 
+.PHONY: bench-outbox
+bench-outbox: $(STAMP)
+	$(BIN)/python benchmarks/bench_outbox.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
