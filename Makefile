@@ -106,5 +106,10 @@ bench-scoring: $(STAMP)
 bench-outbox: $(STAMP)
 	$(BIN)/python benchmarks/bench_outbox.py
 
+# Webhook answers/s with 1 and 2 `minyi serve` workers on throwaway PostgreSQL + Redis.
+.PHONY: bench-scaleout
+bench-scaleout: $(STAMP) servers
+	$(BIN)/python benchmarks/bench_scaleout.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
