@@ -93,6 +93,12 @@ async def set_commands(bot: Bot) -> None:
 
 async def run_polling(dp: Dispatcher, bot: Bot) -> None:
     await bot.delete_webhook(drop_pending_updates=False)
+    # One update at a time: aiogram confirms a batch of updates to Telegram when it asks for
+    # the next, so handling them as tasks could confirm an update not yet stored (lost by a
+    # crash). Handlers are short (sending waits in the outbox); webhook workers scale out.
     await dp.start_polling(
-        bot, handle_signals=False, allowed_updates=dp.resolve_used_update_types()
+        bot,
+        handle_signals=False,
+        handle_as_tasks=False,
+        allowed_updates=dp.resolve_used_update_types(),
     )

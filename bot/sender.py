@@ -67,6 +67,7 @@ MESSAGES = frozenset({SEND})  # what counts against a chat's own limit
 UNLIMITED = frozenset({ANSWER_CALLBACK})  # what counts against no limit
 LEASE = "sender"
 SETTLE_TRIES = 8
+SPACING = 1.02  # a little under the rate: clocks and the limiter's rounding differ
 Tried = tuple[Claimed, Result, dict[str, Any]]
 RUN = 20  # messages of one chat claimed at once, sent one after the other
 LEAD_POLL_SECONDS = 2.0  # how often a worker that does not send asks to take over
@@ -87,7 +88,9 @@ class Sender:
         self.bot = bot
         self.sessionmaker = sessionmaker
         self.settings = settings
-        self.overall = AsyncLimiter(settings.send_per_second, 1)
+        # One call at a time, evenly spaced: no burst over SEND_PER_SECOND in any second
+        # (a bucket of 30 would let 30 through at once after a quiet moment, then 30/s).
+        self.overall = AsyncLimiter(1, SPACING / settings.send_per_second)
         self._chats: OrderedDict[int, AsyncLimiter] = OrderedDict()
         self._busy: set[int] = set()
         self._tasks: set[asyncio.Task[None]] = set()
