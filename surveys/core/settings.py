@@ -86,7 +86,8 @@ class Settings(BaseSettings):
     send_backoff_max_seconds: float = Field(default=300, gt=0)
     # A claimed message is claimed again after this (its sender died); idle polling interval.
     outbox_lease_seconds: float = Field(default=30, gt=0)
-    outbox_poll_seconds: float = Field(default=1, gt=0)
+    # (With several workers an update handled by another worker is seen at the next poll.)
+    outbox_poll_seconds: float = Field(default=0.25, gt=0)
     # Broadcast invitations queued per jobs round (RELAY_INTERVAL_SECONDS): the sender paces
     # them, and the outbox never holds a whole city's campaign at once.
     broadcast_batch: int = Field(default=200, ge=1)
