@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from bot import jobs as bot_jobs
 from bot.log_privacy import describe, summary
 from surveys.core.db import AsyncSession, SessionMaker, unit_of_work
-from surveys.core.exceptions import DatabaseBusy, DomainError
+from surveys.core.exceptions import DatabaseBusy, DatabaseUnavailable, DomainError
 from surveys.core.models import utcnow
 from surveys.core.settings import Settings
 from surveys.delivery import leases, outbox
@@ -72,6 +72,8 @@ class Jobs:
                 try:
                     if await self.leadership.hold():
                         await self.round()
+                except DatabaseUnavailable:
+                    log.warning("jobs: the database cannot be reached; next round")
                 except Exception as exc:  # the next round tries again
                     log.error("jobs round failed: %s\n%s", summary(exc), describe(exc))
                 await asyncio.sleep(self.settings.relay_interval_seconds)
@@ -90,8 +92,8 @@ class Jobs:
             try:
                 async with unit_of_work(self.sessionmaker) as session:
                     done[name] = await job(session)
-            except DatabaseBusy:  # a long write holds the database: the next round
-                log.warning("job %s: database busy; next round", name)
+            except (DatabaseBusy, DatabaseUnavailable):  # busy or away: the next round
+                log.warning("job %s: database busy or unreachable; next round", name)
             except DomainError as refused:  # e.g. next year's working-day calendar missing
                 log.warning("job %s refused: %s %s", name, refused.key, dict(refused.params))
             except Exception as exc:  # one job failing does not stop the others

@@ -50,7 +50,7 @@ from bot.log_privacy import describe, summary
 from bot.outbox import ANSWER_CALLBACK, EDIT_MARKUP, EDIT_TEXT, SEND
 from surveys.core import db, metrics
 from surveys.core.db import SessionMaker, unit_of_work
-from surveys.core.exceptions import DatabaseBusy
+from surveys.core.exceptions import DatabaseBusy, DatabaseUnavailable
 from surveys.core.models import utcnow
 from surveys.core.settings import Settings
 from surveys.delivery import leases, outbox
@@ -123,15 +123,20 @@ class Sender:
         """Send until cancelled; a worker without the lease waits for it."""
         try:
             while True:
-                if not await self._lead():
+                try:
+                    leading = await self._lead()
+                except (DatabaseBusy, DatabaseUnavailable):
+                    log.warning("outbox: the database is busy or cannot be reached")
+                    leading = False
+                if not leading:
                     await asyncio.sleep(LEAD_POLL_SECONDS)
                     continue
                 # Cleared before looking, so a wake-up during the look is not lost.
                 self._wake.clear()
                 try:
                     claimed = await self.pump()
-                except DatabaseBusy:
-                    log.warning("outbox: database busy; looking again shortly")
+                except (DatabaseBusy, DatabaseUnavailable):
+                    log.warning("outbox: database busy or unreachable; looking again shortly")
                     claimed = 0
                 except Exception as exc:  # the database was away: try again
                     log.error("outbox round failed: %s\n%s", summary(exc), describe(exc))

@@ -3,6 +3,7 @@ connection."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,7 +15,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession as AsyncSession  # adapters' session type
 
-from surveys.core.exceptions import DatabaseBusy
+from surveys.core.exceptions import DatabaseBusy, DatabaseUnavailable
 from surveys.core.settings import Settings
 
 SessionMaker = async_sessionmaker[AsyncSession]
@@ -110,9 +111,12 @@ async def unit_of_work(sessionmaker: SessionMaker) -> AsyncIterator[AsyncSession
             yield session
             await session.commit()
         except OperationalError as exc:
-            await session.rollback()
+            with contextlib.suppress(Exception):  # the connection may be gone with the server
+                await session.rollback()
             if _locked(exc):
                 raise DatabaseBusy() from exc
+            if _unreachable(exc):
+                raise DatabaseUnavailable() from exc
             raise
         except BaseException:
             await session.rollback()
@@ -121,6 +125,12 @@ async def unit_of_work(sessionmaker: SessionMaker) -> AsyncIterator[AsyncSession
 
 def _locked(exc: OperationalError) -> bool:
     return "database is locked" in str(exc.orig)
+
+
+def _unreachable(exc: OperationalError) -> bool:
+    """The server is gone or refuses connections (PostgreSQL stopped, restarting, network),
+    as opposed to a wrong statement, which stays an error."""
+    return exc.connection_invalidated or type(exc.orig).__module__.startswith("psycopg")
 
 
 def _refuse_writes(session: Any, _context: Any, _instances: Any) -> None:
@@ -133,11 +143,16 @@ async def read_only(sessionmaker: SessionMaker) -> AsyncIterator[AsyncSession]:
     """One read transaction: never takes SQLite's write lock, stores nothing."""
     async with sessionmaker() as session:
         event.listen(session.sync_session, "before_flush", _refuse_writes)
-        await session.connection(execution_options={READ_ONLY: True})
         try:
+            await session.connection(execution_options={READ_ONLY: True})
             yield session
+        except OperationalError as exc:
+            if _unreachable(exc):
+                raise DatabaseUnavailable() from exc
+            raise
         finally:
-            await session.rollback()
+            with contextlib.suppress(Exception):  # the connection may be gone with the server
+                await session.rollback()
 
 
 async def checkpoint(session: AsyncSession) -> bool:

@@ -26,6 +26,13 @@ class DatabaseBusy(DomainError):
     status_code = 503
 
 
+class DatabaseUnavailable(DomainError):
+    """The database server could not be reached (stopped, restarting, network): try again."""
+
+    key = "error.database_unavailable"
+    status_code = 503
+
+
 class UnknownSurvey(NotFound):
     key = "error.unknown_survey"
 

@@ -17,7 +17,10 @@ from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from surveys.core.exceptions import DatabaseUnavailable
 
 
 def _key(name: str) -> int:
@@ -40,9 +43,15 @@ class Leadership:
         return self._connection is not None or self._fd is not None
 
     async def hold(self) -> bool:
-        """True while this process leads; takes the lock when it is free."""
+        """True while this process leads; takes the lock when it is free.
+
+        Raises :class:`DatabaseUnavailable` while the database server cannot be reached.
+        """
         if self.engine.dialect.name == "postgresql":
-            return await self._hold_advisory()
+            try:
+                return await self._hold_advisory()
+            except OperationalError as exc:
+                raise DatabaseUnavailable() from exc
         return self._hold_file()
 
     async def release(self) -> None:
