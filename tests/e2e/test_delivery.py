@@ -396,9 +396,15 @@ class TestKilled:
         )
         assert twice == []
         per_chat = Counter(chat for chat, _ in duplicates_of(tg, citizens))
-        assert all(count <= 1 for count in per_chat.values()), per_chat
+        pressed_again = Counter(chat for chat, _ in repressed)
+        # At most one message twice from the kill; a citizen who pressed again (below) is
+        # rightly asked the current question once more, which reads as a repeat too.
+        assert all(n <= 1 + pressed_again[chat] for chat, n in per_chat.items()), (
+            duplicates_of(tg, citizens),
+            repressed,
+        )
         # Lost presses: at most the one in hand at the kill, per conversation.
-        assert all(n <= 1 for n in Counter(chat for chat, _ in repressed).values()), repressed
+        assert all(n <= 1 for n in pressed_again.values()), repressed
 
     async def test_a_press_being_handled_at_kill_9_is_handled_after_the_restart(
         self, tg: FakeTelegram, minyi: MinyiProcess
