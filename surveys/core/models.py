@@ -35,4 +35,3 @@ def pk(row: SQLModel) -> int:
 
 def _ts(**kw: Any) -> Any:
     return Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True), **kw)
-
