@@ -8,7 +8,6 @@ Telegram: the payload is the Bot API method's parameters, kept as given.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -166,8 +165,7 @@ async def claim(
             run = runs[row.chat_id]
             if row.id <= run[0].id or len(run) >= per_chat or run[-1].id < 0:
                 continue
-            due = row.not_before if row.not_before.tzinfo else row.not_before.replace(tzinfo=UTC)
-            if row.status != OutboxStatus.pending or due > now:
+            if row.status != OutboxStatus.pending or _utc(row.not_before) > now:
                 run.append(_STOP)  # the run ends at the first message not due
                 continue
             run.append(_claimed(row))
@@ -178,15 +176,17 @@ async def claim(
     return claimed
 
 
+def _utc(moment: datetime) -> datetime:
+    """A stored time as UTC: SQLite hands times back without their zone (they are UTC)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def _claimed(row: Any) -> Claimed:
-    payload = row.payload
-    if isinstance(payload, str):  # a JSON column read through Core on SQLite is decoded,
-        payload = json.loads(payload)  # but be safe with drivers that hand back text
     return Claimed(
         id=int(row.id),
         chat_id=int(row.chat_id),
         method=row.method,
-        payload=dict(payload),
+        payload=dict(row.payload),
         ref_id=row.ref_id,
         target_message_id=row.target_message_id,
         attempts=row.attempts,
@@ -303,8 +303,7 @@ async def next_due(session: AsyncSession) -> datetime | None:
             )
         )
     ).one()
-    # SQLite's MIN() hands back the stored text without its zone: it is UTC.
-    return found.replace(tzinfo=UTC) if found is not None and found.tzinfo is None else found
+    return _utc(found) if found is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,9 +331,7 @@ async def depth(session: AsyncSession, *, now: datetime) -> Depth:
     oldest = [by_status[s][1] for s in OPEN if s in by_status and by_status[s][1] is not None]
     age = 0.0
     if oldest:
-        first = min(oldest)
-        if first.tzinfo is None:  # SQLite's MIN(): UTC without its zone
-            first = first.replace(tzinfo=UTC)
+        first = _utc(min(oldest))
         age = max(0.0, (now - first).total_seconds())
     return Depth(
         waiting=waiting,

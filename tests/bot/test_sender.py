@@ -37,26 +37,23 @@ async def bot(tg: FakeTelegram) -> AsyncIterator[Bot]:
     await bot.session.close()
 
 
+_made: list[Sender] = []
+
+
 def make_sender(
     bot: Bot, sessionmaker: SessionMaker, settings: Settings, **changes: Any
 ) -> Sender:
-    return Sender(bot, sessionmaker, settings.model_copy(update={**FAST, **changes}))
+    sender = Sender(bot, sessionmaker, settings.model_copy(update={**FAST, **changes}))
+    _made.append(sender)
+    return sender
 
 
 @pytest.fixture(autouse=True)
-async def _close_senders(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[None]:
+async def _close_senders() -> AsyncIterator[None]:
     """Every sender a test makes is closed after it (its bookkeeping connections)."""
-    made: list[Sender] = []
-    original = Sender.__init__
-
-    def remember(self: Sender, *args: Any, **kwargs: Any) -> None:
-        original(self, *args, **kwargs)
-        made.append(self)
-
-    monkeypatch.setattr(Sender, "__init__", remember)
     yield
-    for sender in made:
-        await sender.close()
+    while _made:
+        await _made.pop().close()
 
 
 async def queue(sessionmaker: SessionMaker, chat_id: int, *texts: str) -> list[Ref]:
