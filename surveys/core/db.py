@@ -124,13 +124,26 @@ async def unit_of_work(sessionmaker: SessionMaker) -> AsyncIterator[AsyncSession
 
 
 def _locked(exc: OperationalError) -> bool:
-    return "database is locked" in str(exc.orig)
+    """SQLite's writer waited past the busy timeout, or PostgreSQL ended the transaction
+    as a deadlock's or a serialisation conflict's loser (class 40): try again."""
+    return "database is locked" in str(exc.orig) or _sqlstate(exc).startswith("40")
 
 
 def _unreachable(exc: OperationalError) -> bool:
     """The server is gone or refuses connections (PostgreSQL stopped, restarting, network),
     as opposed to a wrong statement, which stays an error."""
-    return exc.connection_invalidated or type(exc.orig).__module__.startswith("psycopg")
+    if exc.connection_invalidated:
+        return True
+    if not type(exc.orig).__module__.startswith("psycopg"):
+        return False
+    # No SQLSTATE: the connection failed before the server said anything. Class 08 is a
+    # connection exception, 57P01-57P03 the server shutting down or starting.
+    state = _sqlstate(exc)
+    return not state or state.startswith("08") or state in {"57P01", "57P02", "57P03"}
+
+
+def _sqlstate(exc: OperationalError) -> str:
+    return str(getattr(exc.orig, "sqlstate", None) or "")
 
 
 def _refuse_writes(session: Any, _context: Any, _instances: Any) -> None:

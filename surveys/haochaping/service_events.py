@@ -110,11 +110,9 @@ async def receive_event(
     """
     actor.require(Perm.push)
     unit = await _unit(session, item.unit, actor)
-    existing = await get_event(session=session, unit_id=pk(unit), case_no=item.case_no)
+    existing = await _stored(session, unit_id=pk(unit), item=item)
     if existing is not None:
         return existing, False
-    if await get_event_by_link_token(session=session, link_token=item.link_token) is not None:
-        raise LinkTokenTaken()
     event = ServiceEvent(
         case_no=item.case_no,
         item_code=item.item_code,
@@ -133,10 +131,28 @@ async def receive_event(
         async with session.begin_nested():
             session.add(event)
     except IntegrityError:
-        existing = await get_event(session=session, unit_id=pk(unit), case_no=item.case_no)
+        existing = await _stored(session, unit_id=pk(unit), item=item)
         if existing is not None:
             return existing, False
-        if await get_event_by_link_token(session=session, link_token=item.link_token):
-            raise LinkTokenTaken() from None
         raise
     return event, True
+
+
+async def _stored(
+    session: AsyncSession, *, unit_id: int, item: ServiceEventIn
+) -> ServiceEvent | None:
+    """The unit's stored event of this 办件, or None; :class:`LinkTokenTaken` when the link
+    token belongs to another 办件.
+
+    The link token is looked up once and checked against the 办件: on PostgreSQL another
+    push of the same 办件 may commit between two lookups, and its token is then no clash.
+    """
+    existing = await get_event(session=session, unit_id=unit_id, case_no=item.case_no)
+    if existing is not None:
+        return existing
+    holder = await get_event_by_link_token(session=session, link_token=item.link_token)
+    if holder is None:
+        return None
+    if holder.unit_id == unit_id and holder.case_no == item.case_no:
+        return holder
+    raise LinkTokenTaken()

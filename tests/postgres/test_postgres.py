@@ -548,3 +548,82 @@ class TestServiceEvents:
         assert second == (first[0], False)
         async with pg() as session:
             assert await count(session, ServiceEvent) == 1
+
+    async def test_a_push_whose_twin_commits_between_its_lookups_is_a_repeat(
+        self, pg: SessionMaker, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The twin commits after this push looked for the 办件 and before it looked for the
+        link token: the token then belongs to the same 办件, which is no clash (409)."""
+        async with unit_of_work(pg) as session:
+            session.add(Unit(code="kundulun", name="昆都仑区", kind=UnitKind.district))
+            token, _ = await tokens.create_token(session=session, name="系统", unit=None)
+        actor = tokens.actor_for_token(token, None)
+        item = service_events.ServiceEventIn(
+            case_no="BJ-2026-0002", item_code="11150200MB", item_name="不动产登记",
+            unit="kundulun", channel=4, finished_at=datetime(2026, 9, 1, 2, tzinfo=UTC),
+            link_token="rcpt-0b5e77d2",
+        )  # fmt: skip
+        real_get_event = service_events.get_event
+        twin_committed = asyncio.Event()
+        looked: list[bool] = []
+
+        async def get_event_then_wait(**kwargs: Any) -> ServiceEvent | None:
+            found = await real_get_event(**kwargs)
+            if not looked:
+                looked.append(True)
+                await twin_committed.wait()
+            return found
+
+        monkeypatch.setattr(service_events, "get_event", get_event_then_wait)
+
+        async def late() -> tuple[int | None, bool]:
+            async with unit_of_work(pg) as session:
+                event, created = await service_events.receive_event(
+                    session=session, item=item, actor=actor
+                )
+                return event.id, created
+
+        async def twin() -> tuple[int | None, bool]:
+            while not looked:
+                await asyncio.sleep(0.01)
+            async with unit_of_work(pg) as session:
+                event, created = await service_events.receive_event(
+                    session=session, item=item, actor=actor
+                )
+            twin_committed.set()
+            return event.id, created
+
+        raced, stored = await asyncio.wait_for(asyncio.gather(late(), twin()), timeout=10)
+
+        assert stored[1] is True
+        assert raced == (stored[0], False)
+
+
+class TestConflicts:
+    async def test_a_deadlock_loser_is_busy_not_unavailable(self, pg: SessionMaker) -> None:
+        """PostgreSQL ends one of two transactions that wait for each other: that one is
+        DatabaseBusy (try again), the other commits, and the server is not 'unavailable'."""
+        async with unit_of_work(pg) as session:
+            session.add(Unit(code="a", name="甲", kind=UnitKind.district))
+            session.add(Unit(code="b", name="乙", kind=UnitKind.district))
+        both_hold_one = asyncio.Barrier(2)
+
+        async def rename(first: str, second: str) -> str:
+            async with unit_of_work(pg) as session:
+                for code in (first, second):
+                    await session.exec(
+                        sa.update(Unit).where(col(Unit.code) == code).values(name=f"{first}改")
+                    )
+                    if code == first:
+                        await both_hold_one.wait()
+            return first
+
+        outcomes = await asyncio.wait_for(
+            asyncio.gather(rename("a", "b"), rename("b", "a"), return_exceptions=True), timeout=20
+        )
+
+        assert sorted(type(o).__name__ for o in outcomes) == ["DatabaseBusy", "str"]
+        winner = next(o for o in outcomes if isinstance(o, str))
+        async with pg() as session:
+            names = set((await session.exec(select(Unit.name))).all())
+        assert names == {f"{winner}改"}
