@@ -13,12 +13,11 @@ from aiogram.filters import ExceptionTypeFilter
 from aiogram.types import ErrorEvent
 
 from bot.log_privacy import describe
-from bot.middlewares import locale_for
 from bot.outbox import Outbox
 from surveys.core import metrics
 from surveys.core.db import SessionMaker, unit_of_work
 from surveys.core.exceptions import DomainError
-from surveys.core.i18n import N_, Translator
+from surveys.core.i18n import N_, Translator, locale_for
 
 log = logging.getLogger(__name__)
 router = Router(name=__name__)

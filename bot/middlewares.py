@@ -18,7 +18,7 @@ from surveys.cases import workdays
 from surveys.core import metrics
 from surveys.core.clock import today as today_in
 from surveys.core.db import AsyncSession, SessionMaker, unit_of_work
-from surveys.core.i18n import DEFAULT_LOCALE, Translator, load_translations
+from surveys.core.i18n import Translator, locale_for
 from surveys.core.models import pk
 from surveys.core.settings import Settings
 from surveys.questionnaire import respondents
@@ -96,13 +96,6 @@ class TranslatorMiddleware(BaseMiddleware):
         user: User | None = data.get("event_from_user")
         data["t"] = Translator(locale_for(user.language_code if user else None))
         return await handler(event, data)
-
-
-def locale_for(language_code: str | None) -> str:
-    if not language_code or language_code.lower().startswith("zh"):
-        return DEFAULT_LOCALE
-    language = language_code.split("-")[0].lower()
-    return language if language in load_translations() else DEFAULT_LOCALE
 
 
 @dataclass(frozen=True, slots=True)

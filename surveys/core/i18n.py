@@ -35,7 +35,24 @@ class Msg:
     params: Mapping[str, Any] = field(default_factory=dict)
 
 
-Label = str | Msg
+@dataclass(frozen=True)
+class Localized:
+    """Survey content written per language by the administrator (``title: {zh-Hans: …,
+    en: …}`` in the YAML): the reader's locale, else zh_Hans, else the first one given."""
+
+    texts: Mapping[str, str]
+
+    def get(self, locale: str) -> str:
+        for name in (locale, DEFAULT_LOCALE):
+            if name in self.texts:
+                return self.texts[name]
+        return next(iter(self.texts.values()), "")
+
+    def __str__(self) -> str:  # logs, exports and staff pages read the default language
+        return self.get(DEFAULT_LOCALE)
+
+
+Label = str | Msg | Localized
 
 
 @lru_cache
@@ -68,4 +85,37 @@ class Translator:
     def label(self, label: Label) -> str:
         if isinstance(label, Msg):
             return self(label.key, **dict(label.params))
+        if isinstance(label, Localized):
+            return label.get(self.locale)
         return label
+
+
+def locale_for(language_code: str | None) -> str:
+    """The catalogue locale for a language tag (Telegram's ``language_code``, a cookie):
+    ``en``/``en-GB`` → ``en``; Chinese, unknown or none → zh_Hans."""
+    if not language_code or language_code.lower().startswith("zh"):
+        return DEFAULT_LOCALE
+    language = language_code.replace("_", "-").split("-")[0].lower()
+    return language if language in load_translations() else DEFAULT_LOCALE
+
+
+def negotiate(accept_language: str | None) -> str:
+    """The catalogue locale for an HTTP ``Accept-Language`` header (highest q first)."""
+    ranked: list[tuple[float, int, str]] = []
+    for order, part in enumerate((accept_language or "").split(",")):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        if tag and tag != "*" and quality > 0:
+            ranked.append((-quality, order, tag))
+    for _, _, tag in sorted(ranked):
+        if tag.lower().startswith("zh"):
+            return DEFAULT_LOCALE
+        locale = locale_for(tag)
+        if locale != DEFAULT_LOCALE:
+            return locale
+    return DEFAULT_LOCALE

@@ -50,6 +50,10 @@ class Respondent(SQLModel, table=True):
     # HMAC of channel + external user id: one response per person without storing who.
     pseudonym: str = Field(max_length=64, unique=True, index=True)
     created_at: datetime = _ts()
+    # The citizen's own choices (/lang, /care or the web chat's switches): a locale such as
+    # "en" or None for the channel's default, and 关怀模式 (care mode) on or off.
+    language: str | None = Field(default=None, max_length=16)
+    care_mode: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
 
 
 class Identity(SQLModel, table=True):
@@ -80,6 +84,10 @@ class Response(SQLModel, table=True):
     survey_version_id: int = Field(foreign_key="survey_version.id", index=True)
     period: str = Field(max_length=8)
     unit_id: int | None = Field(default=None, foreign_key="unit.id", index=True)
+    # Where it was answered: "telegram" (the bot) or "web" (the mobile web chat).
+    channel: str = Field(
+        default="telegram", max_length=16, sa_column_kwargs={"server_default": "telegram"}
+    )
     status: ResponseStatus = Field(default=ResponseStatus.in_progress, sa_type=sa.String(16))
     # Options ticked so far on the current multiple-choice question, before 完成.
     draft: list[str] = Field(default_factory=list, sa_type=sa.JSON)
@@ -99,6 +107,24 @@ class Answer(SQLModel, table=True):
     text: str | None = Field(default=None, sa_type=sa.Text)
     skipped: bool = False
     answered_at: datetime = _ts()
+
+
+class AnswerHistory(SQLModel, table=True):
+    """An answer the citizen changed by going back (返回上一题), or one that no longer
+    applied once the skip logic was re-evaluated: kept, never counted."""
+
+    __tablename__ = "answer_history"
+
+    id: int | None = Field(default=None, primary_key=True)
+    response_id: int = Field(foreign_key="response.id", index=True)
+    question_key: str = Field(max_length=32)
+    choice: str | None = Field(default=None, max_length=64)
+    choices: list[str] | None = Field(default=None, sa_type=sa.JSON)
+    number: int | None = None
+    text: str | None = Field(default=None, sa_type=sa.Text)
+    skipped: bool = False
+    answered_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    retired_at: datetime = _ts()
 
 
 class Conversation(SQLModel, table=True):
