@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Browser assets for the console, from the npm registry (no CDN): installs web/package-lock.json
+# Browser assets for the console and the citizens' web chat, from the npm registry (no CDN):
+# ECharts (console charts), htmx (web chat, optional: every page works without it) and
+# axe-core (the browser tests' accessibility checks). Installs web/package-lock.json
 # with `npm ci` when web/node_modules is missing or older than the lock, then copies the
 # files the app serves into api/static/vendor/ (gitignored).
 #
@@ -24,7 +26,8 @@ die() {
 
 [[ -f "$LOCK" ]] || die "missing $LOCK"
 
-if [[ ! -d "$WEB/node_modules/echarts" || ! -f "$INSTALLED" || "$LOCK" -nt "$INSTALLED" ]]; then
+if [[ ! -d "$WEB/node_modules/echarts" || ! -d "$WEB/node_modules/htmx.org" ||
+    ! -d "$WEB/node_modules/axe-core" || ! -f "$INSTALLED" || "$LOCK" -nt "$INSTALLED" ]]; then
     command -v npm >/dev/null 2>&1 ||
         die "npm is missing: install Node.js 20 or newer with npm (e.g. apt-get install -y npm)"
     say "running npm ci --prefix web"
@@ -36,6 +39,8 @@ fi
 # source (under web/node_modules) -> target (under api/static/vendor)
 copies=(
     "echarts/dist/echarts.min.js:echarts.min.js"
+    "htmx.org/dist/htmx.min.js:htmx.min.js"
+    "axe-core/axe.min.js:axe.min.js"
 )
 mkdir -p "$VENDOR"
 for pair in "${copies[@]}"; do
