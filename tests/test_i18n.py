@@ -1,4 +1,5 @@
-"""The zh_Hans catalogue translates every key the code uses, and holds no unused entries."""
+"""The zh_Hans catalogue translates every key the code uses, and holds no unused entries;
+every other locale translates every citizen-facing key with the same placeholders."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from surveys.core.i18n import (
     LOCALES_DIR,
     Msg,
     Translator,
+    is_citizen_facing,
     load_translations,
 )
 from surveys.questionnaire.definitions import Level
@@ -90,12 +92,24 @@ def used_keys() -> set[str]:
     return marked | dynamic | _exception_keys()
 
 
-def catalogue_keys() -> set[str]:
+def catalogue(locale: str = DEFAULT_LOCALE) -> dict[str, str]:
+    """Key → text as written in the locale's ``.po`` (empty when untranslated)."""
     from babel.messages.pofile import read_po
 
-    path = LOCALES_DIR / DEFAULT_LOCALE / "LC_MESSAGES" / f"{DOMAIN}.po"
+    path = LOCALES_DIR / locale / "LC_MESSAGES" / f"{DOMAIN}.po"
     with path.open("rb") as handle:
-        return {str(message.id) for message in read_po(handle) if message.id}
+        return {str(message.id): str(message.string) for message in read_po(handle) if message.id}
+
+
+def catalogue_keys() -> set[str]:
+    return set(catalogue())
+
+
+OTHER_LOCALES = sorted(
+    path.parent.parent.name
+    for path in LOCALES_DIR.glob(f"*/LC_MESSAGES/{DOMAIN}.po")
+    if path.parent.parent.name != DEFAULT_LOCALE
+)
 
 
 def fields(text: str) -> set[str]:
@@ -131,6 +145,41 @@ class TestCatalogue:
                     mismatches.append((path.name, key, sorted(given)))
 
         assert mismatches == []
+
+
+class TestOtherLocales:
+    def test_english_is_one_of_them(self) -> None:
+        assert "en" in OTHER_LOCALES
+
+    @pytest.mark.parametrize("locale", OTHER_LOCALES)
+    def test_every_citizen_facing_key_is_translated(self, locale: str) -> None:
+        texts = catalogue(locale)
+        citizen = {key for key in catalogue_keys() if is_citizen_facing(key)}
+
+        missing = sorted(key for key in citizen if not texts.get(key, "").strip())
+
+        assert missing == [], f"{locale} lacks citizen-facing keys: {missing}"
+
+    @pytest.mark.parametrize("locale", OTHER_LOCALES)
+    def test_placeholders_are_the_same_as_in_zh_hans(self, locale: str) -> None:
+        source = catalogue()
+        mismatches = [
+            (key, sorted(fields(text)), sorted(fields(source.get(key, ""))))
+            for key, text in catalogue(locale).items()
+            if text and fields(text) != fields(source.get(key, ""))
+        ]
+
+        assert mismatches == []
+
+    @pytest.mark.parametrize("locale", OTHER_LOCALES)
+    def test_holds_no_key_zh_hans_lacks(self, locale: str) -> None:
+        assert set(catalogue(locale)) - catalogue_keys() == set()
+
+    def test_the_citizen_facing_set_spares_staff_keys(self) -> None:
+        assert is_citizen_facing("engine.hint_multi")
+        assert is_citizen_facing("level.neutral")
+        assert not is_citizen_facing("console.nav.cases")
+        assert not is_citizen_facing("cli.done")
 
 
 def _parameter_names(call: ast.Call) -> set[str] | None:
@@ -170,3 +219,26 @@ class TestTranslator:
 
         assert t.locale == DEFAULT_LOCALE
         assert t("level.neutral") == "基本满意"
+
+    def test_english_translates_a_key(self) -> None:
+        assert (
+            Translator("en")("survey.your_answer", answer="Satisfied")
+            == "✔ Your answer: Satisfied"
+        )
+
+    def test_a_key_missing_in_a_locale_reads_the_zh_hans_text(self, tmp_path: Path) -> None:
+        for locale, entries in ((DEFAULT_LOCALE, "甲"), ("en", "")):
+            folder = tmp_path / locale / "LC_MESSAGES"
+            folder.mkdir(parents=True)
+            body = f'msgid "only.zh"\nmsgstr "{entries}"\n' if entries else ""
+            (folder / f"{DOMAIN}.po").write_text(body, "utf-8")
+
+        t = Translator("en", path=tmp_path)
+
+        assert t.locale == "en"
+        assert t("only.zh") == "甲"
+
+    def test_staff_keys_fall_back_to_zh_hans_in_english(self) -> None:
+        english = Translator("en")
+
+        assert english("feedback.title") == Translator()("feedback.title")

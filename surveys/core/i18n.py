@@ -21,6 +21,39 @@ LOCALES_DIR = Path(__file__).parent.parent / "locales"
 DOMAIN = "messages"
 DEFAULT_LOCALE = "zh_Hans"
 
+# Keys a citizen can be shown (in the bot, the web chat or the contact page): every locale
+# translates all of them (tests/test_i18n.py checks). ``error.`` is whole because domain
+# errors reach citizens through the same adapters as staff. Staff-only keys (console., cli.,
+# staff., login., role., feedback., delivery., health., import.) may stay zh_Hans only:
+# a locale without a key falls back to the zh_Hans text.
+CITIZEN_PREFIXES = (
+    "privacy.",
+    "help.",
+    "surveys.",
+    "survey.",
+    "conversation.",
+    "cancel.",
+    "forget.",
+    "button.",
+    "level.",
+    "engine.",
+    "error.",
+    "command.",
+    "rating.",
+    "relay.",
+    "invite.",
+    "invites.",
+    "lang.",
+    "care.",
+    "webchat.",
+    "contact.",
+)
+
+
+def is_citizen_facing(key: str) -> bool:
+    """Whether every locale must translate ``key`` (see ``CITIZEN_PREFIXES``)."""
+    return key.startswith(CITIZEN_PREFIXES)
+
 
 def N_(key: str) -> str:  # noqa: N802 - the gettext marker name
     """Marks a catalogue key for extraction without translating it here."""
@@ -57,7 +90,8 @@ Label = str | Msg | Localized
 
 @lru_cache
 def load_translations(path: Path = LOCALES_DIR) -> dict[str, gettext.GNUTranslations]:
-    """Every locale found under ``path``, compiled in memory."""
+    """Every locale found under ``path``, compiled in memory; a key a locale lacks (or leaves
+    empty) reads the zh_Hans text, never the bare key."""
     found: dict[str, gettext.GNUTranslations] = {}
     for po_path in sorted(path.glob(f"*/LC_MESSAGES/{DOMAIN}.po")):
         locale = po_path.parent.parent.name
@@ -67,6 +101,10 @@ def load_translations(path: Path = LOCALES_DIR) -> dict[str, gettext.GNUTranslat
         write_mo(buffer, catalog)
         buffer.seek(0)
         found[locale] = gettext.GNUTranslations(buffer)
+    if DEFAULT_LOCALE in found:
+        for locale, translations in found.items():
+            if locale != DEFAULT_LOCALE:
+                translations.add_fallback(found[DEFAULT_LOCALE])
     return found
 
 
