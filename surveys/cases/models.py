@@ -81,3 +81,20 @@ class CalendarOverride(SQLModel, table=True):
     # e.g. 国务院办公厅关于2027年部分节假日安排的通知
     source: str = Field(max_length=SOURCE_MAX)
     created_at: datetime = _ts()
+
+
+class CitizenContact(SQLModel, table=True):
+    """A case whose 差评 was given in the web chat, and the key to its citizen's page.
+
+    A web citizen has no chat to relay to: the unit's replies wait on a private page at an
+    unguessable link (保密联络 on the web). Only the SHA-256 of the link's token is kept;
+    ``token_hash`` is None when the citizen declined contact (不需要联系), and the row then
+    only records that the case came from the web.
+    """
+
+    __tablename__ = "citizen_contact"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="follow_up_case.id", unique=True)
+    token_hash: str | None = Field(default=None, max_length=64, unique=True)
+    created_at: datetime = _ts()
