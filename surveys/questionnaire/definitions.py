@@ -15,8 +15,10 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     ValidationError,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -81,8 +83,18 @@ def _codes_text(values: Any) -> Any:
 class Option(_Strict):
     code: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")
     label: str = Field(min_length=1, max_length=60)
+    # 近六个月未办理过 and the like: ticking it clears the others, and the reverse.
+    exclusive: bool = False
 
     _text_code = field_validator("code", mode="before")(_code_text)
+
+    @model_serializer(mode="wrap")
+    def _omit_default_exclusive(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # Surveys written before ``exclusive`` existed keep their digest, so their version.
+        data = handler(self)
+        if isinstance(data, dict) and not self.exclusive:
+            data.pop("exclusive", None)
+        return data
 
 
 class Condition(_Strict):
@@ -140,6 +152,8 @@ class Question(_Strict):
             raise ValueError("options: option codes must be unique")
         if self.type is not QuestionType.multi and (self.min is not None or self.max is not None):
             raise ValueError("min: min and max apply to multi questions only")
+        if self.type is not QuestionType.multi and any(o.exclusive for o in self.options):
+            raise ValueError("options: exclusive applies to multi questions only")
         if self.type is QuestionType.multi:
             low, high = self.min_choices, self.max_choices
             if not 1 <= low <= high <= len(self.options):
@@ -153,6 +167,10 @@ class Question(_Strict):
     @property
     def max_choices(self) -> int:
         return len(self.options) if self.max is None else self.max
+
+    def exclusive_codes(self) -> set[str]:
+        """The codes that must be the only one ticked."""
+        return {o.code for o in self.options if o.exclusive}
 
     def codes(self) -> list[str]:
         """The answer codes of a choice question, in button order."""

@@ -10,7 +10,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from surveys.core.i18n import N_, Label, Msg
-from surveys.questionnaire.definitions import Level, Question, QuestionType, SurveyDefinition
+from surveys.questionnaire.definitions import (
+    Condition,
+    Level,
+    Question,
+    QuestionType,
+    SurveyDefinition,
+)
 
 AnswerValue = str | int | list[str] | None  # None: an optional question skipped
 
@@ -32,6 +38,11 @@ class Prompt:
     hint: Msg | None
     skippable: bool
     done_button: bool
+    # Progress: this question's place on the citizen's path so far, and about how many
+    # questions the path will have given the answers so far (0 for the unit question).
+    number: int = 0
+    total: int = 0
+    can_go_back: bool = False
 
 
 # Inputs -------------------------------------------------------------------------------
@@ -58,7 +69,14 @@ class Text:
     text: str
 
 
-Input = Pick | Done | Skip | Text
+@dataclass(frozen=True)
+class Back:
+    """Return to the previous answered question; ``position`` is the question on screen."""
+
+    position: int
+
+
+Input = Pick | Done | Skip | Text | Back
 
 
 @dataclass(frozen=True)
@@ -69,6 +87,16 @@ class State:
 
 @dataclass(frozen=True)
 class Accepted:
+    question: Question
+    value: AnswerValue
+    state: State
+    retired: tuple[str, ...] = ()  # earlier answers to questions that no longer show
+
+
+@dataclass(frozen=True)
+class Reverted:
+    """Went back: ``question``'s answer ``value`` is withdrawn and it is asked again."""
+
     question: Question
     value: AnswerValue
     state: State
@@ -85,35 +113,52 @@ class Rejected:
     reason: Msg
 
 
-Step = Accepted | Toggled | Rejected
+Step = Accepted | Toggled | Rejected | Reverted
 
 STALE = Msg(N_("engine.stale"))
+NO_PREVIOUS = Msg(N_("engine.no_previous"))
 USE_BUTTONS = Msg(N_("engine.use_buttons"))
 
 
 def visible(question: Question, answers: Mapping[str, AnswerValue]) -> bool:
     """A question shows when every condition holds; a skipped answer matches none."""
-    for condition in question.show_if:
-        value = answers.get(condition.question)
-        if value is None:
-            return False
-        picked = value if isinstance(value, list) else [str(value)]
-        if condition.in_ is not None and not set(picked) & set(condition.in_):
-            return False
-        if condition.not_in is not None and set(picked) & set(condition.not_in):
-            return False
-        number = value if isinstance(value, int) else None
-        if condition.lte is not None and (number is None or number > condition.lte):
-            return False
-        if condition.gte is not None and (number is None or number < condition.gte):
-            return False
-    return True
+    return all(
+        condition.question in answers and _holds(condition, answers[condition.question])
+        for condition in question.show_if
+    )
+
+
+def _holds(condition: Condition, value: AnswerValue) -> bool:
+    if value is None:
+        return False
+    picked = value if isinstance(value, list) else [str(value)]
+    if condition.in_ is not None and not set(picked) & set(condition.in_):
+        return False
+    if condition.not_in is not None and set(picked) & set(condition.not_in):
+        return False
+    number = value if isinstance(value, int) else None
+    if condition.lte is not None and (number is None or number > condition.lte):
+        return False
+    return condition.gte is None or (number is not None and number >= condition.gte)
+
+
+def standing(
+    definition: SurveyDefinition, answers: Mapping[str, AnswerValue]
+) -> dict[str, AnswerValue]:
+    """The answers whose questions still show, in question order. A condition only looks
+    at earlier questions, so one pass in order settles every question."""
+    kept: dict[str, AnswerValue] = {}
+    for question in definition.questions:
+        if question.key in answers and visible(question, kept):
+            kept[question.key] = answers[question.key]
+    return kept
 
 
 def current(definition: SurveyDefinition, state: State) -> Question | None:
     """The first unanswered question that shows, or None when the survey is done."""
+    kept = standing(definition, state.answers)
     for question in definition.questions:
-        if question.key not in state.answers and visible(question, state.answers):
+        if question.key not in kept and visible(question, kept):
             return question
     return None
 
@@ -122,11 +167,43 @@ def position_of(definition: SurveyDefinition, question: Question) -> int:
     return definition.questions.index(question) + 1
 
 
+def path(definition: SurveyDefinition, answers: Mapping[str, AnswerValue]) -> list[Question]:
+    """The answered questions on the citizen's way so far, in order."""
+    kept = standing(definition, answers)
+    return [question for question in definition.questions if question.key in kept]
+
+
+def _progress(definition: SurveyDefinition, state: State, question: Question) -> tuple[int, int]:
+    """(this question's number on the path, about how many the path will have): a later
+    question counts unless a condition already fails for certain, on an answer given or
+    on a question that cannot show itself."""
+    kept = standing(definition, state.answers)
+    at = definition.questions.index(question)
+    number = sum(1 for q in definition.questions[:at] if q.key in kept) + 1
+    impossible: set[str] = set()
+    later = 0
+    for following in definition.questions[at + 1 :]:
+        if all(_may_hold(c, kept, impossible) for c in following.show_if):
+            later += 1
+        else:
+            impossible.add(following.key)
+    return number, number + later
+
+
+def _may_hold(
+    condition: Condition, answers: Mapping[str, AnswerValue], impossible: set[str]
+) -> bool:
+    if condition.question in answers:
+        return _holds(condition, answers[condition.question])
+    return condition.question not in impossible
+
+
 def prompt(definition: SurveyDefinition, state: State) -> Prompt | None:
     """What to ask next, or None at the end."""
     question = current(definition, state)
     if question is None:
         return None
+    number, total = _progress(definition, state, question)
     return Prompt(
         question_key=question.key,
         position=position_of(definition, question),
@@ -136,6 +213,9 @@ def prompt(definition: SurveyDefinition, state: State) -> Prompt | None:
         hint=_hint(question),
         skippable=not question.required,
         done_button=question.type is QuestionType.multi,
+        number=number,
+        total=total,
+        can_go_back=number > 1,
     )
 
 
@@ -168,7 +248,23 @@ def _hint(question: Question) -> Msg | None:
 
 
 def step(definition: SurveyDefinition, state: State, given: Input) -> Step:
-    """Validate one input against the current question; never raises on bad input."""
+    """Validate one input against the current question; never raises on bad input.
+
+    An accepted answer also retires every earlier answer whose question no longer shows.
+    """
+    result = _step(definition, state, given)
+    if not isinstance(result, Accepted):
+        return result
+    kept = standing(definition, result.state.answers)
+    known = {question.key for question in definition.questions}
+    retired = tuple(key for key in result.state.answers if key in known and key not in kept)
+    if not retired:
+        return result
+    answers = {k: v for k, v in result.state.answers.items() if k not in retired}
+    return replace(result, state=State(answers=answers), retired=retired)
+
+
+def _step(definition: SurveyDefinition, state: State, given: Input) -> Step:
     question = current(definition, state)
     if question is None:
         return Rejected(Msg(N_("engine.finished")))
@@ -176,6 +272,8 @@ def step(definition: SurveyDefinition, state: State, given: Input) -> Step:
         return _text(question, state, given.text)
     if given.position != position_of(definition, question):
         return Rejected(STALE)
+    if isinstance(given, Back):
+        return _back(definition, state, question)
     if isinstance(given, Skip):
         if question.required:
             return Rejected(Msg(N_("engine.required")))
@@ -183,6 +281,21 @@ def step(definition: SurveyDefinition, state: State, given: Input) -> Step:
     if isinstance(given, Done):
         return _done(question, state)
     return _pick(question, state, given.index)
+
+
+def _back(definition: SurveyDefinition, state: State, question: Question) -> Step:
+    """Withdraw the last answer on the path before ``question``; a multi question comes
+    back with its old choices ticked."""
+    kept = standing(definition, state.answers)
+    at = definition.questions.index(question)
+    earlier = [q for q in definition.questions[:at] if q.key in kept]
+    if not earlier:
+        return Rejected(NO_PREVIOUS)
+    previous = earlier[-1]
+    value = kept[previous.key]
+    answers = {k: v for k, v in state.answers.items() if k != previous.key}
+    draft = tuple(value) if isinstance(value, list) else ()
+    return Reverted(previous, value, State(answers=answers, draft=draft))
 
 
 def _accept(question: Question, state: State, value: AnswerValue) -> Accepted:
@@ -199,12 +312,15 @@ def _pick(question: Question, state: State, index: int) -> Step:
         return _accept(question, state, int(code))
     if question.type is not QuestionType.multi:
         return _accept(question, state, code)
+    exclusive = question.exclusive_codes()
     if code in state.draft:
         draft = tuple(c for c in state.draft if c != code)
-    elif len(state.draft) >= question.max_choices:
-        return Rejected(Msg(N_("engine.too_many"), {"max": question.max_choices}))
+    elif code in exclusive:
+        draft = (code,)
     else:
-        draft = (*state.draft, code)
+        draft = (*(c for c in state.draft if c not in exclusive), code)
+    if len(draft) > question.max_choices:
+        return Rejected(Msg(N_("engine.too_many"), {"max": question.max_choices}))
     return Toggled(question, replace(state, draft=draft))
 
 
@@ -250,6 +366,7 @@ def is_valid(question: Question, value: AnswerValue) -> bool:
             and question.min_choices <= len(value) <= question.max_choices
             and set(value) <= set(question.codes())
             and len(set(value)) == len(value)
+            and (len(value) == 1 or not set(value) & question.exclusive_codes())
         )
     if kind is QuestionType.satisfaction:
         return isinstance(value, str) and value in {level.value for level in Level}

@@ -256,6 +256,9 @@ class TestPrompt:
             hint=None,
             skippable=False,
             done_button=False,
+            number=1,
+            total=9,  # every later question may still show
+            can_go_back=False,
         )
 
     def test_position_is_the_place_in_the_definition(self) -> None:
