@@ -7,11 +7,13 @@ import contextlib
 import hashlib
 import hmac
 import logging
+import sys
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.jobs import Jobs
 from api.main import create_app
@@ -20,8 +22,11 @@ from bot.log_privacy import summary
 from bot.main import build_bot, build_dispatcher, run_polling
 from bot.sender import Sender
 from bot.webhook import set_webhook, webhook_router
+from surveys.core import migrate
 from surveys.core.db import SessionMaker, create_sessionmaker, engine_from_settings
+from surveys.core.i18n import N_, Translator
 from surveys.core.settings import BotMode, Settings, get_settings
+from surveys.questionnaire import links
 
 log = logging.getLogger(__name__)
 
@@ -45,16 +50,51 @@ def webhook_secret(settings: Settings) -> str:
 
 
 async def serve(settings: Settings) -> None:
-    """Serve until stopped; raises SystemExit(1) when the bot could not run."""
+    """Serve until stopped; raises SystemExit(1) when the bot could not run, SystemExit(2)
+    on a database that is not migrated to the newest revision."""
     log_privacy.install()  # aiogram's log lines without chat ids or phone numbers
     engine = engine_from_settings(settings)
-    sessionmaker = create_sessionmaker(engine)
-    app = create_app(settings, sessionmaker)
-    server = Server(uvicorn_config(settings, app))
     try:
-        await _serve_with_bot(settings, app, server, sessionmaker)
+        await _require_migrated(engine)
+        sessionmaker = create_sessionmaker(engine)
+        app = create_app(settings, sessionmaker)
+        server = Server(uvicorn_config(settings, app))
+        async with _running(_announce(settings, server)):
+            await _serve_with_bot(settings, app, server, sessionmaker)
     finally:
         await engine.dispose()
+
+
+async def _require_migrated(engine: AsyncEngine) -> None:
+    current, head = await migrate.current_revision(engine), migrate.head_revision()
+    if current != head:
+        t = Translator()
+        sys.stderr.write(t(N_("serve.not_migrated"), current=current or "—", head=head) + "\n")
+        raise SystemExit(2)
+
+
+def banner(settings: Settings) -> str:
+    """Where to go once the server listens: the citizens' web chat, the console, the bot."""
+    t, base = Translator(), settings.base_url()
+    lines = [
+        t(N_("serve.banner.title")),
+        t(N_("serve.banner.citizen"), url=f"{base}{links.web_path()}"),
+        t(N_("serve.banner.console"), url=f"{base}/console/"),
+        t(N_("serve.banner.bot_on") if settings.bot_token else N_("serve.banner.bot_off")),
+    ]
+    return "\n".join(lines)
+
+
+def _say(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+async def _announce(settings: Settings, server: uvicorn.Server) -> None:
+    """Print :func:`banner` once the server accepts connections."""
+    while not server.started:
+        await asyncio.sleep(0.05)
+    _say(banner(settings))
 
 
 def uvicorn_config(settings: Settings, app: FastAPI) -> uvicorn.Config:
@@ -160,6 +200,7 @@ def worker_app() -> FastAPI:
 def serve_workers(settings: Settings, workers: int) -> None:
     """``minyi serve --workers N``: N processes on one port, each a :func:`worker_app`."""
     proxies = settings.forwarded_allow_ips
+    _say(banner(settings))
     uvicorn.run(
         "api.server:worker_app",
         factory=True,

@@ -13,7 +13,7 @@ from surveys.core.exceptions import DomainError
 from surveys.core.settings import get_settings
 from surveys.core.text import decode_office_text
 from surveys.flows import surveys as flows
-from surveys.questionnaire import catalog, conversation, definitions
+from surveys.questionnaire import catalog, conversation, definitions, links
 from surveys.questionnaire.models import SurveyVersion
 
 app = typer.Typer(help="Survey definitions (YAML).", no_args_is_help=True)
@@ -80,7 +80,8 @@ def survey_list() -> None:
 def survey_link(
     code: str, unit: Annotated[str | None, typer.Option(help="Unit code to fix")] = None
 ) -> None:
-    """Print the /start payload (deep link) for a poster or QR code."""
+    """Print the survey's links for a poster or QR code: the web chat's (at PUBLIC_BASE_URL)
+    and the Telegram bot's deep link."""
     payload = conversation.deep_link_payload(code, unit)
     if len(payload) > conversation.MAX_PAYLOAD:
         typer.secho(
@@ -94,4 +95,5 @@ def survey_link(
         conversation.parse_deep_link(payload)
     except DomainError as exc:
         refuse(exc)
+    typer.echo(get_settings().base_url() + links.web_path(payload))
     typer.echo(f"https://t.me/<bot username>?start={payload}")

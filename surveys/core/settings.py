@@ -7,6 +7,7 @@ object down, so tests build their own :class:`Settings` without touching ``os.en
 from __future__ import annotations
 
 import ipaddress
+import re
 import secrets
 from enum import StrEnum
 from functools import lru_cache
@@ -48,6 +49,9 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = None
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
+    # The address citizens and staff reach this server by (posters, QR codes, the links
+    # printed at start-up), e.g. https://minyi.example.gov.cn; empty: http://API_HOST:API_PORT.
+    public_base_url: str = ""
     redis_url: str | None = None
     timezone: str = "Asia/Shanghai"
     secret_key: SecretStr | None = None
@@ -122,6 +126,24 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and not re.match(r"^https?://[^/\s?#]+(/[^\s?#]*)?$", value):
+            raise ValueError(
+                f"PUBLIC_BASE_URL {value!r} must be an http:// or https:// address, "
+                "e.g. https://minyi.example.gov.cn"
+            )
+        return value
+
+    def base_url(self) -> str:
+        """Where this server is reached: PUBLIC_BASE_URL, else http://API_HOST:API_PORT."""
+        if self.public_base_url:
+            return self.public_base_url
+        host = "127.0.0.1" if self.api_host in {"0.0.0.0", "::", ""} else self.api_host
+        return f"http://{host}:{self.api_port}"
 
     @field_validator("rating_reasons")
     @classmethod

@@ -5,6 +5,9 @@ with ``w_<unit>_<window>[_<item>]``. Codes are ``[A-Za-z0-9-]`` (no ``_``, which
 them), and Telegram carries at most :data:`MAX_PAYLOAD` characters in a start parameter.
 A 办件's receipt links ``r_<link token>``, so a link token has at most
 :data:`LINK_TOKEN_MAX` characters.
+
+Every deep link has a web twin under ``/c/`` (the mobile web chat, for citizens without
+Telegram): :func:`web_path` gives it.
 """
 
 from __future__ import annotations
@@ -65,3 +68,22 @@ def parse_window_payload(payload: str) -> tuple[str, str, str | None]:
         raise BadDeepLink(payload=payload[:MAX_PAYLOAD])
     unit, window, item = match.groups()
     return unit, window, item
+
+
+WEB_ROOT = "/c/"
+
+
+def web_path(payload: str | None = None) -> str:
+    """The web chat's path for a deep-link payload (``None``: the list of open surveys).
+
+    >>> web_path("s_szzf-2026h2_spj"), web_path("w_spj_A03"), web_path("r_rcpt-7f3a9c21")
+    ('/c/s/szzf-2026h2/spj', '/c/w/spj/A03', '/c/r/rcpt-7f3a9c21')
+    """
+    if not payload:
+        return WEB_ROOT
+    kind, _, rest = payload.partition("_")
+    if kind == "r":
+        return f"{WEB_ROOT}r/{rest}"
+    if kind in {"s", "w"}:
+        return f"{WEB_ROOT}{kind}/" + "/".join(rest.split("_"))
+    raise BadDeepLink(payload=payload[:MAX_PAYLOAD])

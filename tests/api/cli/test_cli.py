@@ -43,6 +43,7 @@ UNSET = frozenset(
         "TIMEZONE",
         "LOG_LEVEL",
         "MINYI_USER",
+        "PUBLIC_BASE_URL",
     ]
 )
 
@@ -342,10 +343,15 @@ class TestActingAccount:
 
 class TestSurveyLink:
     def test_prints_the_deep_link_with_the_unit(self, tmp_path: Path) -> None:
-        result = Minyi(tmp_path)("survey", "link", "szzf-2026h2", "--unit", "kundulun")
+        result = Minyi(tmp_path)(
+            "survey", "link", "szzf-2026h2", "--unit", "kundulun",
+            PUBLIC_BASE_URL="https://minyi.example.gov.cn",
+        )  # fmt: skip
 
         assert result.returncode == 0, result.stderr
-        assert result.stdout.strip().endswith("?start=s_szzf-2026h2_kundulun")
+        web, telegram = result.stdout.splitlines()
+        assert web == "https://minyi.example.gov.cn/c/s/szzf-2026h2/kundulun"
+        assert telegram.endswith("?start=s_szzf-2026h2_kundulun")
 
     def test_a_too_long_combination_fails_clearly(self, tmp_path: Path) -> None:
         code, unit = "c" * 32, "u" * 32  # each valid alone; s_<code>_<unit> is 67 characters
@@ -360,8 +366,16 @@ class TestSurveyLink:
 
 
 class TestServe:
+    def test_an_unmigrated_database_is_refused_saying_what_to_run(self, tmp_path: Path) -> None:
+        result = Minyi(tmp_path)("serve", API_PORT=str(free_port()))
+
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "Traceback" not in result.stderr
+        assert "请先运行 minyi db upgrade" in result.stderr
+
     def test_without_bot_token_serves_the_api_until_sigterm(self, tmp_path: Path) -> None:
         minyi = Minyi(tmp_path)
+        assert minyi("db", "upgrade").returncode == 0
         port = free_port()
         log = tmp_path / "serve.log"
         with log.open("w") as out:
@@ -383,7 +397,10 @@ class TestServe:
 
         output = log.read_text("utf-8")
         assert health.json() == {"status": "ok", "database": "ok"}
-        assert "BOT_TOKEN is not set" in output
+        # The banner: the citizens' web chat and the console, and how to add the bot.
+        assert f"市民问卷与好差评（手机网页）：http://127.0.0.1:{port}/c/" in output
+        assert f"管理后台（工作人员）：http://127.0.0.1:{port}/console/" in output
+        assert "BOT_TOKEN=" in output
         assert returncode == 0, output
 
 

@@ -115,18 +115,50 @@ class TestQr:
 
         result = prepared.minyi(
             "qr", "--unit", "spj", "--window", "A03", "--item", "zwfw-001",
-            "--out", str(out), "--bot-username", BOT,
+            "--out", str(out), "--bot-username", BOT, "--link", "telegram",
         )  # fmt: skip
 
         assert result.returncode == 0, result.stderr
         url = f"https://t.me/{BOT}?start=w_spj_A03_zwfw-001"
-        assert url in result.stdout
+        assert result.stdout.splitlines()[0] == f"{out}: {url}"
+        assert "/c/w/spj/A03/zwfw-001" in result.stdout  # the web twin, printed under it
         svg = out.read_text("utf-8")
         ElementTree.fromstring(svg)  # well-formed, printable as is
         assert url in svg
         assert "扫码评价本窗口服务（好差评）" in svg
         assert "市审批服务局" in svg
         assert "A03" in svg
+
+    def test_by_default_the_code_opens_the_web_chat_at_the_public_address(
+        self, prepared: Prepared, tmp_path: Path
+    ) -> None:
+        out = tmp_path / "poster.svg"
+
+        result = prepared.minyi(
+            "qr", "--unit", "spj", "--window", "A03", "--out", str(out),
+            PUBLIC_BASE_URL="https://minyi.example.gov.cn/",
+        )  # fmt: skip
+
+        assert result.returncode == 0, result.stderr
+        web = "https://minyi.example.gov.cn/c/w/spj/A03"
+        assert result.stdout.splitlines()[0] == f"{out}: {web}"
+        svg = out.read_text("utf-8")
+        ElementTree.fromstring(svg)
+        assert web in svg
+        assert "t.me" not in svg  # no bot named: one link only
+
+    def test_the_telegram_code_needs_the_bot_username_and_says_so(
+        self, prepared: Prepared, tmp_path: Path
+    ) -> None:
+        out = tmp_path / "poster.svg"
+
+        refused = prepared.minyi("qr", "--unit", "spj", "--window", "A03", "--out", str(out),
+                                 "--link", "telegram")  # fmt: skip
+
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert "--bot-username" in refused.stderr
+        assert "Traceback" not in refused.stderr
+        assert not out.exists()
 
     def test_refuses_an_unknown_unit(self, prepared: Prepared, tmp_path: Path) -> None:
         out = tmp_path / "poster.svg"
