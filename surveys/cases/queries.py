@@ -20,6 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from surveys.accounts import units
 from surveys.accounts.access import Actor, Perm
 from surveys.accounts.models import Unit
+from surveys.cases import contact
 from surveys.cases import service as cases
 from surveys.cases.models import CaseEvent, CaseState, FollowUpCase
 from surveys.core.clock import local_minutes, today
@@ -133,6 +134,9 @@ class CaseDetail(CaseSummary):
     appeal_moves: list[CaseState]  # the 申诉 decisions open to this actor
     can_reply: bool
     undeliverable: bool  # 无法送达: a message to the citizen failed or the chat blocked the bot
+    # How the citizen reads replies: "web" (their private page), "telegram" (the bot), or
+    # None (a rating imported or pushed, no citizen to write to). Never who they are.
+    reached_by: str | None = None
 
     def detail_public(self) -> CaseDetailPublic:
         return CaseDetailPublic(**vars(self.public()), undeliverable=self.undeliverable)
@@ -314,4 +318,5 @@ async def case_detail(
         appeal_moves=appeal_moves,
         can_reply=actor.can(Perm.work_cases) and state is not CaseState.closed,
         undeliverable=bool(undeliverable),
+        reached_by=await contact.channel_of(session=session, case=case),
     )

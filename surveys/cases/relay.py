@@ -1,7 +1,10 @@
 """保密联络: staff replies reach the citizen through the bot; the citizen answers and re-rates.
 
 Staff never see how the citizen is reached: the chat id is looked up here, at delivery
-time, from the identity table, and never leaves this module except to the sender.
+time, from the identity table, and never leaves this module except to the sender. A citizen
+of the web chat has no identity row: their replies wait on their page
+(:mod:`surveys.cases.contact`), never in the outbox. A citizen who declined contact
+(不需要联系) is sent nothing and cannot answer or re-rate through a stale button.
 """
 
 from __future__ import annotations
@@ -14,12 +17,19 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from surveys.accounts.models import Unit
 from surveys.cases import service as cases
 from surveys.cases.models import CaseEvent, CaseState, FollowUpCase
-from surveys.core.exceptions import NotFound
+from surveys.core.exceptions import DomainError, NotFound
 from surveys.core.i18n import N_, Msg
 from surveys.haochaping.models import Rating
 from surveys.questionnaire.models import Identity, Respondent
 
 RERATING_CHOICES = tuple(cases.RERATING_LEVELS)  # 满意 / 基本满意 / 不满意
+
+
+class ContactDeclined(DomainError):
+    """The citizen chose 不需要联系 for this 差评: no relay in either direction."""
+
+    key = N_("contact.declined")
+    status_code = 409
 
 
 @dataclass(frozen=True)
@@ -45,7 +55,11 @@ async def outgoing_replies(*, session: AsyncSession, channel: str) -> list[Outgo
             .join(Rating, col(Rating.id) == col(FollowUpCase.rating_id))
             .join(Identity, col(Identity.respondent_id) == col(Rating.respondent_id))
             .join(Unit, col(Unit.id) == col(FollowUpCase.unit_id))
-            .where(col(FollowUpCase.id).in_(case_ids), Identity.channel == channel)
+            .where(
+                col(FollowUpCase.id).in_(case_ids),
+                Identity.channel == channel,
+                col(Rating.contact_ok).is_(True),
+            )
         )
     ).all()
     reach = {case_id: (chat_id, unit_name) for case_id, chat_id, unit_name in rows}
@@ -74,11 +88,14 @@ async def mark_sent(*, session: AsyncSession, event_id: int) -> None:
 
 
 async def _own_case(session: AsyncSession, respondent: Respondent, case_id: int) -> FollowUpCase:
-    """The case, if it follows a rating this respondent gave; NotFound otherwise."""
+    """The case, if it follows a rating this respondent gave; NotFound otherwise, and
+    ContactDeclined if they chose 不需要联系."""
     case = await session.get(FollowUpCase, case_id)
     rating = await session.get(Rating, case.rating_id) if case else None
     if case is None or rating is None or rating.respondent_id != respondent.id:
         raise NotFound(case=case_id)
+    if not rating.contact_ok:
+        raise ContactDeclined()
     return case
 
 

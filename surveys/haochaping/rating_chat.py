@@ -8,7 +8,7 @@ the finished dialogue becomes one :class:`Rating` and, for a 差评, a follow-up
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -18,8 +18,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from surveys.accounts import units
 from surveys.accounts.models import Unit
+from surveys.cases import contact, workdays
 from surveys.cases import service as cases
-from surveys.cases import workdays
+from surveys.cases.models import FollowUpCase
 from surveys.core.clock import as_utc
 from surveys.core.exceptions import BadDeepLink, DomainError
 from surveys.core.i18n import N_, Label, Msg
@@ -108,23 +109,18 @@ async def begin_window_rating(
     respondent: Respondent,
     payload: str,
     channel: str,
-    chat_id: int,
+    chat_id: int | None,
     language_code: str | None,
     reasons: Sequence[str] = DEFAULT_REASONS,
 ) -> Reply:
     """Open the rating of the window on a QR poster; a survey in progress waits.
 
-    The chat id is kept so the unit's answer to a 差评 can be relayed (保密联络).
+    A bot chat's id is kept so the unit's answer to a 差评 can be relayed (保密联络); the web
+    chat has none and stores nothing to reach the citizen (their page does instead).
     """
     unit_code, window, item = links.parse_window_payload(payload)
     unit = await units.get_unit_or_raise(session=session, code=unit_code)
-    await respondents.remember_contact(
-        session=session,
-        respondent=respondent,
-        channel=channel,
-        chat_id=chat_id,
-        language_code=language_code,
-    )
+    await _remember(session, respondent, channel, chat_id, language_code)
     chat = await _new_chat(session, respondent, pk(unit), window, item, reasons)
     return replace(_showing(chat, engine.State({})), intro=(unit.name, window))
 
@@ -140,7 +136,7 @@ async def begin_event_rating(
     respondent: Respondent,
     payload: str,
     channel: str,
-    chat_id: int,
+    chat_id: int | None,
     language_code: str | None,
     now: datetime,
     change_days: int,
@@ -158,13 +154,7 @@ async def begin_event_rating(
     rated = await _ratings_of(session, event, respondent)
     if rated and as_utc(rated[-1].rated_at) < now - timedelta(days=change_days):
         raise AlreadyRated(item=event.item_name)
-    await respondents.remember_contact(
-        session=session,
-        respondent=respondent,
-        channel=channel,
-        chat_id=chat_id,
-        language_code=language_code,
-    )
+    await _remember(session, respondent, channel, chat_id, language_code)
     if event.respondent_id is None:
         event.respondent_id = pk(respondent)
         event.invited_at = now
@@ -176,6 +166,23 @@ async def begin_event_rating(
     session.add(chat)
     unit = await session.get_one(Unit, event.unit_id)
     return replace(_showing(chat, engine.State({})), intro=(unit.name, event.item_name))
+
+
+async def _remember(
+    session: AsyncSession,
+    respondent: Respondent,
+    channel: str,
+    chat_id: int | None,
+    language_code: str | None,
+) -> None:
+    if chat_id is not None:
+        await respondents.remember_contact(
+            session=session,
+            respondent=respondent,
+            channel=channel,
+            chat_id=chat_id,
+            language_code=language_code,
+        )
 
 
 async def _ratings_of(
@@ -238,16 +245,17 @@ async def remind(
         session.add(event)
         if await _ratings_of(session, event, respondent):
             continue  # rated already: never remind
+        identity = (
+            await session.exec(select(Identity).where(Identity.respondent_id == respondent.id))
+        ).first()
+        if identity is None:
+            # Forgotten, or a web citizen: nobody to remind, and their dialogue is left alone.
+            continue
         chat = await _new_chat(
             session, respondent, event.unit_id, event.window_code, event.item_code, reasons
         )
         chat.service_event_id = event.id
         session.add(chat)
-        identity = (
-            await session.exec(select(Identity).where(Identity.respondent_id == respondent.id))
-        ).first()
-        if identity is None:
-            continue  # the citizen asked to be forgotten: nobody to remind
         reminder = _showing(
             chat, engine.State({}), notice=Msg(N_("rating.reminder"), {"item": event.item_name})
         )
@@ -283,34 +291,92 @@ async def submit(
     policy: workdays.DeadlinePolicy,
 ) -> Reply:
     """Apply one input to the rating in progress."""
+    reply, _ = await _submit(session, respondent, given, chat_id, _Finish(tz, now, policy))
+    return reply
+
+
+@dataclass(frozen=True)
+class WebReply:
+    """One step of a rating in the web chat. ``contact_token``: once a 差评 that agreed to
+    be contacted is finished, the key of the citizen's contact page, given this once."""
+
+    reply: Reply
+    contact_token: str | None = None
+
+
+async def submit_web(
+    *,
+    session: AsyncSession,
+    respondent: Respondent,
+    given: engine.Input,
+    chat_id: int | None,
+    tz: ZoneInfo,
+    now: datetime,
+    policy: workdays.DeadlinePolicy,
+) -> WebReply:
+    """Apply one input from the web chat: the same dialogue, rating and case as the bot's;
+    the case is noted as the web's, with a contact page if the citizen agreed."""
+    finish = _Finish(tz, now, policy, web=True)
+    reply, token = await _submit(session, respondent, given, chat_id, finish)
+    return WebReply(reply, token)
+
+
+@dataclass(frozen=True)
+class _Finish:
+    tz: ZoneInfo
+    now: datetime
+    policy: workdays.DeadlinePolicy
+    web: bool = False
+
+
+async def _submit(
+    session: AsyncSession,
+    respondent: Respondent,
+    given: engine.Input,
+    chat_id: int | None,
+    finish: _Finish,
+) -> tuple[Reply, str | None]:
     chat = await active_chat(session=session, respondent=respondent)
     if chat is None or (chat_id is not None and chat_id != chat.id):
-        return Reply(notice=engine.STALE)
+        return Reply(notice=engine.STALE), None
     state = engine.State(answers=dict(chat.answers), draft=tuple(chat.draft))
     result = engine.step(_definition(chat), state, given)
     if isinstance(result, engine.Rejected):
-        return _showing(chat, state, notice=result.reason)
+        return _showing(chat, state, notice=result.reason), None
     chat.answers = dict(result.state.answers)
     chat.draft = list(result.state.draft)
     session.add(chat)
     if isinstance(result, engine.Toggled):
-        return _showing(chat, result.state, toggled=True)
+        return _showing(chat, result.state, toggled=True), None
+    if not isinstance(result, engine.Accepted):  # went back: the earlier question again
+        return _showing(chat, result.state), None
     answered = Answered(_text(result.question), _labels(result.question, result.value))
     if engine.prompt(_definition(chat), result.state) is not None:
-        return _showing(chat, result.state, answered=answered)
-    rating = await _finish(session, chat, respondent, tz, now, policy)
-    thanks = N_("rating.thanks_bad") if is_bad(rating.level) else N_("rating.thanks")
-    return Reply(answered=answered, finished=Msg(thanks))
+        return _showing(chat, result.state, answered=answered), None
+    rating, case = await _finish(session, chat, respondent, finish)
+    token = None
+    if finish.web and case is not None:
+        token = await contact.record_web_case(
+            session=session, case=case, contact_ok=rating.contact_ok
+        )
+    return Reply(answered=answered, finished=Msg(_thanks(rating, finish.web))), token
+
+
+def _thanks(rating: Rating, web: bool) -> str:
+    if not is_bad(rating.level):
+        return N_("rating.thanks")
+    if not rating.contact_ok:
+        return N_("contact.thanks_declined")
+    return N_("webrate.thanks_contact") if web else N_("rating.thanks_bad")
 
 
 async def _finish(
     session: AsyncSession,
     chat: RatingChat,
     respondent: Respondent,
-    tz: ZoneInfo,
-    now: datetime,
-    policy: workdays.DeadlinePolicy,
-) -> Rating:
+    finish: _Finish,
+) -> tuple[Rating, FollowUpCase | None]:
+    tz, now, policy = finish.tz, finish.now, finish.policy
     answers = chat.answers
     labels = {o.code: o.label for o in _definition(chat).question("reasons").options}
     event = (
@@ -344,8 +410,8 @@ async def _finish(
     chat.rating_id = pk(rating)
     session.add(chat)
     calendar = await workdays.load_calendar(session=session, tz=tz)
-    await cases.open_case(session=session, rating=rating, calendar=calendar, policy=policy)
-    return rating
+    case = await cases.open_case(session=session, rating=rating, calendar=calendar, policy=policy)
+    return rating, case
 
 
 def _showing(
