@@ -1,4 +1,5 @@
-"""The FastAPI application factory: the JSON API under /api/v1 and the staff console."""
+"""The FastAPI application factory: the JSON API under /api/v1, the staff console and the
+citizens' web chat under /c."""
 
 from __future__ import annotations
 
@@ -36,6 +37,9 @@ from api.routes import (
     surveys,
     units,
 )
+from api.webchat import chat as webchat_chat
+from api.webchat import errors as webchat_errors
+from api.webchat import prefs as webchat_prefs
 from surveys.core.db import SessionMaker
 from surveys.core.exceptions import DomainError
 from surveys.core.i18n import Translator
@@ -72,6 +76,8 @@ def create_app(settings: Settings, sessionmaker: SessionMaker) -> FastAPI:
         console_scoring,
     ):
         app.include_router(console.router)
+    for page in (webchat_chat, webchat_prefs):
+        app.include_router(page.router)
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(ConsoleLogin, _to_login)
     app.add_exception_handler(PasswordChangeRequired, _to_password)
@@ -93,6 +99,7 @@ def create_app(settings: Settings, sessionmaker: SessionMaker) -> FastAPI:
     app.add_middleware(BodyLimit, settings=settings)
     app.add_middleware(SecurityHeaders)  # outermost: on every answer, refusals included
     refusals.install(app)  # unreadable or invalid request bodies: 400/422 in Chinese
+    webchat_errors.install(app)  # the same as pages under /c
     return app
 
 
@@ -102,6 +109,8 @@ def _is_console(request: Request) -> bool:
 
 async def _domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
+    if webchat_errors.is_webchat(request):
+        return await webchat_errors.domain_error(request, exc)
     t = Translator()
     message = t(exc.key, **exc.params)
     if _is_console(request):

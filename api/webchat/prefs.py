@@ -1,0 +1,33 @@
+"""关怀模式 (care mode) and the language, switched by a button on every web chat page."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from api.deps import SettingsDep
+from api.webchat.citizen import PREFS_COOKIE, Prefs, VisitorDep
+from surveys.core.i18n import load_translations
+
+router = APIRouter(prefix="/c", include_in_schema=False)
+
+
+@router.post("/prefs")
+async def switch(request: Request, visitor: VisitorDep, settings: SettingsDep) -> Response:
+    """Remember the citizen's choice in their cookie, then show the same page again."""
+    form = await request.form()
+    care, lang, back = form.get("care"), form.get("lang"), form.get("next")
+    prefs = visitor.prefs
+    if care in ("0", "1"):
+        prefs = Prefs(locale=prefs.locale, care=care == "1")
+    if isinstance(lang, str) and lang in load_translations():
+        prefs = Prefs(locale=lang, care=prefs.care)
+    visitor.cookies[PREFS_COOKIE] = prefs.dump()
+    return visitor.keep(RedirectResponse(safe_next(back), status_code=303))
+
+
+def safe_next(value: object) -> str:
+    """A page of the web chat to go back to; anything else (another site) is the list."""
+    if isinstance(value, str) and value.startswith("/c/") and "//" not in value:
+        return value if "\\" not in value else "/c/"
+    return "/c/"
