@@ -69,7 +69,9 @@ class Citizen:
 
 
 def option_index(html: str, label: str) -> int:
-    found = re.search(r'name="i" value="(\d+)"[^>]*>(?:<span[^>]*>[^<]*</span>)?' + re.escape(label), html)
+    tick = r"(?:<span[^>]*>[^<]*</span>)?"
+    button = r'name="i" value="(\d+)"[^>]*>' + tick + re.escape(label) + "</button>"
+    found = re.search(button, html)
     assert found, f"no option {label!r} on the page"
     return int(found.group(1))
 
