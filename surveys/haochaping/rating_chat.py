@@ -271,6 +271,14 @@ async def active_chat(*, session: AsyncSession, respondent: Respondent) -> Ratin
     return (await session.exec(statement.order_by(col(RatingChat.id).desc()))).first()
 
 
+async def current_reply(*, session: AsyncSession, respondent: Respondent) -> Reply | None:
+    """The rating in progress as it stands (the web chat's page); None if there is none."""
+    chat = await active_chat(session=session, respondent=respondent)
+    if chat is None:
+        return None
+    return _showing(chat, engine.State(answers=dict(chat.answers), draft=tuple(chat.draft)))
+
+
 async def _abandon(session: AsyncSession, respondent: Respondent) -> None:
     # An unfinished rating stored nothing countable; a new scan starts afresh.
     await session.exec(
