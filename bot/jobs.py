@@ -7,6 +7,8 @@ run whether or not the bot is configured (the sender takes the messages when it 
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot import render
@@ -14,6 +16,7 @@ from bot.callbacks import AnswerUnitCb, RerateCb
 from bot.invitations import render_invitation
 from bot.middlewares import CHANNEL
 from bot.outbox import Outbox
+from bot.relay import rerating_label
 from surveys.cases import notices, relay, workdays
 from surveys.core.db import AsyncSession
 from surveys.core.i18n import N_, Translator
@@ -21,8 +24,21 @@ from surveys.core.models import utcnow
 from surveys.core.settings import Settings
 from surveys.delivery import broadcasts
 from surveys.haochaping import rating_chat
+from surveys.questionnaire import respondents
+from surveys.questionnaire.respondents import DEFAULT_PREFERENCES, Preferences
 
 NO_CHAT = 0  # the jobs' outbox names each message's chat itself
+
+
+def translator(preferences: Preferences) -> Translator:
+    """Words for one citizen: their language (/lang, else Telegram's) and care mode."""
+    return Translator(preferences.locale, care=preferences.care)
+
+
+async def translators(session: AsyncSession, chat_ids: list[int]) -> dict[int, Translator]:
+    """A translator per citizen's chat (zh_Hans for a chat of nobody known)."""
+    found = await respondents.chat_preferences(session=session, chat_ids=chat_ids)
+    return {chat: translator(found.get(chat, DEFAULT_PREFERENCES)) for chat in chat_ids}
 
 
 def reply_keyboard(t: Translator, item: relay.Outgoing) -> InlineKeyboardMarkup:
@@ -32,9 +48,10 @@ def reply_keyboard(t: Translator, item: relay.Outgoing) -> InlineKeyboardMarkup:
         rows.append(
             [
                 InlineKeyboardButton(
-                    text=label, callback_data=RerateCb(c=item.case_id, o=i).pack()
+                    text=rerating_label(t, choice),
+                    callback_data=RerateCb(c=item.case_id, o=i).pack(),
                 )
-                for i, label in enumerate(relay.RERATING_CHOICES)
+                for i, choice in enumerate(relay.RERATING_CHOICES)
             ]
         )
     answer = AnswerUnitCb(c=item.case_id).pack()
@@ -43,11 +60,13 @@ def reply_keyboard(t: Translator, item: relay.Outgoing) -> InlineKeyboardMarkup:
 
 
 async def queue_replies(session: AsyncSession) -> int:
-    """Staff replies (保密联络) not yet queued: queued and marked delivered together."""
-    t = Translator()
+    """Staff replies (保密联络) not yet queued: queued and marked delivered together, in
+    each citizen's language."""
     mail = Outbox(session, NO_CHAT)
     outgoing = await relay.outgoing_replies(session=session, channel=CHANNEL)
+    words = await translators(session, [item.chat_id for item in outgoing])
     for item in outgoing:
+        t = words[item.chat_id]
         key = N_("relay.unfounded") if item.unfounded else N_("relay.reply")
         text = t(key, unit=item.unit_name, text=item.text)
         if item.ask_rerating:
@@ -78,8 +97,8 @@ async def queue_staff_notices(session: AsyncSession, settings: Settings) -> int:
 
 
 async def queue_reminders(session: AsyncSession, settings: Settings) -> int:
-    """The one reminder to rate a 办件 (智能邀评), queued with the record that it was sent."""
-    t = Translator()
+    """The one reminder to rate a 办件 (智能邀评), queued with the record that it was sent, in
+    the citizen's language."""
     mail = Outbox(session, NO_CHAT)
     due = await rating_chat.remind(
         session=session,
@@ -87,10 +106,12 @@ async def queue_reminders(session: AsyncSession, settings: Settings) -> int:
         after_days=settings.rating_reminder_days,
         reasons=settings.rating_reasons,
     )
+    words = await translators(session, [chat_id for chat_id, _ in due])
     queued = 0
     for chat_id, reply in due:
         if reply.prompt is None or reply.version_id is None or reply.notice is None:
             continue
+        t = words[chat_id]
         text = t.label(reply.notice) + "\n\n" + render.prompt_text(t, reply.prompt)
         keyboard = render.prompt_keyboard(t, reply.prompt, reply.version_id, reply.dialogue)
         await mail.send(text, keyboard, purpose="reminder", chat_id=chat_id)
@@ -99,12 +120,19 @@ async def queue_reminders(session: AsyncSession, settings: Settings) -> int:
 
 
 async def queue_invitations(session: AsyncSession, settings: Settings) -> int:
-    """The next invitations of running broadcasts (the sender paces them)."""
-    t = Translator()
+    """The next invitations of running broadcasts (the sender paces them), each in its
+    citizen's language."""
+    chosen = await respondents.invitee_preferences(session=session)
+    words = {p: translator(p) for p in {*chosen.values(), DEFAULT_PREFERENCES}}
+
+    def render(invitation: broadcasts.Invitation) -> tuple[str, dict[str, Any]]:
+        preferences = chosen.get(invitation.respondent_id, DEFAULT_PREFERENCES)
+        return render_invitation(invitation, words[preferences])
+
     return await broadcasts.step(
         session=session,
         now=utcnow(),
         limit=settings.broadcast_batch,
-        render=lambda invitation: render_invitation(invitation, t),
+        render=render,
         tz=settings.tz,
     )

@@ -21,9 +21,9 @@ from aiogram.types import BotCommand
 
 from bot import errors, relay
 from bot.middlewares import ChatContextMiddleware, DbSessionMiddleware, TranslatorMiddleware
-from bot.routers import invites, privacy, rating, start, survey
+from bot.routers import invites, preferences, privacy, rating, start, survey
 from surveys.core.db import SessionMaker
-from surveys.core.i18n import Translator
+from surveys.core.i18n import DEFAULT_LOCALE, Translator, load_translations
 from surveys.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ _RESPONSE_TYPES = [
     Response[method.__returning__]  # type: ignore[name-defined]
     for method in (SendMessage, EditMessageText, EditMessageReplyMarkup, AnswerCallbackQuery)
 ]
-COMMANDS = ("start", "surveys", "cancel", "help", "privacy", "forget", "invites")
+COMMANDS = ("start", "surveys", "cancel", "help", "privacy", "forget", "invites", "lang", "care")
 
 
 def build_bot(settings: Settings) -> Bot:
@@ -77,6 +77,7 @@ def build_dispatcher(
         start.router,
         privacy.router,
         invites.router,
+        preferences.router,
         relay.router,
         survey.router,
     )
@@ -84,11 +85,19 @@ def build_dispatcher(
     return dp
 
 
+def command_list(locale: str = DEFAULT_LOCALE) -> list[BotCommand]:
+    """The bot's commands described in one catalogue's language."""
+    t = Translator(locale)
+    return [BotCommand(command=c, description=t(f"command.{c}")) for c in COMMANDS]
+
+
 async def set_commands(bot: Bot) -> None:
-    t = Translator()
-    commands = [BotCommand(command=c, description=t(f"command.{c}")) for c in COMMANDS]
-    await bot.set_my_commands(commands)
-    await bot.set_my_commands(commands, language_code="zh")
+    """zh_Hans for everyone, and each other catalogue's own list for its Telegram language."""
+    await bot.set_my_commands(command_list())
+    await bot.set_my_commands(command_list(), language_code="zh")
+    for locale in sorted(load_translations()):
+        if locale != DEFAULT_LOCALE:
+            await bot.set_my_commands(command_list(locale), language_code=locale.split("_")[0])
 
 
 async def run_polling(dp: Dispatcher, bot: Bot) -> None:

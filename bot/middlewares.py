@@ -1,5 +1,6 @@
-"""Per-update infrastructure: one DB transaction, the respondent, the translator, and the
-:class:`ChatContext` handed to handlers as their one argument about the update."""
+"""Per-update infrastructure: one DB transaction, the respondent, the translator (in the
+citizen's language and care mode), and the :class:`ChatContext` handed to handlers as their
+one argument about the update."""
 
 from __future__ import annotations
 
@@ -47,7 +48,9 @@ class DbSessionMiddleware(BaseMiddleware):
         self.sessionmaker = sessionmaker
         self.secret = secret
         self.notify = notify
-        # Respondent rows are never deleted, so a committed pseudonym -> id stays true.
+        # Respondent rows are never deleted, so a committed pseudonym -> id stays true. The
+        # row itself is read on every update: the citizen's choices (/lang, /care) may have
+        # changed in another worker.
         self._known: dict[str, int] = {}
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
@@ -78,7 +81,7 @@ class DbSessionMiddleware(BaseMiddleware):
         name = respondents.pseudonym(self.secret, CHANNEL, user.id)
         known = self._known.get(name)
         if known is not None:
-            return Respondent(id=known, pseudonym=name)
+            return await respondents.load_respondent(session=session, respondent_id=known)
         return await respondents.get_or_create_respondent(
             session=session, secret=self.secret, channel=CHANNEL, external_id=user.id
         )
@@ -90,12 +93,21 @@ class DbSessionMiddleware(BaseMiddleware):
 
 
 class TranslatorMiddleware(BaseMiddleware):
-    """Chinese first: zh_Hans unless the user's language has its own catalogue."""
+    """Chinese first: the language the citizen chose with /lang, else zh_Hans unless their
+    Telegram language has its own catalogue; plain wording in care mode (/care)."""
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        user: User | None = data.get("event_from_user")
-        data["t"] = Translator(locale_for(user.language_code if user else None))
+        data["t"] = translator_for(data.get("respondent"), data.get("event_from_user"))
         return await handler(event, data)
+
+
+def translator_for(respondent: Respondent | None, user: User | None) -> Translator:
+    """The translator for one citizen: their choices first, then Telegram's language."""
+    language_code = user.language_code if user else None
+    if respondent is None:
+        return Translator(locale_for(language_code))
+    chosen = respondents.preferences_of(respondent, language_code)
+    return Translator(chosen.locale, care=chosen.care)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +127,12 @@ class ChatContext:
     language_code: str | None
     state: FSMContext
     outbox: Outbox
+
+    @property
+    def care(self) -> bool:
+        """Care mode (关怀模式): plain wording (``t`` does it), one option per row, no time
+        limits on what the citizen is asked to confirm."""
+        return self.t.care
 
     def today(self) -> date:
         """Today in the configured time zone."""

@@ -15,6 +15,8 @@ from bot.callbacks import AnswerUnitCb, RerateCb
 from bot.middlewares import ChatContext
 from surveys.accounts import staff
 from surveys.cases import relay
+from surveys.cases.service import RERATING_LEVELS
+from surveys.core.i18n import Msg, Translator
 from surveys.core.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -33,10 +35,24 @@ async def rerate(query: CallbackQuery, callback_data: RerateCb, ctx: ChatContext
         case_id=callback_data.c,
         choice=callback_data.o,
     )
-    await ctx.outbox.answer(query.id, ctx.t.label(notice))
+    text = ctx.t.label(_choice_in_language(ctx.t, notice))
+    await ctx.outbox.answer(query.id, text)
     if isinstance(query.message, Message):
         await ctx.outbox.edit_markup(query.message.message_id)
-        await ctx.outbox.send(ctx.t.label(notice))
+        await ctx.outbox.send(text)
+
+
+def rerating_label(t: Translator, choice: str) -> str:
+    """A 复评 choice (满意 / 基本满意 / 不满意) in the reader's language."""
+    return t(f"level.{RERATING_LEVELS[choice].value}")
+
+
+def _choice_in_language(t: Translator, notice: Msg) -> Msg:
+    """The recorded 复评 is named by its Chinese level; say it in the reader's language."""
+    choice = notice.params.get("choice")
+    if not isinstance(choice, str) or choice not in RERATING_LEVELS:
+        return notice
+    return Msg(notice.key, {**notice.params, "choice": rerating_label(t, choice)})
 
 
 @router.callback_query(AnswerUnitCb.filter())

@@ -14,9 +14,11 @@ import pytest
 from bot.main import COMMANDS
 from surveys.accounts.access import StaffRole
 from surveys.core.i18n import (
+    CARE_PREFIX,
     DEFAULT_LOCALE,
     DOMAIN,
     LOCALES_DIR,
+    PLAIN_VARIANTS,
     Msg,
     Translator,
     is_citizen_facing,
@@ -175,6 +177,14 @@ class TestOtherLocales:
     def test_holds_no_key_zh_hans_lacks(self, locale: str) -> None:
         assert set(catalogue(locale)) - catalogue_keys() == set()
 
+    @pytest.mark.parametrize("variant", sorted(PLAIN_VARIANTS))
+    def test_a_plain_variant_takes_the_parameters_of_its_key(self, variant: str) -> None:
+        source = catalogue()
+        key = variant.removeprefix(CARE_PREFIX)
+
+        assert key in source
+        assert fields(source[variant]) == fields(source[key])
+
     def test_the_citizen_facing_set_spares_staff_keys(self) -> None:
         assert is_citizen_facing("engine.hint_multi")
         assert is_citizen_facing("level.neutral")
@@ -242,3 +252,15 @@ class TestTranslator:
         english = Translator("en")
 
         assert english("feedback.title") == Translator()("feedback.title")
+
+    def test_care_mode_words_a_hint_plainly(self) -> None:
+        hint = Msg("engine.hint_multi", {"min": 1, "max": 3})
+
+        plain = Translator(care=True).label(hint)
+
+        assert plain == "（这道题可以选好几个：请点选 1 到 3 个，选好后点最下面的「完成」。）"
+        assert plain != Translator().label(hint)
+        assert Translator("en", care=True).label(hint).startswith("(You can pick more than one")
+
+    def test_care_mode_keeps_keys_without_a_plain_variant(self) -> None:
+        assert Translator(care=True)("survey.thanks") == Translator()("survey.thanks")

@@ -46,6 +46,7 @@ CITIZEN_PREFIXES = (
     "lang.",
     "care.",
     "webchat.",
+    "webrate.",
     "contact.",
 )
 
@@ -108,15 +109,38 @@ def load_translations(path: Path = LOCALES_DIR) -> dict[str, gettext.GNUTranslat
     return found
 
 
-class Translator:
-    """Turns catalogue keys and labels into text of one locale."""
+# Care mode (关怀模式) words these keys plainly: ``care.<key>`` replaces ``<key>`` when the
+# reader chose it. A variant takes the same parameters as the key it replaces.
+CARE_PREFIX = "care."
+PLAIN_VARIANTS = frozenset(
+    {
+        N_("care.engine.hint_multi"),
+        N_("care.engine.hint_scale"),
+        N_("care.engine.hint_text"),
+        N_("care.engine.too_many"),
+        N_("care.engine.too_few"),
+        N_("care.engine.use_buttons"),
+        N_("care.engine.scale_range"),
+        N_("care.engine.stale"),
+    }
+)
 
-    def __init__(self, locale: str = DEFAULT_LOCALE, path: Path = LOCALES_DIR) -> None:
+
+class Translator:
+    """Turns catalogue keys and labels into text of one locale; with ``care``, in the plain
+    wording of care mode where the catalogue has one (``PLAIN_VARIANTS``)."""
+
+    def __init__(
+        self, locale: str = DEFAULT_LOCALE, path: Path = LOCALES_DIR, *, care: bool = False
+    ) -> None:
         translations = load_translations(path)
         self.locale = locale if locale in translations else DEFAULT_LOCALE
+        self.care = care
         self._gettext = translations[self.locale].gettext
 
     def __call__(self, key: str, **params: object) -> str:
+        if self.care and CARE_PREFIX + key in PLAIN_VARIANTS:
+            key = CARE_PREFIX + key
         text = self._gettext(key)
         return text.format(**params) if params else text
 

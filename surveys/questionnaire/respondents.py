@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import and_, not_, or_
 from sqlmodel import col, delete, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from surveys.core.models import utcnow
+from surveys.core.exceptions import DomainError
+from surveys.core.i18n import DEFAULT_LOCALE, N_, load_translations, locale_for
+from surveys.core.models import pk, utcnow
 from surveys.core.sql import insert_ignore
 from surveys.delivery import outbox
+from surveys.delivery.broadcast_models import Broadcast, BroadcastStatus
 from surveys.questionnaire.models import Conversation, Identity, InboundEvent, Respondent
 
 
@@ -126,3 +132,95 @@ async def prune_events(*, session: AsyncSession, now: datetime, days: int = 7) -
     cutoff = now - timedelta(days=days)
     result = await session.exec(delete(InboundEvent).where(col(InboundEvent.received_at) < cutoff))
     return int(result.rowcount)
+
+
+class UnknownLanguage(DomainError):
+    """A language the catalogue does not have (a forged or outdated button)."""
+
+    key = N_("error.unknown_language")
+
+
+@dataclass(frozen=True, slots=True)
+class Preferences:
+    """How to write to a citizen: the catalogue locale and whether care mode is on."""
+
+    locale: str = DEFAULT_LOCALE
+    care: bool = False
+
+
+DEFAULT_PREFERENCES = Preferences()
+
+
+def preferences_of(respondent: Respondent, language_code: str | None) -> Preferences:
+    """The citizen's own language choice, else their channel's language (``language_code``
+    from Telegram, a browser's tag), and their care mode."""
+    locale = respondent.language or locale_for(language_code)
+    return Preferences(locale=locale, care=bool(respondent.care_mode))
+
+
+async def load_respondent(*, session: AsyncSession, respondent_id: int) -> Respondent:
+    """The respondent row, with the citizen's current choices (language, care mode)."""
+    return await session.get_one(Respondent, respondent_id)
+
+
+async def set_language(
+    *, session: AsyncSession, respondent: Respondent, locale: str | None
+) -> Respondent:
+    """Record the language the citizen chose (a catalogue locale such as ``en``), or None to
+    follow their channel's language again. It outranks the channel's language everywhere,
+    messages queued later included."""
+    if locale is not None and locale not in load_translations():
+        raise UnknownLanguage(code=locale)
+    row = await load_respondent(session=session, respondent_id=pk(respondent))
+    row.language = locale
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def set_care_mode(*, session: AsyncSession, respondent: Respondent, on: bool) -> Respondent:
+    """Switch care mode (关怀模式: plain wording, one large button per row, no time limits)."""
+    row = await load_respondent(session=session, respondent_id=pk(respondent))
+    row.care_mode = on
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def chat_preferences(
+    *, session: AsyncSession, chat_ids: Collection[int]
+) -> dict[int, Preferences]:
+    """How to write to each of these chats' citizens (chats of nobody known are left out)."""
+    if not chat_ids:
+        return {}
+    rows = await session.exec(
+        select(Identity.chat_id, Identity.language_code, Respondent)
+        .join(Respondent, col(Respondent.id) == col(Identity.respondent_id))
+        .where(col(Identity.chat_id).in_(set(chat_ids)))
+    )
+    return {chat_id: preferences_of(row, code) for chat_id, code, row in rows.all()}
+
+
+async def invitee_preferences(*, session: AsyncSession) -> dict[int, Preferences]:
+    """Respondent id → preferences, for the citizens who agreed to invitations and are not
+    written to in the defaults (zh_Hans, no care mode); everyone else gets the defaults.
+    Nobody while no broadcast is running (the query then stops at once)."""
+    running = select(Broadcast.id).where(col(Broadcast.status) == BroadcastStatus.running)
+    rows = await session.exec(
+        select(Identity.language_code, Respondent)
+        .join(Respondent, col(Respondent.id) == col(Identity.respondent_id))
+        .where(
+            running.exists(),
+            col(Identity.invite_consent_at).is_not(None),
+            or_(
+                col(Respondent.language).is_not(None),
+                col(Respondent.care_mode).is_(True),
+                and_(
+                    col(Identity.language_code).is_not(None),
+                    not_(col(Identity.language_code).ilike("zh%")),
+                ),
+            ),
+        )
+    )
+    found = {pk(row): preferences_of(row, code) for code, row in rows.all()}
+    return {key: value for key, value in found.items() if value != DEFAULT_PREFERENCES}
