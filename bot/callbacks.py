@@ -13,6 +13,7 @@ class Act(StrEnum):
     pick = "p"
     done = "d"
     skip = "s"
+    back = "b"
 
 
 class AnswerCb(CallbackData, prefix="a"):
@@ -75,4 +76,6 @@ def engine_input(data: AnswerCb | RateCb) -> engine.Input:
         return engine.Done(data.q)
     if data.k is Act.skip:
         return engine.Skip(data.q)
+    if data.k is Act.back:
+        return engine.Back(data.q)
     return engine.Pick(data.q, data.o)

@@ -18,8 +18,11 @@ from surveys.questionnaire.models import SurveyVersion
 ROW_WIDTH = {QuestionType.scale: 6, QuestionType.satisfaction: 1}
 
 
-def prompt_text(t: Translator, prompt: Prompt) -> str:
+def prompt_text(t: Translator, prompt: Prompt, dialogue: str = "survey") -> str:
+    """The question, with its place in the survey (第 3 题，共约 12 题) and any hint."""
     lines = [t.label(prompt.text)]
+    if dialogue == "survey" and prompt.number > 0:
+        lines.insert(0, t("survey.progress", number=prompt.number, total=prompt.total))
     if prompt.hint is not None:
         lines.append(t.label(prompt.hint))
     return "\n".join(lines)
@@ -50,6 +53,9 @@ def prompt_keyboard(
         )
     if extra:
         rows.append(extra)
+    if prompt.can_go_back and dialogue == "survey":
+        back = factory(v=version_id, q=prompt.position, k=Act.back)
+        rows.append([_button(t("button.back"), back)])
     return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
 
 

@@ -61,7 +61,10 @@ async def show_reply(ctx: ChatContext, reply: Reply) -> None:
     """A survey (re)started: intro, any notice, then the current question."""
     if reply.intro is not None:
         title, intro = reply.intro
-        await ctx.outbox.send(f"《{title}》\n{intro}".strip())
+        lines = [f"《{ctx.t.label(title)}》", ctx.t.label(intro)]
+        if reply.about is not None:
+            lines.append(ctx.t.label(reply.about))
+        await ctx.outbox.send("\n".join(line for line in lines if line))
     if reply.notice is not None:
         await ctx.outbox.send(ctx.t.label(reply.notice))
     await _send_next(ctx, reply)
@@ -116,7 +119,7 @@ async def _send_next(ctx: ChatContext, reply: Reply) -> None:
     # One question with live buttons at a time: a re-asked question replaces the last one.
     await drop_prompt_buttons(ctx.state, outbox)
     keyboard = render.prompt_keyboard(t, reply.prompt, reply.version_id, reply.dialogue)
-    sent = await outbox.send(render.prompt_text(t, reply.prompt), keyboard)
+    sent = await outbox.send(render.prompt_text(t, reply.prompt, reply.dialogue), keyboard)
     _set_prompt(ctx.state, outbox, sent.outbox_id)
 
 

@@ -1,4 +1,4 @@
-"""The survey conversation as use cases: start, answer, resume, cancel.
+"""The survey conversation as use cases: start, answer, go back, resume, cancel.
 
 Each function loads the respondent's state, asks :mod:`surveys.engine`, writes what was
 accepted and flushes. The caller commits, so an answer and the event that carried it are
@@ -19,10 +19,17 @@ from surveys.core.exceptions import AlreadyResponded, BadDeepLink, NoTargetUnits
 from surveys.core.i18n import N_, Label, Msg
 from surveys.core.models import pk, utcnow
 from surveys.questionnaire import catalog, engine, respondents
-from surveys.questionnaire.definitions import Level, Question, QuestionType, SurveyDefinition
+from surveys.questionnaire.definitions import (
+    Level,
+    Question,
+    QuestionType,
+    SurveyDefinition,
+    label,
+)
 from surveys.questionnaire.engine import AnswerValue, Prompt
 from surveys.questionnaire.models import (
     Answer,
+    AnswerHistory,
     Conversation,
     Respondent,
     Response,
@@ -37,7 +44,7 @@ MAX_PAYLOAD = 64
 
 @dataclass(frozen=True)
 class Answered:
-    """What the respondent just chose, to show in place of the buttons."""
+    """What the respondent chose for one question, to show in place of the buttons."""
 
     question_text: Label
     labels: tuple[Label, ...]
@@ -46,7 +53,8 @@ class Answered:
 @dataclass(frozen=True)
 class Reply:
     notice: Msg | None = None
-    intro: tuple[str, str] | None = None  # (title, intro) when a survey starts
+    intro: tuple[Label, Label] | None = None  # (title, intro) when a survey starts
+    about: Msg | None = None  # when a survey starts for one unit: 本问卷评价：九原区
     answered: Answered | None = None
     toggled: bool = False  # the prompt is the same question with new ticks
     prompt: Prompt | None = None
@@ -75,8 +83,13 @@ async def begin_survey(
     survey_code: str,
     unit_code: str | None,
     today: date,
+    channel: str = "telegram",
 ) -> Reply:
-    """Start (or resume) the respondent's answer to a survey's current version."""
+    """Start (or resume) the respondent's answer to a survey's current version.
+
+    A resumed answer says how many questions were answered; a survey for one unit names it.
+    ``channel`` is recorded on a new response (``telegram`` or ``web``).
+    """
     version = await catalog.get_latest_version_or_raise(session=session, code=survey_code)
     catalog.ensure_open(version, today)
     definition = catalog.definition_of(version)
@@ -92,6 +105,7 @@ async def begin_survey(
             survey_version_id=pk(version),
             period=version.period,
             unit_id=fixed.id if fixed else None,
+            channel=channel,
         )
         session.add(response)
         await session.flush()
@@ -100,8 +114,21 @@ async def begin_survey(
     else:
         version = await session.get_one(SurveyVersion, response.survey_version_id)
     await _set_conversation(session, respondent, response)
+    return await _opening(session, response, version)
+
+
+async def _opening(session: AsyncSession, response: Response, version: SurveyVersion) -> Reply:
+    """The first reply of a started or resumed survey: intro, unit, progress, question."""
+    definition = catalog.definition_of(version)
     reply = await _reply_for(session, response, version)
-    return replace(reply, intro=(version.title, catalog.definition_of(version).intro))
+    answered = len(engine.path(definition, await _answers(session, response)))
+    unit = await session.get(Unit, response.unit_id) if response.unit_id is not None else None
+    return replace(
+        reply,
+        intro=(label(definition.title), label(definition.intro)),
+        about=Msg(N_("survey.about_unit"), {"unit": unit.name}) if unit else None,
+        notice=Msg(N_("survey.resumed"), {"count": answered}) if answered else None,
+    )
 
 
 def _fixed_unit(units: list[Unit], unit_code: str | None) -> Unit | None:
@@ -182,8 +209,13 @@ async def submit(
         session.add(response)
     if isinstance(result, engine.Toggled):
         return _showing(definition, version, result.state, toggled=True)
+    if isinstance(result, engine.Reverted):
+        await _retire(session, response, (result.question.key,))
+        return _showing(definition, version, result.state)
+    if result.retired:
+        await _retire(session, response, result.retired)
     session.add(_answer_row(response, result.question, result.value))
-    answered = Answered(result.question.text, _labels(result.question, result.value))
+    answered = Answered(label(result.question.text), _labels(result.question, result.value))
     if engine.prompt(definition, result.state) is None:
         return await _finish(session, respondent, response, answered)
     return _showing(definition, version, result.state, answered=answered)
@@ -216,6 +248,9 @@ async def _submit_unit(
     picked = given.index if isinstance(given, engine.Pick) else None
     if isinstance(given, engine.Text):
         return replace(await _reply_for(session, response, version), notice=engine.USE_BUTTONS)
+    if isinstance(given, engine.Back):
+        notice = engine.NO_PREVIOUS if given.position == UNIT_POSITION else engine.STALE
+        return replace(await _reply_for(session, response, version), notice=notice)
     if given.position != UNIT_POSITION or picked is None or not 0 <= picked < len(units):
         return replace(await _reply_for(session, response, version), notice=engine.STALE)
     response.unit_id = units[picked].id
@@ -262,7 +297,9 @@ async def _reply_for(session: AsyncSession, response: Response, version: SurveyV
 
 
 def _unit_question(definition: SurveyDefinition) -> Label:
-    return definition.unit_question or Msg(N_("survey.pick_unit"))
+    if definition.unit_question:
+        return label(definition.unit_question)
+    return Msg(N_("survey.pick_unit"))
 
 
 def _unit_prompt(definition: SurveyDefinition, units: list[Unit]) -> Prompt:
@@ -285,6 +322,35 @@ async def _answers(session: AsyncSession, response: Response) -> dict[str, Answe
         )
     ).all()
     return {row.question_key: _value_of(row) for row in rows}
+
+
+async def _retire(session: AsyncSession, response: Response, keys: tuple[str, ...]) -> None:
+    """Move answers from ``answer`` (what results count) to ``answer_history`` (kept)."""
+    rows = (
+        await session.exec(
+            select(Answer).where(
+                Answer.response_id == response.id, col(Answer.question_key).in_(keys)
+            )
+        )
+    ).all()
+    retired_at = utcnow()
+    for row in rows:
+        session.add(
+            AnswerHistory(
+                response_id=row.response_id,
+                question_key=row.question_key,
+                choice=row.choice,
+                choices=row.choices,
+                number=row.number,
+                text=row.text,
+                skipped=row.skipped,
+                answered_at=row.answered_at,
+                retired_at=retired_at,
+            )
+        )
+        await session.delete(row)
+    # Deleted now, so the question can be answered again in the same transaction.
+    await session.flush()
 
 
 def _value_of(row: Answer) -> AnswerValue:
@@ -322,6 +388,28 @@ def _labels(question: Question, value: AnswerValue) -> tuple[Label, ...]:
     if isinstance(value, int) or question.type is QuestionType.text:
         return (str(value),)
     return (engine.label_of(question, value),)
+
+
+async def transcript(*, session: AsyncSession, respondent: Respondent) -> list[Answered]:
+    """The survey in progress so far: each answered question on the path, in order (the
+    unit first when the citizen picked it from several); empty when none is in progress."""
+    loaded = await _load(session, respondent)
+    if loaded is None:
+        return []
+    response, version = loaded
+    definition = catalog.definition_of(version)
+    shown: list[Answered] = []
+    if response.unit_id is not None:
+        units = await catalog.target_units(session=session, definition=definition)
+        unit = next((u for u in units if u.id == response.unit_id), None)
+        if unit is not None and len(units) > 1:
+            shown.append(Answered(_unit_question(definition), (unit.name,)))
+    answers = await _answers(session, response)
+    shown += [
+        Answered(label(question.text), _labels(question, answers[question.key]))
+        for question in engine.path(definition, answers)
+    ]
+    return shown
 
 
 @dataclass(frozen=True)

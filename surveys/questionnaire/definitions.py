@@ -15,15 +15,19 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainSerializer,
     SerializerFunctionWrapHandler,
+    StringConstraints,
     ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
     field_validator,
     model_serializer,
     model_validator,
 )
 
 from surveys.core.exceptions import DefinitionInvalid
-from surveys.core.i18n import N_, Translator
+from surveys.core.i18n import DEFAULT_LOCALE, N_, Label, Localized, Translator
 from surveys.core.periods import PERIOD_RE
 
 AREAS: dict[str, int] = {
@@ -65,6 +69,86 @@ class Level(StrEnum):
 SCALE_CODES = [str(n) for n in range(11)]
 
 
+class Wording(str):
+    """Text an administrator wrote in several languages (``text: {zh-Hans: …, en: …}``):
+    as a ``str`` it is the zh_Hans text, so staff pages, exports and results read Chinese;
+    :func:`label` gives the citizen-facing :class:`Localized`."""
+
+    localized: Localized
+
+    def __new__(cls, localized: Localized) -> Wording:
+        made = super().__new__(cls, str(localized))
+        made.localized = localized
+        return made
+
+
+def label(text: str) -> Label:
+    """What a citizen is shown for an administrator's text: every language it was given in."""
+    return text.localized if isinstance(text, Wording) else text
+
+
+def content_locale(tag: str) -> str:
+    """The catalogue locale a YAML language key stands for: zh-Hans/zh_Hans/zh → zh_Hans."""
+    cleaned = tag.strip().replace("_", "-").lower()
+    if cleaned.startswith("zh"):
+        return DEFAULT_LOCALE
+    if not re.fullmatch(r"[a-z]{2,3}(-[a-z0-9]{2,8})*", cleaned):
+        raise ValueError(f"{tag!r} is not a language; use zh-Hans, en, …")
+    return cleaned.split("-")[0]
+
+
+def _per_language(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    # A plain string is checked as before; a mapping checks each language's text the same way.
+    if isinstance(value, Wording):
+        value = dict(value.localized.texts)
+    if not isinstance(value, dict):
+        return handler(value)
+    texts: dict[str, str] = {}
+    for tag, text in value.items():
+        texts[content_locale(str(tag))] = handler(text)
+    if DEFAULT_LOCALE not in texts:
+        raise ValueError("give the zh-Hans text too: staff pages and exports read it")
+    return Wording(Localized(texts=texts))
+
+
+def _dump_per_language(value: str) -> str | dict[str, str]:
+    # Plain strings dump as before, so a survey without translations keeps its digest.
+    return dict(value.localized.texts) if isinstance(value, Wording) else value
+
+
+# Admin-written texts: a string, or a mapping of language to string.
+LabelText = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=60),
+    WrapValidator(_per_language),
+    PlainSerializer(_dump_per_language),
+]
+QuestionText = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=300),
+    WrapValidator(_per_language),
+    PlainSerializer(_dump_per_language),
+]
+TitleText = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=200),
+    WrapValidator(_per_language),
+    PlainSerializer(_dump_per_language),
+]
+UnitQuestionText = Annotated[
+    str,
+    StringConstraints(max_length=300),
+    WrapValidator(_per_language),
+    PlainSerializer(_dump_per_language),
+]
+IntroText = Annotated[
+    str,
+    StringConstraints(max_length=1000),
+    WrapValidator(_per_language),
+    PlainSerializer(_dump_per_language),
+]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -82,7 +166,7 @@ def _codes_text(values: Any) -> Any:
 
 class Option(_Strict):
     code: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")
-    label: str = Field(min_length=1, max_length=60)
+    label: LabelText
     # 近六个月未办理过 and the like: ticking it clears the others, and the reverse.
     exclusive: bool = False
 
@@ -119,7 +203,7 @@ class Condition(_Strict):
 class Question(_Strict):
     key: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
     type: QuestionType
-    text: str = Field(min_length=1, max_length=300)
+    text: QuestionText
     area: str | None = None
     required: bool = True
     options: list[Option] = Field(default_factory=list)
@@ -183,15 +267,15 @@ class Question(_Strict):
 
 class SurveyDefinition(_Strict):
     code: str = Field(pattern=CODE_RE)
-    title: str = Field(min_length=1, max_length=200)
-    intro: str = Field(default="", max_length=1000)
+    title: TitleText
+    intro: IntroText = ""
     period: str
     opens_on: date
     closes_on: date
     anonymous: bool = True
     # Empty means every active unit; YAML may say `units: all`.
     units: list[Annotated[str, Field(pattern=CODE_RE)]] = Field(default_factory=list)
-    unit_question: str | None = Field(default=None, max_length=300)
+    unit_question: UnitQuestionText | None = None
     questions: list[Question] = Field(min_length=1, max_length=60)
 
     @field_validator("units", mode="before")

@@ -1,7 +1,8 @@
 """The conversation engine: pure functions from (definition, state, one input) to a step.
 
 It knows nothing of storage or transports. Every text it returns is a catalogue key
-(:class:`Msg`) or survey content written by the administrator (plain ``str``).
+(:class:`Msg`) or survey content written by the administrator (``str``, or
+:class:`Localized` when written in several languages).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from surveys.questionnaire.definitions import (
     Question,
     QuestionType,
     SurveyDefinition,
+    label,
 )
 
 AnswerValue = str | int | list[str] | None  # None: an optional question skipped
@@ -208,7 +210,7 @@ def prompt(definition: SurveyDefinition, state: State) -> Prompt | None:
         question_key=question.key,
         position=position_of(definition, question),
         type=question.type,
-        text=question.text,
+        text=label(question.text),
         options=_choices(question, state.draft),
         hint=_hint(question),
         skippable=not question.required,
@@ -224,7 +226,7 @@ def label_of(question: Question, code: str) -> Label:
         return Msg(f"level.{code}")
     if question.type is QuestionType.scale:
         return code
-    return next(o.label for o in question.options if o.code == code)
+    return next(label(o.label) for o in question.options if o.code == code)
 
 
 def _choices(question: Question, draft: tuple[str, ...]) -> tuple[Choice, ...]:

@@ -97,9 +97,12 @@ def prompt_for(definition: SurveyDefinition, question: Question) -> Prompt:
     """The engine's prompt when ``question`` is next: earlier ones answered so it shows."""
     index = definition.questions.index(question)
     answers: dict[str, AnswerValue] = {q.key: None for q in definition.questions[:index]}
-    for condition in question.show_if:
+    conditions = list(question.show_if)
+    while conditions:  # an answer counts only where its own question shows
+        condition = conditions.pop()
         target = definition.question(condition.question)
         answers[target.key] = satisfying(target, condition)
+        conditions += target.show_if
     prompt = engine.prompt(definition, engine.State(answers=answers))
     assert prompt is not None
     assert prompt.question_key == question.key
@@ -207,8 +210,24 @@ class TestPromptKeyboard:
 
         markup = keyboard(question)
 
-        assert texts(markup)[-1] == "完成"
-        assert buttons(markup)[-1].callback_data == done.pack()
+        answering = [b for b in buttons(markup) if b.text != "返回上一题"]
+        assert answering[-1].text == "完成"
+        assert answering[-1].callback_data == done.pack()
+
+    @pytest.mark.parametrize("question", DEMO.questions, ids=question_id)
+    def test_back_is_the_last_row_wherever_an_answer_came_before(self, question: Question) -> None:
+        prompt = prompt_for(DEMO, question)
+        back = AnswerCb(v=MAX_VERSION_ID, q=prompt.position, k=Act.back)
+
+        markup = keyboard(question)
+
+        assert markup is not None
+        if prompt.number == 1:
+            assert "返回上一题" not in texts(markup)
+        else:
+            assert [b.text for b in markup.inline_keyboard[-1]] == ["返回上一题"]
+            assert markup.inline_keyboard[-1][0].callback_data == back.pack()
+            assert len(back.pack().encode()) <= 64
 
     @pytest.mark.parametrize("question", DEMO.questions, ids=question_id)
     def test_only_optional_questions_offer_skip(self, question: Question) -> None:

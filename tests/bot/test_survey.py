@@ -20,13 +20,24 @@ t = Translator()
 CHANNELS = "近六个月内，您通过哪些渠道办理过政务服务事项（含咨询、查询）？（可多选）"
 OVERALL = "总体来看，您对在包头办理政务服务的满意程度如何？"
 ONLINE = "您对通过蒙速办APP或政府网站在线办理的使用体验满意程度如何？"
+ABOUT_KUNDULUN = t("survey.about_unit", unit="昆都仑区")
 LEVELS = ["非常满意", "满意", "基本满意", "不满意", "非常不满意"]
+
+
+def progress(number: int, total: int) -> str:
+    return t("survey.progress", number=number, total=total)
 
 
 def channels_text(demo: SurveyVersion) -> str:
     question = definition_of(demo).question("channels")
     hint = t("engine.hint_multi", min=question.min_choices, max=question.max_choices)
-    return f"{CHANNELS}\n{hint}"
+    return f"{progress(1, 12)}\n{CHANNELS}\n{hint}"
+
+
+# After 蒙速办APP and/or 政府网站 12345 热线 no longer shows; after 非常满意 neither do the
+# reasons for dissatisfaction.
+OVERALL_ASKED = f"{progress(2, 11)}\n{OVERALL}"
+ONLINE_ASKED = f"{progress(3, 10)}\n{ONLINE}"
 
 
 def deep_link(demo: SurveyVersion, unit: str = "kundulun") -> str:
@@ -53,7 +64,7 @@ class TestDeepLink:
         definition = definition_of(demo)
         assert me.texts_since(mark) == [
             privacy_notice(t, settings, "survey"),
-            f"《{definition.title}》\n{definition.intro}",
+            f"《{definition.title}》\n{definition.intro}\n{ABOUT_KUNDULUN}",
             channels_text(demo),
         ]
         assert labels(me.prompt()) == [
@@ -135,8 +146,8 @@ class TestAnswerButtons:
         assert [(e.message_id, e.text) for e in edited] == [
             (first.message_id, f"{CHANNELS}\n\n{your_answer}")
         ]
-        assert started.texts_since(mark) == [OVERALL]
-        assert labels(started.prompt()) == LEVELS
+        assert started.texts_since(mark) == [OVERALL_ASKED]
+        assert labels(started.prompt()) == [*LEVELS, "返回上一题"]
         assert [m.message_id for m in started.messages() if buttons(m)] == [
             started.prompt().message_id
         ]
@@ -152,7 +163,7 @@ class TestAnswerButtons:
 
         stored = await records.answers(started.user_id)
         assert stored[1:] == [("overall", "very_satisfied", None, 5, None, 0)]
-        assert started.texts_since(mark) == [ONLINE]
+        assert started.texts_since(mark) == [ONLINE_ASKED]
         answered = started.session.calls(AnswerCallbackQuery)[-1]
         assert (answered.text, answered.show_alert) == (None, None)
 
@@ -183,7 +194,7 @@ class TestStaleButton:
 
         answered = [c for c in started.since(mark) if isinstance(c, AnswerCallbackQuery)]
         assert [(a.text, a.show_alert) for a in answered] == [(t("engine.stale"), True)]
-        assert started.texts_since(mark) == [OVERALL]
+        assert started.texts_since(mark) == [OVERALL_ASKED]
         assert await records.answers(started.user_id) == before
         assert len([m for m in started.messages() if buttons(m)]) == 1
 
