@@ -38,8 +38,10 @@ from api.routes import (
     units,
 )
 from api.webchat import chat as webchat_chat
+from api.webchat import contact as webchat_contact
 from api.webchat import errors as webchat_errors
 from api.webchat import prefs as webchat_prefs
+from api.webchat import rating as webchat_rating
 from surveys.core.db import SessionMaker
 from surveys.core.exceptions import DomainError
 from surveys.core.i18n import Translator
@@ -76,7 +78,7 @@ def create_app(settings: Settings, sessionmaker: SessionMaker) -> FastAPI:
         console_scoring,
     ):
         app.include_router(console.router)
-    for page in (webchat_chat, webchat_prefs):
+    for page in (webchat_chat, webchat_prefs, webchat_rating, webchat_contact):
         app.include_router(page.router)
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(ConsoleLogin, _to_login)

@@ -27,6 +27,7 @@ from surveys.questionnaire.conversation import Answered, Reply
 router = APIRouter(prefix="/c", include_in_schema=False)
 POST_URL = "/c/chat"
 MAX_FIELD = 2000  # a text answer is at most 500 characters; more is not a real form
+CHANNEL = "web"
 ACTS = frozenset({"pick", "done", "skip", "text", "back"})
 
 
@@ -56,6 +57,7 @@ async def begin(
         survey_code=code[:64],
         unit_code=unit[:64] if unit is not None else None,
         today=today(settings.tz),
+        channel=CHANNEL,
     )
     flash: dict[str, Any] = {}
     if reply.intro is not None:
@@ -73,7 +75,8 @@ async def chat(
     if reply is None or reply.prompt is None:
         return _no_survey(request, citizen, status_code=200)
     flash = web.read_flash(request, settings)
-    return _chat_page(request, citizen, reply, flash)
+    said = await conversation.transcript(session=session, respondent=citizen.respondent)
+    return _chat_page(request, citizen, reply, flash, said)
 
 
 @router.post("/chat", response_class=HTMLResponse)
@@ -93,6 +96,13 @@ async def answer(
         version_id=version_id,
         today=today(settings.tz),
     )
+    htmx, stale = web.is_htmx(request), reply.notice == engine.STALE
+    if reply.prompt is not None and (htmx or stale):
+        # In place (htmx), or a stale form's page: 409 with the question to answer now.
+        said = await conversation.transcript(session=session, respondent=citizen.respondent)
+        flash = _flash(citizen.t, reply)
+        status = 200 if htmx else 409
+        return _chat_page(request, citizen, reply, flash, said, fragment=htmx, status_code=status)
     return _after(request, citizen, reply, settings)
 
 
@@ -132,7 +142,7 @@ def _number(value: str | None) -> bool:
 
 
 def _after(request: Request, citizen: Citizen, reply: Reply, settings: Settings) -> Response:
-    """The answer to a post: thanks, the next question, or why nothing changed."""
+    """Without JavaScript: 303 to the thanks or to the next question (with any notice)."""
     t = citizen.t
     if reply.finished is not None:
         if web.is_htmx(request):
@@ -141,22 +151,11 @@ def _after(request: Request, citizen: Citizen, reply: Reply, settings: Settings)
         return web.redirect(citizen, "/c/thanks", settings)
     if reply.prompt is None:  # no survey in progress (finished, left, or never begun)
         return _no_survey(request, citizen, status_code=409)
-    stale = reply.notice == engine.STALE
-    if web.is_htmx(request):
-        flash = _flash(t, reply)
-        return _chat_page(request, citizen, reply, flash, fragment=True)
-    if stale:
-        return _chat_page(request, citizen, reply, _flash(t, reply), status_code=409)
     return web.redirect(citizen, POST_URL, settings, _flash(t, reply))
 
 
 def _flash(t: Translator, reply: Reply) -> dict[str, Any]:
-    flash: dict[str, Any] = {}
-    if reply.notice is not None:
-        flash["notice"] = t.label(reply.notice)
-    if reply.answered is not None:
-        flash["answered"] = answered_texts(t, reply.answered)
-    return flash
+    return {"notice": t.label(reply.notice)} if reply.notice is not None else {}
 
 
 def answered_texts(t: Translator, answered: Answered) -> list[str]:
@@ -170,19 +169,19 @@ def _chat_page(
     citizen: Citizen,
     reply: Reply,
     flash: dict[str, Any],
+    said: list[Answered],
     *,
     fragment: bool = False,
     status_code: int = 200,
 ) -> Response:
     intro = flash.get("intro")
-    answered = flash.get("answered")
     context = {
         "prompt": reply.prompt,
         "version_id": reply.version_id,
         "post_url": POST_URL,
         "notice": flash.get("notice"),
         "intro": intro if isinstance(intro, list) and len(intro) == 2 else None,
-        "transcript": [answered] if isinstance(answered, list) and len(answered) == 2 else [],
+        "transcript": [answered_texts(citizen.t, answered) for answered in said],
         "fragment": fragment,
     }
     name = "webchat/_chat.html" if fragment else "webchat/chat.html"

@@ -114,7 +114,7 @@ def visitor_of(request: Request, settings: Settings, language: str | None = None
     return Visitor(
         locale=locale,
         care=prefs.care,
-        t=Translator(locale),
+        t=Translator(locale, care=prefs.care),
         prefs=prefs,
         secure=settings.cookie_secure,
     )
@@ -140,10 +140,11 @@ async def get_citizen(
         external_id=external_id,
     )
     base = visitor_of(request, settings, respondent.language)
+    care = base.care if PREFS_COOKIE in request.cookies else respondent.care_mode
     citizen = Citizen(
         locale=base.locale,
-        care=base.care if PREFS_COOKIE in request.cookies else respondent.care_mode,
-        t=base.t,
+        care=care,
+        t=Translator(base.locale, care=care),
         prefs=base.prefs,
         secure=base.secure,
         respondent=respondent,

@@ -10,7 +10,13 @@ from sqlmodel import col, select
 from surveys.core.clock import today
 from surveys.core.db import SessionMaker, unit_of_work
 from surveys.core.settings import Settings
-from surveys.questionnaire.models import Answer, Response, ResponseStatus, SurveyVersion
+from surveys.questionnaire.models import (
+    Answer,
+    Respondent,
+    Response,
+    ResponseStatus,
+    SurveyVersion,
+)
 from tests.api.webchat.conftest import Citizen, CitizenFactory
 
 UNIT = "市审批服务局"
@@ -387,3 +393,47 @@ class TestLanguageAndCare:
 
         assert page.status_code == 200
         assert '<body class="standard">' in page.text
+
+
+class TestWithTheEngine:
+    async def test_the_transcript_survives_a_reload(self, citizen: Citizen, code: str) -> None:
+        await start(citizen, code)
+        await citizen.pick("近六个月未办理过")
+        await citizen.act("done")
+        await citizen.pick("满意")
+
+        page = await citizen.get("/c/chat")
+
+        assert page.text.count('<p class="bubble me">') == 3  # unit, channels, governance
+        assert UNIT in page.text
+        assert "近六个月未办理过" in page.text
+
+    async def test_going_back_and_changing_an_answer(
+        self, citizen: Citizen, code: str, sessionmaker: SessionMaker
+    ) -> None:
+        await start(citizen, code, "spj")
+        await citizen.pick("近六个月未办理过")
+        page = await citizen.act("done")
+        assert "返回上一题" in page.text
+
+        page = await citizen.act("back")
+
+        assert "您通过哪些渠道办理过政务服务" in page.text
+        await citizen.pick("近六个月未办理过")  # untick
+        await citizen.pick("政府网站")
+        page = await citizen.act("done")
+        assert "总体来看" in page.text
+        assert (await answers(sessionmaker))["channels"].choices == ["web"]
+
+    async def test_web_answers_and_preferences_are_recorded(
+        self, citizen: Citizen, code: str, sessionmaker: SessionMaker
+    ) -> None:
+        await citizen.client.post("/c/prefs", data={"care": "1", "lang": "en", "next": "/c/"})
+        await start(citizen, code, "spj")
+
+        (response,) = await responses(sessionmaker)
+        async with sessionmaker() as session:
+            respondent = await session.get_one(Respondent, response.respondent_id)
+        assert response.channel == "web"
+        assert respondent.care_mode
+        assert respondent.language == "en"
