@@ -25,15 +25,19 @@ Notify = Callable[[], None]
 
 
 @router.errors(ExceptionTypeFilter(DomainError))
-async def domain_error(event: ErrorEvent, sessionmaker: SessionMaker, notify: Notify) -> None:
+async def domain_error(
+    event: ErrorEvent, sessionmaker: SessionMaker, notify: Notify, t: Translator | None = None
+) -> None:
     error = event.exception
     assert isinstance(error, DomainError)
     log.info("refused update %s: %s", event.update.update_id, error.key)
-    await _tell(event, sessionmaker, notify, error.key, dict(error.params))
+    await _tell(event, sessionmaker, notify, error.key, dict(error.params), t)
 
 
 @router.errors()
-async def unexpected_error(event: ErrorEvent, sessionmaker: SessionMaker, notify: Notify) -> None:
+async def unexpected_error(
+    event: ErrorEvent, sessionmaker: SessionMaker, notify: Notify, t: Translator | None = None
+) -> None:
     error = event.exception
     log.error(
         "update %s failed: %s\n%s",
@@ -42,7 +46,7 @@ async def unexpected_error(event: ErrorEvent, sessionmaker: SessionMaker, notify
         describe(error),
     )
     metrics.UPDATES.labels("failed").inc()
-    await _tell(event, sessionmaker, notify, N_("error.unexpected"), {})
+    await _tell(event, sessionmaker, notify, N_("error.unexpected"), {}, t)
 
 
 async def _tell(
@@ -51,15 +55,17 @@ async def _tell(
     notify: Notify,
     key: str,
     params: dict[str, object],
+    t: Translator | None,
 ) -> None:
     """Say what went wrong, in a transaction of its own: the update's was rolled back, with
-    everything it had queued (so a pressed button is answered here, once)."""
+    everything it had queued (so a pressed button is answered here, once). ``t``: the
+    update's translator (the citizen's language and care mode) when it was made."""
     update = event.update
     source = update.message or update.callback_query
     user = source.from_user if source else None
     if user is None:
         return
-    t = Translator(locale_for(user.language_code))
+    t = t or Translator(locale_for(user.language_code))
     text = t(key, **params)
     async with unit_of_work(sessionmaker) as session:
         mail = Outbox(session, user.id)

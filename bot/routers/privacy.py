@@ -18,8 +18,9 @@ from surveys.delivery.outbox import ERASURE
 from surveys.questionnaire import respondents
 
 router = Router(name=__name__)
-# Only the confirm of the latest question, pressed within this time, erases; any other
-# (cancelled, already used, superseded, too old, asked before a restart) erases nothing.
+# Only the confirm of the latest question, pressed within this time (any time in care mode),
+# erases; any other (cancelled, already used, superseded, too old, asked before a restart)
+# erases nothing.
 CONFIRM_WITHIN = timedelta(minutes=10)
 CLOCK_SKEW = timedelta(minutes=1)
 ASKED_KEY = "forget_asked_at"  # scratch state: when the open question was asked
@@ -40,7 +41,8 @@ async def forget(message: Message, ctx: ChatContext) -> None:
 @router.callback_query(ForgetCb.filter(F.k == Erase.confirm))
 async def confirm(query: CallbackQuery, callback_data: ForgetCb, ctx: ChatContext) -> None:
     open_question = (await ctx.state.get_data()).get(ASKED_KEY)
-    if open_question != callback_data.at or not asked_recently(callback_data.at, utcnow()):
+    in_time = ctx.care or asked_recently(callback_data.at, utcnow())
+    if open_question != callback_data.at or not in_time:
         await ctx.outbox.answer(query.id, ctx.t("forget.stale"), show_alert=True)
         await _close_question(ctx, query)
         return

@@ -4,7 +4,9 @@ used from then on, in replies and in what the bot's jobs send later."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
+import pytest
 from aiogram import Dispatcher
 from aiogram.methods import SetMyCommands
 from sqlmodel import select
@@ -12,6 +14,7 @@ from sqlmodel import select
 from bot import jobs
 from bot.main import COMMANDS
 from bot.render import privacy_notice
+from bot.routers import privacy as privacy_router
 from surveys.accounts.models import Unit, UnitKind
 from surveys.cases import service as cases
 from surveys.cases.workdays import DeadlinePolicy, WorkCalendar
@@ -24,6 +27,7 @@ from surveys.questionnaire import respondents
 from surveys.questionnaire.catalog import definition_of
 from surveys.questionnaire.models import Respondent, SurveyVersion
 from tests.bot.recording import Citizen, RecordingBot, labels
+from tests.bot.records import Records
 
 zh = Translator()
 en = Translator("en")
@@ -127,6 +131,18 @@ class TestLanguage:
         assert zh("error.unknown_language", code="xx") in me.texts_since(mark)
         assert (await stored(sessionmaker, settings, 6005)).language is None
 
+    async def test_a_refusal_comes_in_the_chosen_language(
+        self, citizen: Callable[[int], Citizen], demo: SurveyVersion
+    ) -> None:
+        me = citizen(6006)
+        await me.say("/lang")
+        await me.press("English")
+        mark = me.mark()
+
+        await me.say(f"/start s_{demo.definition['code']}_nowhere")
+
+        assert me.texts_since(mark) == [en("error.unknown_unit", code="nowhere")]
+
     async def test_the_command_menu_has_an_english_list_for_english_telegram(
         self, bot: RecordingBot, dp: Dispatcher
     ) -> None:
@@ -163,6 +179,26 @@ class TestCareMode:
         await me.say("/care")
         assert me.texts_since(mark) == [zh("care.off")]
         assert (await stored(sessionmaker, settings, 6101)).care_mode is False
+
+    async def test_a_forget_confirm_counts_however_late_in_care_mode(
+        self,
+        citizen: Callable[[int], Citizen],
+        demo: SurveyVersion,
+        records: Records,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        me = citizen(6103)
+        await me.say(deep_link(demo))
+        await me.say("/care")
+        await me.say("/forget")
+        later = utcnow() + timedelta(hours=3)
+        monkeypatch.setattr(privacy_router, "utcnow", lambda: later)
+        mark = me.mark()
+
+        await me.press(zh("button.forget_confirm"))
+
+        assert me.texts_since(mark) == [zh("forget.done")]
+        assert await records.identities(me.user_id) == []
 
     async def test_care_mode_in_english_speaks_plain_english(
         self, citizen: Callable[[int], Citizen], demo: SurveyVersion
