@@ -13,7 +13,6 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.jobs import Jobs
 from api.main import create_app
@@ -55,7 +54,7 @@ async def serve(settings: Settings) -> None:
     log_privacy.install()  # aiogram's log lines without chat ids or phone numbers
     engine = engine_from_settings(settings)
     try:
-        await _require_migrated(engine)
+        _require_migrated(await migrate.current_revision(engine))
         sessionmaker = create_sessionmaker(engine)
         app = create_app(settings, sessionmaker)
         server = Server(uvicorn_config(settings, app))
@@ -65,8 +64,8 @@ async def serve(settings: Settings) -> None:
         await engine.dispose()
 
 
-async def _require_migrated(engine: AsyncEngine) -> None:
-    current, head = await migrate.current_revision(engine), migrate.head_revision()
+def _require_migrated(current: str | None) -> None:
+    head = migrate.head_revision()
     if current != head:
         t = Translator()
         sys.stderr.write(t(N_("serve.not_migrated"), current=current or "—", head=head) + "\n")
