@@ -109,6 +109,11 @@ bench-scoring: $(STAMP)
 bench-outbox: $(STAMP)
 	$(BIN)/python benchmarks/bench_outbox.py
 
+# Web chat inputs/s over real HTTP (50 citizens at once) beside a bare FastAPI endpoint.
+.PHONY: bench-webchat
+bench-webchat: $(STAMP)
+	$(BIN)/python benchmarks/bench_webchat.py
+
 # Webhook answers/s with 1 and 2 `minyi serve` workers on throwaway PostgreSQL + Redis.
 .PHONY: bench-scaleout
 bench-scaleout: $(STAMP) servers
