@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import pytest
@@ -268,3 +269,24 @@ class TestCancel:
         await me.say("/cancel")
 
         assert me.texts_since(mark) == [t("cancel.nothing")]
+
+
+class TestBackButton:
+    async def test_the_first_question_has_no_back_button(self, started: Citizen) -> None:
+        assert "返回上一题" not in labels(started.prompt())
+
+    async def test_asks_the_previous_question_again_with_its_choices_ticked(
+        self, started: Citizen, records: Records, demo: SurveyVersion
+    ) -> None:
+        await started.press("蒙速办APP")
+        await started.press("完成")
+        mark = started.mark()
+
+        await started.press("返回上一题")
+
+        assert started.texts_since(mark) == [channels_text(demo)]
+        assert labels(started.prompt())[1] == "✅ 蒙速办APP"
+        assert await records.answers(started.user_id) == []
+        assert len([m for m in started.messages() if buttons(m)]) == 1
+        retired = await records.query("SELECT question_key, choices FROM answer_history")
+        assert [(key, json.loads(choices)) for key, choices in retired] == [("channels", ["app"])]
