@@ -41,7 +41,8 @@ def prompt_keyboard(
         )
         for choice in prompt.options
     ]
-    width = ROW_WIDTH.get(prompt.type, 2 if prompt.position == 0 else 1)
+    # 关怀模式: one big button per row, and 完成/跳过/返回 each on a row of their own.
+    width = 1 if t.care else ROW_WIDTH.get(prompt.type, 2 if prompt.position == 0 else 1)
     rows = [buttons[i : i + width] for i in range(0, len(buttons), width)]
     extra = []
     if prompt.done_button:
@@ -51,7 +52,9 @@ def prompt_keyboard(
         extra.append(
             _button(t("button.skip"), factory(v=version_id, q=prompt.position, k=Act.skip))
         )
-    if extra:
+    if extra and t.care:
+        rows.extend([button] for button in extra)
+    elif extra:
         rows.append(extra)
     if prompt.can_go_back and dialogue == "survey":
         back = factory(v=version_id, q=prompt.position, k=Act.back)
@@ -64,7 +67,7 @@ def _button(text: str, data: AnswerCb | RateCb) -> InlineKeyboardButton:
 
 
 def answered_text(t: Translator, answered: Answered) -> str:
-    chosen = "、".join(t.label(label) for label in answered.labels)
+    chosen = t("survey.answer_separator").join(t.label(label) for label in answered.labels)
     return f"{t.label(answered.question_text)}\n\n{t('survey.your_answer', answer=chosen)}"
 
 

@@ -244,3 +244,21 @@ class TestPromptKeyboard:
     def test_the_demo_survey_has_every_kind_of_keyboard(self) -> None:
         assert all(BY_TYPE.values())
         assert any(not q.required for q in DEMO.questions)
+
+
+class TestCareModeKeyboards:
+    """关怀模式: every button on a row of its own, so each is as wide as the screen."""
+
+    @pytest.mark.parametrize("question", DEMO.questions, ids=lambda q: q.key)
+    def test_one_button_per_row_with_the_same_buttons(self, question: Question) -> None:
+        prompt = prompt_for(DEMO, question)
+        normal = prompt_keyboard(Translator(), prompt, MAX_VERSION_ID)
+        care = prompt_keyboard(Translator(care=True), prompt, MAX_VERSION_ID)
+
+        rows = [] if care is None else care.inline_keyboard
+        assert all(len(row) == 1 for row in rows)
+        assert [b.callback_data for b in buttons(care)] == [
+            b.callback_data for b in buttons(normal)
+        ]
+        if question.type is QuestionType.scale:  # 11 buttons: six to a row when not in care
+            assert normal is not None and len(normal.inline_keyboard[0]) > 1
