@@ -34,18 +34,23 @@ async def results_page(
     period: Annotated[str | None, Query(max_length=8)] = None,
     q: TextParam = None,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    channel: Annotated[str | None, Query(max_length=16)] = None,
 ) -> Response:
-    """Pick a survey, a unit (of the actor's) and a period; see tables, charts, free text."""
+    """Pick a survey, a unit (of the actor's), a period and a channel; see tables, charts,
+    free text, and the responses per channel."""
     page = await results.results_page(
         session=session, actor=actor, survey=survey, unit=unit_id, period=period, query=q,
-        offset=offset, limit=PAGE_SIZE,
+        offset=offset, limit=PAGE_SIZE, channel=channel,
     )  # fmt: skip
     filters = {"survey": page.survey or "", "unit_id": page.unit_id or "", "period": period or ""}
+    shown = {**filters, "channel": page.channel or ""}
     context: dict[str, Any] = {
         "surveys": page.surveys,
         "survey": page.survey,
         "unit_id": page.unit_id,
         "period": period or "",
+        "channel": page.channel or "",
+        "channels": results.CHANNELS,
         "q": q or "",
         "units": page.units,
         "found": page.found,
@@ -58,7 +63,7 @@ async def results_page(
         "offset": offset,
         "page_size": PAGE_SIZE,
         "filters": urlencode(filters),
-        "more": urlencode({**filters, "q": q or ""}),
+        "more": urlencode({**shown, "q": q or ""}),
     }
     return render(request, "console/results.html", context, actor=actor)
 

@@ -44,6 +44,8 @@ LEVEL_POINTS: dict[str, int] = {
     Level.dissatisfied.value: 25,
     Level.very_dissatisfied.value: 0,
 }
+# Where a response was answered (Response.channel): the bot, or the mobile web chat.
+CHANNELS = ("telegram", "web")
 ExportFormat = Literal["csv", "xlsx"]
 EXPORT_FORMATS: tuple[ExportFormat, ...] = ("csv", "xlsx")
 
@@ -80,6 +82,9 @@ class SurveyResults:
     unit_id: int | None  # the filter, None for every unit the actor sees
     responses: int  # completed responses in scope
     questions: tuple[QuestionResult, ...]
+    channel: str | None = None  # the filter, None for both channels
+    # Completed responses per channel within the other filters, every channel listed.
+    by_channel: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,7 @@ class ResponseRow:
     period: str
     unit_id: int | None
     status: ResponseStatus
+    channel: str  # "telegram" or "web"
     started_at: datetime
     completed_at: datetime | None
 
@@ -114,9 +120,11 @@ class _Scope:
     units: frozenset[int] | None
     unit_id: int | None
     period: str | None
+    channel: str | None = None
 
-    def conditions(self) -> list[sa.ColumnElement[bool]]:
-        """Completed responses of this survey within the actor's units and the period."""
+    def conditions(self, *, any_channel: bool = False) -> list[sa.ColumnElement[bool]]:
+        """Completed responses of this survey within the actor's units, the period and the
+        channel (every channel with ``any_channel``)."""
         found = [
             col(Response.survey_id) == pk(self.survey),
             col(Response.status) == ResponseStatus.completed.value,
@@ -125,6 +133,8 @@ class _Scope:
             found.append(col(Response.unit_id).in_(self.units))
         if self.period:
             found.append(col(Response.period) == self.period)
+        if self.channel and not any_channel:
+            found.append(col(Response.channel) == self.channel)
         return found
 
 
@@ -143,11 +153,31 @@ async def _scope(
     survey_code: str,
     unit_id: int | None,
     period: str | None,
+    channel: str | None = None,
 ) -> _Scope:
     actor.require(perm)
     survey, version = await _survey(session, survey_code)
     units = actor.unit_filter(unit_id)
-    return _Scope(survey, version, units, unit_id, period or None)
+    return _Scope(survey, version, units, unit_id, period or None, parse_channel(channel))
+
+
+def parse_channel(raw: str | None) -> str | None:
+    """A channel filter: "" or None for both; anything but a known channel is NotFound."""
+    if raw is None or not raw.strip():
+        return None
+    if raw.strip() not in CHANNELS:
+        raise NotFound(channel=raw[:20])
+    return raw.strip()
+
+
+async def _by_channel(session: AsyncSession, scope: _Scope) -> tuple[tuple[str, int], ...]:
+    statement = (
+        select(col(Response.channel), func.count(col(Response.id)))
+        .where(*scope.conditions(any_channel=True))
+        .group_by(col(Response.channel))
+    )
+    counts = {str(channel): int(n) for channel, n in (await session.exec(statement)).all()}
+    return tuple((channel, counts.get(channel, 0)) for channel in CHANNELS)
 
 
 def _label(question: Question, code: str, t: Translator) -> str:
@@ -253,9 +283,11 @@ async def question_results(
     survey_code: str,
     unit_id: int | None = None,
     period: str | None = None,
+    channel: str | None = None,
 ) -> SurveyResults:
-    """Per question of the latest version: counts per option or level, and the means."""
-    scope = await _scope(session, actor, Perm.view, survey_code, unit_id, period)
+    """Per question of the latest version: counts per option or level, and the means;
+    ``channel`` ("telegram" or "web") keeps that channel's responses only."""
+    scope = await _scope(session, actor, Perm.view, survey_code, unit_id, period, channel)
     definition = catalog.definition_of(scope.version)
     kinds = {q.key: q.type for q in definition.questions}
     counts, answered, skipped = await _tally(session, scope, kinds)
@@ -273,6 +305,8 @@ async def question_results(
             _result(q, counts[q.key], answered[q.key], skipped[q.key])
             for q in definition.questions
         ),
+        channel=scope.channel,
+        by_channel=await _by_channel(session, scope),
     )
 
 
@@ -327,9 +361,10 @@ async def free_text(
     period: str | None = None,
     offset: int = 0,
     limit: int = 50,
+    channel: str | None = None,
 ) -> tuple[list[FreeTextRow], int]:
     """One page of masked text answers (newest first) and the number of matches."""
-    scope = await _scope(session, actor, Perm.view, survey_code, unit_id, period)
+    scope = await _scope(session, actor, Perm.view, survey_code, unit_id, period, channel)
     rows = await _free_text(session, scope, query)
     return rows[offset : offset + limit], len(rows)
 
@@ -344,6 +379,7 @@ async def list_responses(
     status: ResponseStatus | None = None,
     offset: int = 0,
     limit: int = 50,
+    channel: str | None = None,
 ) -> tuple[list[ResponseRow], int]:
     """Responses of the actor's units, newest first: ids and states, never who answered."""
     actor.require(Perm.view)
@@ -362,6 +398,8 @@ async def list_responses(
         statement = statement.where(Response.period == period)
     if status is not None:
         statement = statement.where(Response.status == status.value)
+    if (channel := parse_channel(channel)) is not None:
+        statement = statement.where(Response.channel == channel)
     total = (await session.exec(select(func.count()).select_from(statement.subquery()))).one()
     page = statement.order_by(col(Response.id).desc()).offset(offset).limit(limit)
     rows = [
@@ -372,6 +410,7 @@ async def list_responses(
             period=response.period,
             unit_id=response.unit_id,
             status=ResponseStatus(response.status),
+            channel=response.channel,
             started_at=as_utc(response.started_at),
             completed_at=as_utc(response.completed_at) if response.completed_at else None,
         )
@@ -455,6 +494,7 @@ async def export_results(
     unit_id: int | None = None,
     period: str | None = None,
     fmt: ExportFormat = "csv",
+    channel: str | None = None,
 ) -> bytes:
     """The distributions and the masked free text as one CSV (two blocks) or XLSX (two sheets).
 
@@ -464,9 +504,10 @@ async def export_results(
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"unknown export format {fmt!r}")
     results = await question_results(
-        session=session, actor=actor, survey_code=survey_code, unit_id=unit_id, period=period
-    )
-    scope = await _scope(session, actor, Perm.export, survey_code, unit_id, period)
+        session=session, actor=actor, survey_code=survey_code, unit_id=unit_id, period=period,
+        channel=channel,
+    )  # fmt: skip
+    scope = await _scope(session, actor, Perm.export, survey_code, unit_id, period, channel)
     texts = await _free_text(session, scope, None)
     t = Translator()
     distribution: list[list[exports.Cell]] = [
@@ -515,6 +556,7 @@ class ResultsPage:
     surveys: list[catalog.SurveySummary]
     survey: str | None  # the survey shown: the one asked for, else the latest period's
     unit_id: int | None
+    channel: str | None  # "telegram", "web", or None for both
     units: list[Unit]  # the units the actor may pick
     found: SurveyResults | None = None
     periods: list[str] = field(default_factory=list)
@@ -567,22 +609,25 @@ async def results_page(
     query: str | None = None,
     offset: int = 0,
     limit: int = 20,
+    channel: str | None = None,
 ) -> ResultsPage:
     """Distributions, charts and one page of masked free text of the actor's units."""
     actor.require(Perm.view)
     unit_id = parse_unit(unit)
+    channel = parse_channel(channel)
     actor.unit_filter(unit_id)  # another unit's id is NotFound, as an unknown one
     code, surveys = await chosen_survey(session=session, asked=survey)
     units = [u for u in await list_units(session=session) if actor.sees(u.id)]
-    page = ResultsPage(surveys=surveys, survey=code, unit_id=unit_id, units=units)
+    page = ResultsPage(surveys=surveys, survey=code, unit_id=unit_id, channel=channel, units=units)
     if code is None:
         return page
     found = await question_results(
-        session=session, actor=actor, survey_code=code, unit_id=unit_id, period=period
-    )
+        session=session, actor=actor, survey_code=code, unit_id=unit_id, period=period,
+        channel=channel,
+    )  # fmt: skip
     texts, total = await free_text(
         session=session, actor=actor, survey_code=code, query=query, unit_id=unit_id,
-        period=period, offset=offset, limit=limit,
+        period=period, offset=offset, limit=limit, channel=channel,
     )  # fmt: skip
     return replace(
         page,

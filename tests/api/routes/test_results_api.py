@@ -99,6 +99,7 @@ class TestResponses:
             "period",
             "unit_id",
             "status",
+            "channel",
             "started_at",
             "completed_at",
         }
