@@ -9,6 +9,7 @@ import pytest
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot import jobs
 from surveys.accounts.access import Actor, StaffRole
 from surveys.accounts.models import Unit
 from surveys.cases import contact, queries, relay
@@ -16,6 +17,7 @@ from surveys.cases.exceptions import RereratingNotAllowed
 from surveys.cases.models import CaseState, FollowUpCase
 from surveys.core.i18n import Msg
 from surveys.core.models import pk
+from surveys.delivery.models import OutboxMessage
 from surveys.flows import cases as case_flows
 from surveys.questionnaire import engine
 from tests.surveys.haochaping.test_rating_chat_web import (
@@ -127,6 +129,8 @@ class TestRelay:
         await case_flows.reply(session=session, actor=staff_of(spj), case_id=pk(case), text="好")
 
         assert await relay.outgoing_replies(session=session, channel="telegram") == []
+        assert await jobs.queue_replies(session) == 0
+        assert (await session.exec(select(OutboxMessage))).all() == []
         detail = await queries.case_detail(session, staff_of(spj), pk(case), TZ)
         assert detail.undeliverable is False
 
@@ -147,8 +151,12 @@ class TestRelay:
             )
 
         outgoing = await relay.outgoing_replies(session=session, channel="telegram")
+        queued = await jobs.queue_replies(session)  # the bot's relay job
 
         assert [item.chat_id for item in outgoing] == [61]
+        assert queued == 1
+        sent = (await session.exec(select(OutboxMessage))).all()
+        assert [(m.chat_id, m.purpose) for m in sent] == [(61, "relay")]
 
     async def test_a_stale_button_of_a_declined_case_is_refused(
         self, session: AsyncSession
