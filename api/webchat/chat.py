@@ -63,6 +63,10 @@ async def begin(
     if reply.intro is not None:
         title, intro = reply.intro
         flash["intro"] = [citizen.t.label(title), citizen.t.label(intro)]
+    if reply.about is not None:  # a link that fixes the unit names it: 本问卷评价：九原区
+        flash["about"] = citizen.t.label(reply.about)
+    if reply.notice is not None:  # e.g. 继续上次的问卷，已答 5 题
+        flash["notice"] = citizen.t.label(reply.notice)
     return web.redirect(citizen, POST_URL, settings, flash)
 
 
@@ -181,6 +185,7 @@ def _chat_page(
         "post_url": POST_URL,
         "notice": flash.get("notice"),
         "intro": intro if isinstance(intro, list) and len(intro) == 2 else None,
+        "about": flash.get("about") if isinstance(flash.get("about"), str) else None,
         "transcript": [answered_texts(citizen.t, answered) for answered in said],
         "fragment": fragment,
     }

@@ -90,6 +90,19 @@ class TestBegin:
 
         assert "您通过哪些渠道办理过政务服务" in citizen.page.text  # type: ignore[union-attr]
         assert "第 1 题，共约" in citizen.page.text  # type: ignore[union-attr]
+        assert "本问卷评价：市审批服务局" in citizen.page.text  # type: ignore[union-attr]
+
+    async def test_opening_the_link_again_resumes_saying_so(
+        self, citizen: Citizen, code: str
+    ) -> None:
+        await start(citizen, code, "spj")
+        await citizen.pick("蒙速办APP")
+        await citizen.act("done")
+
+        page = await citizen.get(f"/c/s/{code}/spj", follow_redirects=True)
+
+        assert "继续上次的问卷，已答 1 题" in page.text
+        assert "您通过哪些渠道办理过政务服务" not in page.text.split("继续上次的问卷")[1]
 
     async def test_unknown_survey_is_a_404_naming_it(self, citizen: Citizen) -> None:
         page = await citizen.get("/c/s/no-such-survey")
