@@ -93,6 +93,7 @@ class TestContactPage:
         assert "请尽快回复我" in html.unescape(written.text)
         case_page = await officer.get(f"/console/cases/{await the_case(sessionmaker)}")
         assert "请尽快回复我" in html.unescape(case_page.text)
+        assert t("console.cases.reached_by_web") in html.unescape(case_page.text)
         token = path.rsplit("/", 1)[1]
         cookie = phone.client.cookies.get("minyi_citizen") or ""
         assert token not in case_page.text
