@@ -17,14 +17,14 @@ from surveys.cases.models import FollowUpCase
 from surveys.core.db import SessionMaker
 from surveys.core.i18n import Translator
 from tests.api.console.conftest import Browser, add_user
-from tests.api.webchat.test_rating import Phone, contact_link, rate_very_badly, with_rating_pages
+from tests.api.webchat.test_rating import Phone, contact_link, rate_very_badly
 
 t = Translator()
 
 
 @pytest.fixture
 async def phone(app: FastAPI) -> AsyncIterator[Phone]:
-    transport = ASGITransport(app=with_rating_pages(app))
+    transport = ASGITransport(app=app)
     async with AsyncClient(transport=transport, base_url="http://test") as client:
         yield Phone(client)
 

@@ -13,8 +13,6 @@ from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient, Response
 from sqlmodel import col, select
 
-from api.webchat import contact as contact_pages
-from api.webchat import rating as rating_pages
 from surveys.accounts.models import Unit
 from surveys.cases import workdays
 from surveys.cases.models import CitizenContact, FollowUpCase
@@ -30,18 +28,9 @@ FIELD = re.compile(r'name="(v|p)" value="(\d+)"')
 CONTACT_LINK = re.compile(r'id="contact-url">([^<]+)</a>')
 
 
-def with_rating_pages(app: FastAPI) -> FastAPI:
-    """The app with the rating and contact pages (mounted here until the app mounts them)."""
-    paths = {getattr(route, "path", "") for route in app.routes}
-    for pages in (rating_pages, contact_pages):
-        if not any(getattr(r, "path", "") in paths for r in pages.router.routes):
-            app.include_router(pages.router)
-    return app
-
-
 @pytest.fixture
 async def phone(app: FastAPI) -> AsyncIterator[Phone]:
-    transport = ASGITransport(app=with_rating_pages(app))
+    transport = ASGITransport(app=app)
     async with AsyncClient(transport=transport, base_url="http://test") as client:
         yield Phone(client)
 
