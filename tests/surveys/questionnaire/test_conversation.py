@@ -19,7 +19,7 @@ from surveys.core.exceptions import (
     UnknownSurvey,
     UnknownUnit,
 )
-from surveys.core.i18n import Msg
+from surveys.core.i18n import Localized, Msg
 from surveys.core.settings import Settings
 from surveys.questionnaire import catalog, conversation, respondents
 from surveys.questionnaire.definitions import parse_definition
@@ -183,7 +183,7 @@ class TestWelcome:
         assert result.reply is not None
         assert result.open_surveys == []
         assert result.reply.intro is not None
-        assert result.reply.intro[0] == "数字政府建设满意度调查"
+        assert str(result.reply.intro[0]) == "数字政府建设满意度调查"  # zh_Hans of the title
         assert result.reply.version_id == demo.id
         prompt = result.reply.prompt
         assert prompt is not None
@@ -448,7 +448,7 @@ class TestSubmit:
         reply = await send(session, who, Text("  希望多设自助终端  "))
 
         assert reply.answered == conversation.Answered(
-            demo.definition["questions"][11]["text"], ("希望多设自助终端",)
+            Localized(demo.definition["questions"][11]["text"]), ("希望多设自助终端",)
         )
         row = (await answers_of(session, await response_of(session, who)))["suggestion"]
         assert (row.choice, row.choices, row.number, row.text, row.skipped) == (
@@ -469,7 +469,7 @@ class TestSubmit:
         reply = await send(session, who, Pick(7, 10))
 
         assert reply.answered == conversation.Answered(
-            demo.definition["questions"][6]["text"], ("10",)
+            Localized(demo.definition["questions"][6]["text"]), ("10",)
         )
         row = (await answers_of(session, await response_of(session, who)))["recommend"]
         assert (row.choice, row.number) == (None, 10)

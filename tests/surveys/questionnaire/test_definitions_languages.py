@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
+from scoring.demo.survey import demo_survey
 from surveys.core.exceptions import DefinitionInvalid
 from surveys.core.i18n import Localized, Translator
 from surveys.questionnaire.definitions import SurveyDefinition, label, parse_definition
@@ -77,3 +80,43 @@ class TestExclusive:
         assert caught.value.problems == [
             "questions[0].options: exclusive applies to multi questions only"
         ]
+
+
+@pytest.fixture(scope="module")
+def demo() -> SurveyDefinition:
+    return demo_survey(date(2026, 9, 1))
+
+
+class TestDemoSurvey:
+    """The demo survey speaks English to citizens who chose it; staff still read Chinese."""
+
+    def test_every_text_is_given_in_chinese_and_english(self, demo: SurveyDefinition) -> None:
+        texts = {"title": demo.title, "intro": demo.intro}
+        if demo.unit_question:
+            texts["unit_question"] = demo.unit_question
+        for question in demo.questions:
+            texts[question.key] = question.text
+            for option in question.options:
+                texts[f"{question.key}.{option.code}"] = option.label
+
+        languages = {
+            where: sorted(found.texts) if isinstance(found := label(text), Localized) else []
+            for where, text in texts.items()
+        }
+
+        assert len(texts) == 2 + 12 + 21
+        assert {where: ["en", "zh_Hans"] for where in texts} == languages
+
+    def test_english_readers_see_english_and_staff_chinese(self, demo: SurveyDefinition) -> None:
+        first = demo.questions[0]
+
+        assert (
+            Translator("en")
+            .label(label(first.text))
+            .startswith("In the past six months, which channels")
+        )
+        assert Translator("en").label(label(first.options[1].label)) == "Mengsuban app"
+        assert str(first.text) == (
+            "近六个月内，您通过哪些渠道办理过政务服务事项（含咨询、查询）？（可多选）"
+        )
+        assert Translator("zh_Hans").label(label(first.text)) == str(first.text)
