@@ -19,6 +19,7 @@ from surveys.cases import service as cases
 from surveys.cases.models import CaseEvent, CaseState, FollowUpCase
 from surveys.core.exceptions import DomainError, NotFound
 from surveys.core.i18n import N_, Msg
+from surveys.core.models import pk
 from surveys.haochaping.models import Rating
 from surveys.questionnaire.models import Identity, Respondent
 
@@ -44,41 +45,33 @@ class Outgoing:
 
 
 async def outgoing_replies(*, session: AsyncSession, channel: str) -> list[Outgoing]:
-    """Undelivered staff replies whose citizen can still be reached on ``channel``."""
-    pending = await cases.pending_replies(session=session)
-    if not pending:
-        return []
-    case_ids = [case.id for _, case in pending]
-    rows = (
-        await session.exec(
-            select(FollowUpCase.id, Identity.chat_id, Unit.name)
-            .join(Rating, col(Rating.id) == col(FollowUpCase.rating_id))
-            .join(Identity, col(Identity.respondent_id) == col(Rating.respondent_id))
-            .join(Unit, col(Unit.id) == col(FollowUpCase.unit_id))
-            .where(
-                col(FollowUpCase.id).in_(case_ids),
-                Identity.channel == channel,
-                col(Rating.contact_ok).is_(True),
-            )
+    """Undelivered staff replies whose citizen can still be reached on ``channel`` and
+    agreed to be contacted, oldest first; others are never even read here."""
+    statement = (
+        select(CaseEvent, FollowUpCase, Identity.chat_id, Unit.name)
+        .join(FollowUpCase, col(CaseEvent.case_id) == col(FollowUpCase.id))
+        .join(Rating, col(Rating.id) == col(FollowUpCase.rating_id))
+        .join(Identity, col(Identity.respondent_id) == col(Rating.respondent_id))
+        .join(Unit, col(Unit.id) == col(FollowUpCase.unit_id))
+        .where(
+            *cases.undelivered_to_citizen(),
+            Identity.channel == channel,
+            col(Rating.contact_ok).is_(True),
         )
-    ).all()
-    reach = {case_id: (chat_id, unit_name) for case_id, chat_id, unit_name in rows}
-    out = []
-    for event, case in pending:
-        if case.id in reach and event.id is not None and case.id is not None:
-            chat_id, unit_name = reach[case.id]
-            out.append(
-                Outgoing(
-                    event.id,
-                    case.id,
-                    chat_id,
-                    unit_name,
-                    event.note or "",
-                    case.state == CaseState.replied,
-                    unfounded=event.kind == "transition",
-                )
-            )
-    return out
+        .order_by(col(CaseEvent.id))
+    )
+    return [
+        Outgoing(
+            pk(event),
+            pk(case),
+            chat_id,
+            unit_name,
+            event.note or "",
+            case.state == CaseState.replied,
+            unfounded=event.kind == "transition",
+        )
+        for event, case, chat_id, unit_name in (await session.exec(statement)).all()
+    ]
 
 
 async def mark_sent(*, session: AsyncSession, event_id: int) -> None:

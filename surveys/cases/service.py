@@ -174,17 +174,22 @@ async def add_reply(
     return event
 
 
-async def pending_replies(*, session: AsyncSession) -> list[tuple[CaseEvent, FollowUpCase]]:
-    """Messages for the citizen not yet delivered, oldest first, with their case: staff
-    replies, and the reason a 差评 was found 不属实 (the citizen is told why)."""
+def undelivered_to_citizen() -> list[ColumnElement[bool]]:
+    """Conditions on :class:`CaseEvent`: a message for the citizen, not yet delivered."""
     for_citizen = or_(
         col(CaseEvent.kind) == "reply",
         (col(CaseEvent.kind) == "transition") & (col(CaseEvent.to_state) == S.unfounded.value),
     )
+    return [for_citizen, col(CaseEvent.delivered_at).is_(None)]
+
+
+async def pending_replies(*, session: AsyncSession) -> list[tuple[CaseEvent, FollowUpCase]]:
+    """Messages for the citizen not yet delivered, oldest first, with their case: staff
+    replies, and the reason a 差评 was found 不属实 (the citizen is told why)."""
     statement = (
         select(CaseEvent, FollowUpCase)
         .join(FollowUpCase, col(CaseEvent.case_id) == col(FollowUpCase.id))
-        .where(for_citizen, col(CaseEvent.delivered_at).is_(None))
+        .where(*undelivered_to_citizen())
         .order_by(col(CaseEvent.id))
     )
     return [(event, case) for event, case in (await session.exec(statement)).all()]

@@ -38,8 +38,8 @@ RATED = datetime(2025, 9, 30, 7, tzinfo=UTC)
 
 
 async def make_case(sessionmaker: SessionMaker, *, reply: str | None = REPLY) -> int:
-    """A 差评 case of a citizen reachable on Telegram, with a staff reply not yet delivered,
-    and a linked supervisor of its unit."""
+    """A 差评 case of a citizen reachable on Telegram who agreed to be contacted, with a
+    staff reply not yet delivered, and a linked supervisor of its unit."""
     async with unit_of_work(sessionmaker) as session:
         unit = Unit(code="spj", name=UNIT_NAME, kind=UnitKind.department)
         session.add(unit)
@@ -65,6 +65,7 @@ async def make_case(sessionmaker: SessionMaker, *, reply: str | None = REPLY) ->
             channel=2,
             respondent_id=pk(citizen),
             level="dissatisfied",
+            contact_ok=True,  # 同意联系: only then is the unit's reply relayed
             period="2025H2",
             rated_at=RATED,
         )
