@@ -261,4 +261,5 @@ class TestCareModeKeyboards:
             b.callback_data for b in buttons(normal)
         ]
         if question.type is QuestionType.scale:  # 11 buttons: six to a row when not in care
-            assert normal is not None and len(normal.inline_keyboard[0]) > 1
+            assert normal is not None
+            assert len(normal.inline_keyboard[0]) > 1
