@@ -62,7 +62,7 @@ async def results_page(
         "total": page.total,
         "offset": offset,
         "page_size": PAGE_SIZE,
-        "filters": urlencode(filters),
+        "filters": urlencode(shown),
         "more": urlencode({**shown, "q": q or ""}),
     }
     return render(request, "console/results.html", context, actor=actor)
@@ -76,11 +76,12 @@ async def export_results(
     unit_id: Annotated[str | None, Query(max_length=12)] = None,
     period: Annotated[str | None, Query(max_length=8)] = None,
     fmt: Literal["csv", "xlsx"] = "csv",
+    channel: Annotated[str | None, Query(max_length=16)] = None,
 ) -> Response:
     """The distributions and masked free text as CSV or XLSX (Perm.export), audited."""
     file = await exports.export_results(
         session=session, actor=actor, survey=survey, unit_id=results.parse_unit(unit_id),
-        period=period, fmt=fmt,
+        period=period, fmt=fmt, channel=channel or None,
     )  # fmt: skip
     return Response(
         file.body,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
@@ -36,6 +36,9 @@ async def list_responses(
     unit_id: IdQuery = None,
     period: Annotated[str | None, Query(max_length=8, description="e.g. 2026H2")] = None,
     status: ResponseStatus | None = None,
+    channel: Annotated[
+        Literal["telegram", "web"] | None, Query(description="where it was answered")
+    ] = None,
 ) -> ResponsesPublic:
     """Responses of the caller's units, newest first.
 
@@ -43,6 +46,6 @@ async def list_responses(
     """
     rows, total = await results.list_responses(
         session=session, actor=actor, survey_code=survey, unit_id=unit_id, period=period,
-        status=status, offset=page.offset, limit=page.limit,
+        status=status, offset=page.offset, limit=page.limit, channel=channel,
     )  # fmt: skip
     return ResponsesPublic(data=rows, count=total)

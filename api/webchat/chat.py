@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import FormData
 
+from api.auth import PUBLIC
 from api.deps import SessionDep, SettingsDep, WriteSessionDep
 from api.webchat import web
 from api.webchat.citizen import Citizen, CitizenDep, Visitor, VisitorDep
@@ -24,7 +25,8 @@ from surveys.core.settings import Settings
 from surveys.questionnaire import catalog, conversation, engine
 from surveys.questionnaire.conversation import Answered, Reply
 
-router = APIRouter(prefix="/c", include_in_schema=False)
+# Citizens, not staff: public pages; who answers is the pseudonymous citizen cookie.
+router = APIRouter(prefix="/c", include_in_schema=False, dependencies=[PUBLIC])
 POST_URL = "/c/chat"
 MAX_FIELD = 2000  # a text answer is at most 500 characters; more is not a real form
 CHANNEL = "web"

@@ -12,6 +12,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from api.auth import PUBLIC
 from api.deps import SessionDep, SettingsDep, WriteSessionDep
 from api.webchat import web
 from api.webchat.citizen import Visitor, VisitorDep
@@ -20,7 +21,8 @@ from surveys.cases.models import CaseState
 from surveys.core.i18n import N_
 from surveys.core.settings import Settings
 
-router = APIRouter(prefix="/c", include_in_schema=False)
+# Citizens, not staff: public pages; who answers is the pseudonymous citizen cookie.
+router = APIRouter(prefix="/c", include_in_schema=False, dependencies=[PUBLIC])
 CONTACT_COOKIE = "minyi_contact"
 KEPT = 5  # the newest links a browser keeps
 TOKEN_MAX = 80  # longer is not a link we gave

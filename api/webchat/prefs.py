@@ -5,12 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
+from api.auth import PUBLIC
 from api.deps import WriteSessionDep
 from api.webchat.citizen import PREFS_COOKIE, CitizenDep, Prefs
 from surveys.core.i18n import load_translations
 from surveys.questionnaire import respondents
 
-router = APIRouter(prefix="/c", include_in_schema=False)
+# Citizens, not staff: public pages; who answers is the pseudonymous citizen cookie.
+router = APIRouter(prefix="/c", include_in_schema=False, dependencies=[PUBLIC])
 
 
 @router.post("/prefs")

@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from api.auth import PUBLIC
 from api.deps import SettingsDep, WriteSessionDep
 from api.webchat import contact, web
 from api.webchat.chat import answered_texts, parse_answer
@@ -28,7 +29,8 @@ from surveys.haochaping import rating_chat
 from surveys.questionnaire import engine, links
 from surveys.questionnaire.conversation import Reply
 
-router = APIRouter(prefix="/c", include_in_schema=False)
+# Citizens, not staff: public pages; who answers is the pseudonymous citizen cookie.
+router = APIRouter(prefix="/c", include_in_schema=False, dependencies=[PUBLIC])
 POST_URL = "/c/rate"
 THANKS_URL = "/c/rate/thanks"
 PART = 64  # a code in a link is at most 32 characters; longer is not a real link

@@ -33,14 +33,17 @@ async def export_results(
     unit_id: int | None = None,
     period: str | None = None,
     fmt: results.ExportFormat = "csv",
+    channel: str | None = None,
 ) -> ExportFile:
-    """A survey's distributions and masked free text (default: the latest period's survey)."""
+    """A survey's distributions and masked free text (default: the latest period's survey),
+    of one channel's responses ("telegram" or "web") when ``channel`` is given."""
     code, _ = await results.chosen_survey(session=session, asked=survey)
     if code is None:
         raise NotFound(survey="-")
     body = await results.export_results(
-        session=session, actor=actor, survey_code=code, unit_id=unit_id, period=period, fmt=fmt
-    )
+        session=session, actor=actor, survey_code=code, unit_id=unit_id, period=period,
+        fmt=fmt, channel=channel,
+    )  # fmt: skip
     await audit.record(
         session=session,
         actor=actor,
@@ -49,6 +52,7 @@ async def export_results(
         fmt=fmt,
         unit_id=unit_id,
         period=period or None,
+        channel=channel,
         size=len(body),
     )
     media = exports.XLSX_MEDIA_TYPE if fmt == "xlsx" else exports.CSV_MEDIA_TYPE

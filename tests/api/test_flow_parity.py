@@ -400,12 +400,23 @@ SCENARIOS: dict[str, Scenario] = {
             {"period": "2026H1", "component": "日常监测"},
         ),
         cli=lambda ctx: [
-            "import", "monitoring", "daily.csv", "--period", "2026H1", "--component", "日常监测"
+            "import",
+            "monitoring",
+            "daily.csv",
+            "--period",
+            "2026H1",
+            "--component",
+            "日常监测",
         ],  # fmt: skip
     ),
     "calendar.set": Scenario(
         cli=lambda ctx: [
-            "calendar", "set", "2027-02-06", "--holiday", "--source", "国办发明电〔2026〕1号"
+            "calendar",
+            "set",
+            "2027-02-06",
+            "--holiday",
+            "--source",
+            "国办发明电〔2026〕1号",
         ],  # fmt: skip
     ),
     "survey.load": Scenario(

@@ -432,7 +432,7 @@ class TestConversation:
         welcome = await start(pg, 3, f"s_{SURVEY}_kundulun")
         assert welcome.reply is not None
 
-        toggled = await send_each(pg, 3, welcome.reply, [Pick(1, 0), Pick(1, 5), Pick(1, 5)])
+        toggled = await send_each(pg, 3, welcome.reply, [Pick(1, 0), Pick(1, 2), Pick(1, 2)])
 
         assert toggled.toggled
         assert toggled.prompt is not None

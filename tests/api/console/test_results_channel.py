@@ -58,3 +58,22 @@ class TestChannelFilter:
         page = await chief.get(f"/console/results?survey={code}&channel=fax")
 
         assert page.status_code == 404
+
+    async def test_the_download_follows_the_channel_shown(
+        self, sessionmaker: SessionMaker, browser_for: Any
+    ) -> None:
+        code = await seed(sessionmaker)
+        await add_user(sessionmaker, "chief", StaffRole.admin, [])
+        chief = await browser_for("chief")
+
+        page = await chief.get(f"/console/results?survey={code}&channel=web")
+        link = html.unescape(page.text).split('href="/console/results/export?')[1].split('"')[0]
+        web = await chief.get(f"/console/results/export?{link}")
+        both = await chief.get(f"/console/results/export?survey={code}&fmt=csv")
+
+        assert "channel=web" in link
+        assert web.status_code == both.status_code == 200
+        app_row = next(line for line in web.text.splitlines() if ",app,蒙速办APP," in line)
+        all_row = next(line for line in both.text.splitlines() if ",app,蒙速办APP," in line)
+        assert app_row.split(",")[6:9] == ["2", "100.0", "2"]  # the two web responses
+        assert all_row.split(",")[6:9] == ["3", "100.0", "3"]

@@ -118,6 +118,21 @@ class TestResponses:
         assert done.json()["count"] == 4
         assert other.json()["count"] == 1
 
+    async def test_filter_by_channel(
+        self, client: AsyncClient, sessionmaker: SessionMaker, ids: Ids
+    ) -> None:
+        auth = await headers(sessionmaker, StaffRole.admin, None)
+
+        every = await client.get("/api/v1/responses", headers=auth)
+        bot = await client.get("/api/v1/responses?channel=telegram", headers=auth)
+        web = await client.get("/api/v1/responses?channel=web", headers=auth)
+        fax = await client.get("/api/v1/responses?channel=fax", headers=auth)
+
+        assert {r["channel"] for r in every.json()["data"]} == {"telegram"}
+        assert bot.json()["count"] == every.json()["count"] > 0
+        assert web.json() == {"data": [], "count": 0}
+        assert fax.status_code == 422
+
     async def test_other_unit_unknown_survey_no_token(
         self, client: AsyncClient, sessionmaker: SessionMaker, ids: Ids
     ) -> None:
