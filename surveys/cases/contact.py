@@ -112,6 +112,10 @@ class ContactPage:
     can_rerate: bool
     rerating: str | None  # the citizen's 复评, a Level code
     rerate_choices: tuple[str, ...] = relay.RERATING_CHOICES
+    # The same choices as Level codes, so a page names them in the citizen's language.
+    rerate_levels: tuple[str, ...] = tuple(
+        cases.RERATING_LEVELS[choice].value for choice in relay.RERATING_CHOICES
+    )
 
 
 def _message(event: CaseEvent, tz: ZoneInfo) -> ContactMessage | None:

@@ -23,7 +23,7 @@ from surveys.cases import service as cases
 from surveys.cases.models import FollowUpCase
 from surveys.core.clock import as_utc
 from surveys.core.exceptions import BadDeepLink, DomainError
-from surveys.core.i18n import N_, Label, Msg
+from surveys.core.i18n import DEFAULT_LOCALE, N_, Label, Msg, Translator, load_translations
 from surveys.core.models import pk
 from surveys.core.settings import DEFAULT_RATING_REASONS
 from surveys.haochaping import service_events
@@ -51,6 +51,28 @@ TEXT_KEYS = {
 }
 
 
+# The default reasons in every catalogue language (RATING_REASONS set by the city are shown
+# as written).
+DEFAULT_REASON_KEYS = (
+    N_("rating.reason.attitude"),
+    N_("rating.reason.efficiency"),
+    N_("rating.reason.documents"),
+    N_("rating.reason.procedure"),
+    N_("rating.reason.system"),
+    N_("rating.reason.policy"),
+    N_("rating.reason.other"),
+)
+
+
+def _reason_label(reason: str) -> str | dict[str, str]:
+    """A reason as the rating's option label: a default one in every language."""
+    if reason not in DEFAULT_REASONS:
+        return reason
+    key = DEFAULT_REASON_KEYS[DEFAULT_REASONS.index(reason)]
+    texts = {loc: Translator(loc)(key) for loc in load_translations() if loc != DEFAULT_LOCALE}
+    return {DEFAULT_LOCALE: reason, **texts}
+
+
 def rating_definition(reasons: tuple[str, ...] = DEFAULT_REASONS) -> SurveyDefinition:
     """The rating as a tiny survey; question texts are catalogue keys."""
     bad = [{"question": "level", "in": BAD}]
@@ -67,7 +89,9 @@ def rating_definition(reasons: tuple[str, ...] = DEFAULT_REASONS) -> SurveyDefin
                     "key": "reasons",
                     "type": "multi",
                     "text": TEXT_KEYS["reasons"],
-                    "options": [{"code": f"r{i}", "label": r} for i, r in enumerate(reasons)],
+                    "options": [
+                        {"code": f"r{i}", "label": _reason_label(r)} for i, r in enumerate(reasons)
+                    ],
                     "show_if": bad,
                 },
                 {

@@ -114,6 +114,9 @@ class TestContactPage:
         offered = await phone.get(path)
         assert t("contact.state.replied") in phone.text()
         assert 'action="' + path + '/rerate"' in offered.text
+        in_english = await phone.client.get(path, headers={"Accept-Language": "en-GB,en"})
+        for level in ("satisfied", "neutral", "dissatisfied"):  # the choices, in English
+            assert f">{Translator('en')(f'level.{level}')}</button>" in in_english.text
         rerated = await phone.client.post(f"{path}/rerate", data={"i": "0"}, follow_redirects=True)
 
         assert t("relay.rerated", choice="满意") in html.unescape(rerated.text)

@@ -230,3 +230,18 @@ class TestReminders:
         assert in_progress.window_code == "W03"
         chats = (await session.exec(select(RatingChat))).all()
         assert len(chats) == 1
+
+
+def test_default_reasons_read_in_the_citizens_language_and_stay_chinese_for_staff() -> None:
+    from surveys.core.i18n import Translator
+    from surveys.haochaping.rating_chat import rating_definition
+    from surveys.questionnaire import engine
+
+    reasons = rating_definition().question("reasons")
+    attitude = engine.label_of(reasons, "r0")
+    custom = engine.label_of(rating_definition(("排队太久", "其他")).question("reasons"), "r0")
+
+    assert Translator("en").label(attitude) == "Staff attitude"
+    assert Translator().label(attitude) == "服务态度"
+    assert [str(o.label) for o in reasons.options][:2] == ["服务态度", "办事效率"]
+    assert Translator("en").label(custom) == "排队太久"  # a city's own reason, as written
