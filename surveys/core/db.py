@@ -3,7 +3,9 @@ connection."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -99,14 +101,56 @@ def create_sessionmaker(engine: AsyncEngine) -> SessionMaker:
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
 
 
+# SQLite lets one writer in at a time. Left to its busy timeout, writers of one process race
+# for the file lock by polling it, and under load some wait past the timeout and fail;
+# queued on an asyncio lock they take turns in arrival order instead. Per engine and loop.
+WRITER_WAIT_SECONDS = 60.0
+_writers: weakref.WeakKeyDictionary[Any, dict[asyncio.AbstractEventLoop, _Writer]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+class _Writer:
+    """A FIFO lock that the task holding it may take again (a nested transaction block of
+    the same task is SQLite's own problem, as before, not a wait on itself)."""
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.owner: asyncio.Task[Any] | None = None
+
+
+@asynccontextmanager
+async def _one_writer(sessionmaker: SessionMaker) -> AsyncIterator[None]:
+    bind = sessionmaker.kw.get("bind")
+    if not isinstance(bind, AsyncEngine) or bind.dialect.name != "sqlite":
+        yield
+        return
+    loop, task = asyncio.get_running_loop(), asyncio.current_task()
+    writer = _writers.setdefault(bind.sync_engine, {}).setdefault(loop, _Writer())
+    if task is not None and writer.owner is task:
+        yield
+        return
+    try:
+        await asyncio.wait_for(writer.lock.acquire(), WRITER_WAIT_SECONDS)
+    except TimeoutError:
+        raise DatabaseBusy() from None
+    writer.owner = task
+    try:
+        yield
+    finally:
+        writer.owner = None
+        writer.lock.release()
+
+
 @asynccontextmanager
 async def unit_of_work(sessionmaker: SessionMaker) -> AsyncIterator[AsyncSession]:
     """One transaction: commit when the block ends, roll back if it raises.
 
-    A write that waited past SQLite's busy timeout for another writer becomes
+    On SQLite the writers of this process take turns in arrival order (one at a time); a
+    write that still waited past SQLite's busy timeout (another process's writer) becomes
     :class:`DatabaseBusy` (503, "try again"), never an unexplained failure.
     """
-    async with sessionmaker() as session:
+    async with _one_writer(sessionmaker), sessionmaker() as session:
         try:
             yield session
             await session.commit()

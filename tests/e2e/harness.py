@@ -161,6 +161,15 @@ def postgres_rows(
         return list(connection.execute(sql.replace("?", "%s"), params or None).fetchall())
 
 
+PROGRESS_LINE = re.compile(r"^第 \d+ 题，共约 \d+ 题\n")
+
+
+def question_text(message: FakeMessage | str | None) -> str:
+    """A survey question's text without its progress line (第 3 题，共约 12 题)."""
+    text = message if isinstance(message, str) or message is None else message.text
+    return PROGRESS_LINE.sub("", text or "", count=1)
+
+
 def prompt_message(tg: FakeTelegram, user: FakeUser) -> FakeMessage:
     """The bot's latest message that still has buttons."""
     for message in reversed(tg.messages(user)):

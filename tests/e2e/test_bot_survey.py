@@ -11,7 +11,7 @@ from bot.callbacks import Act, AnswerCb
 from surveys.core.clock import today
 from surveys.core.periods import half_year
 from surveys.core.settings import Settings
-from tests.e2e.harness import MinyiProcess, eventually, press, prompt_message, say
+from tests.e2e.harness import MinyiProcess, eventually, press, prompt_message, question_text, say
 from tests.fakes.telegram import FakeTelegram, FakeUser
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -53,9 +53,14 @@ class TestCommands:
             "privacy",
             "forget",
             "invites",
+            "lang",
+            "care",
         }
         assert commands["forget"] == "删除我的个人信息"
         assert tg.commands(language_code="zh") == tg.commands()
+        english = {c["command"]: c["description"] for c in tg.commands(language_code="en")}
+        assert set(english) == set(commands)
+        assert english["forget"] != commands["forget"]
 
 
 class TestStart:
@@ -86,7 +91,7 @@ class TestCompleteDemoSurvey:
         assert "《数字政府建设满意度调查》" in _texts(tg, user)[1]
         first = prompt_message(tg, user)
         assert first.text is not None
-        assert first.text.startswith("近六个月内")
+        assert question_text(first).startswith("近六个月内")
         await _satisfied_online_path(tg, user)
 
         assert tg.last_message(user).text == (
@@ -189,12 +194,12 @@ class TestResilience:
         # The question sent before the crash still works after it.
         current = prompt_message(tg, user)
         assert current.text is not None
-        assert current.text.startswith("您对12345")
+        assert question_text(current).startswith("您对12345")
         await press(tg, user, "非常满意")
         await eventually(
             tg, lambda: list(minyi.answers(user.id)), ["channels", "overall", "hotline"]
         )
-        assert (prompt_message(tg, user).text or "").startswith("办理一件事")
+        assert question_text(prompt_message(tg, user)).startswith("办理一件事")
 
     async def test_a_replayed_update_stores_nothing_twice(
         self, tg: FakeTelegram, minyi: MinyiProcess
@@ -245,7 +250,7 @@ class TestResilience:
         assert answer.show_alert
         assert answer.text == "该按钮已失效，请回答当前问题。"
         assert minyi.answers(user.id) == before
-        assert (prompt_message(tg, user).text or "").startswith("总体来看")
+        assert question_text(prompt_message(tg, user)).startswith("总体来看")
         assert len([m for m in tg.messages(user) if m.buttons]) == 1
         tg.assert_no_errors()
 
@@ -257,7 +262,7 @@ class TestResilience:
         await say(tg, user, "我用过APP")
         texts = _texts(tg, user)
         assert texts[-2] == "请点击问题下方的按钮作答。"
-        assert texts[-1].startswith("近六个月内")
+        assert question_text(texts[-1]).startswith("近六个月内")
         assert len([m for m in tg.messages(user) if m.buttons]) == 1
         assert minyi.answers(user.id) == {}
 

@@ -27,7 +27,7 @@ import pytest_asyncio
 from surveys.core.clock import today
 from surveys.core.periods import half_year
 from surveys.core.settings import Settings
-from tests.e2e.harness import TOKEN, MinyiProcess, eventually
+from tests.e2e.harness import TOKEN, MinyiProcess, eventually, question_text
 from tests.fakes.telegram import (
     QUERY_ID_INVALID,
     FakeMessage,
@@ -458,7 +458,7 @@ class TestPressedWhileDown:
         await minyi.start(tg)
 
         following = await tg.wait_for_message(who.user, _has_buttons, timeout=STEP_TIMEOUT)
-        assert (following.text or "").startswith("总体来看")
+        assert question_text(following).startswith("总体来看")
         await eventually(tg, lambda: stored(minyi, who).get("channels"), ("choices", ["hall"]))
         await tg.settle(timeout=30)
         answers = [

@@ -3,6 +3,7 @@ the lock in time is refused as DatabaseBusy and stores nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import AbstractAsyncContextManager, closing
@@ -99,6 +100,33 @@ class TestUnitOfWork:
         await _store_unit(unit_of_work, sessionmaker, "mine")
         with closing(sqlite3.connect(_db(settings))) as reader:
             assert reader.execute("SELECT count(*) FROM unit WHERE code='mine'").fetchone() == (1,)
+
+
+class TestWritersTakeTurns:
+    async def test_many_slow_writers_at_once_all_store_in_arrival_order(
+        self, impatient: SessionMaker
+    ) -> None:
+        """Twenty writers each holding the write transaction for 50 ms, with SQLite's busy
+        timeout at 200 ms: left to SQLite most would fail; in turn all of them store."""
+        entered: list[int] = []
+
+        async def write(n: int) -> None:
+            async with unit_of_work(impatient) as session:
+                entered.append(n)
+                session.add(Unit(code=f"u{n}", name="某局", kind=UnitKind.department))
+                await session.flush()
+                await asyncio.sleep(0.05)
+
+        tasks = []
+        for n in range(20):
+            tasks.append(asyncio.create_task(write(n)))
+            await asyncio.sleep(0)  # each one queues before the next starts
+
+        await asyncio.gather(*tasks)
+
+        assert entered == list(range(20))
+        async with read_only(impatient) as session:
+            assert (await session.exec(select(func.count()).select_from(Unit))).one() == 20
 
 
 def _wal(settings: Settings) -> Path:

@@ -60,6 +60,7 @@ class TestExportResults:
             "fmt": "csv",
             "unit_id": None,
             "period": "2026H1",
+            "channel": None,
             "size": len(file.body),
         }
 
