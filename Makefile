@@ -31,22 +31,31 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# `make test`: the whole suite on SQLite, and at the same time (2 cores: one run each) the bot
-# and API suites again on PostgreSQL + Redis (see "The PostgreSQL + Redis run" below). The
-# second run writes to $(PG_LOG), printed in full when it fails; both must pass.
+# `make test`: the whole suite on SQLite, and at the same time (2 cores: one lane each) the bot
+# and API suites again on PostgreSQL + Redis (see "The PostgreSQL + Redis run" below) followed
+# by the browser tests (tests/browser, SQLite, their own `minyi serve`), which would otherwise
+# make the first lane the long one. The second lane writes to $(PG_LOG) and $(BROWSER_LOG),
+# printed in full when a run fails; all three must pass.
+BROWSER_LOG := test-output/browser.log
+BROWSER_PYTEST = $(BIN)/pytest -p no:cacheprovider tests/browser
+
 test: lint typecheck assets browser servers
-	@mkdir -p $(dir $(PG_LOG)); rm -f $(PG_LOG); \
-	echo "make test: PostgreSQL + Redis run in the background, log: $(PG_LOG)"; \
-	( $(PG_PYTEST) >$(PG_LOG) 2>&1 ) & pg=$$!; \
-	$(BIN)/pytest; sqlite=$$?; \
-	wait $$pg; postgres=$$?; \
-	if [ $$postgres -ne 0 ]; then \
-		echo; echo "======== PostgreSQL + Redis run FAILED ($(PG_LOG)) ========"; cat $(PG_LOG); \
-	else \
-		echo "======== PostgreSQL + Redis run: $$(tail -n 1 $(PG_LOG))"; \
-	fi; \
-	echo "make test: SQLite run exit status $$sqlite, PostgreSQL + Redis run $$postgres"; \
-	[ $$sqlite -eq 0 ] && [ $$postgres -eq 0 ]
+	@mkdir -p $(dir $(PG_LOG)); rm -f $(PG_LOG) $(BROWSER_LOG) $(PG_LOG).status $(BROWSER_LOG).status; \
+	echo "make test: PostgreSQL + Redis run, then the browser tests, in the background: $(PG_LOG), $(BROWSER_LOG)"; \
+	( $(PG_PYTEST) >$(PG_LOG) 2>&1; echo $$? >$(PG_LOG).status; \
+	  $(BROWSER_PYTEST) >$(BROWSER_LOG) 2>&1; echo $$? >$(BROWSER_LOG).status ) & lane=$$!; \
+	$(BIN)/pytest --ignore=tests/browser; sqlite=$$?; \
+	wait $$lane; postgres=$$(cat $(PG_LOG).status); browser=$$(cat $(BROWSER_LOG).status); \
+	for run in "PostgreSQL + Redis:$$postgres:$(PG_LOG)" "browser:$$browser:$(BROWSER_LOG)"; do \
+		name=$${run%%:*}; rest=$${run#*:}; status=$${rest%%:*}; log=$${rest#*:}; \
+		if [ "$$status" != 0 ]; then \
+			echo; echo "======== $$name run FAILED ($$log) ========"; cat $$log; \
+		else \
+			echo "======== $$name run: $$(tail -n 1 $$log)"; \
+		fi; \
+	done; \
+	echo "make test: SQLite run exit status $$sqlite, PostgreSQL + Redis run $$postgres, browser run $$browser"; \
+	[ $$sqlite -eq 0 ] && [ "$$postgres" = 0 ] && [ "$$browser" = 0 ]
 
 # Either run alone, in the foreground.
 test-sqlite: $(STAMP)
