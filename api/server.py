@@ -78,6 +78,7 @@ def banner(settings: Settings) -> str:
     lines = [
         t(N_("serve.banner.title")),
         t(N_("serve.banner.citizen"), url=f"{base}{links.web_path()}"),
+        t(N_("serve.banner.rating"), url=f"{base}{links.web_path('w_UNIT_WINDOW')}"),
         t(N_("serve.banner.console"), url=f"{base}/console/"),
         t(N_("serve.banner.bot_on") if settings.bot_token else N_("serve.banner.bot_off")),
     ]

@@ -178,6 +178,9 @@ def _page(
         "prompt": reply.prompt,
         "version_id": reply.version_id,
         "post_url": POST_URL,
+        # A 好评 ends after the first question: "第 1 题，共约 4 题" would say otherwise (the bot
+        # shows no count on ratings either).
+        "show_progress": False,
         "notice": flash.get("notice"),
         "heading": intro if isinstance(intro, str) else None,
         "transcript": [answered] if isinstance(answered, list) and len(answered) == 2 else [],

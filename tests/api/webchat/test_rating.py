@@ -92,6 +92,7 @@ class TestWindowRating:
         assert t("rating.window", unit="市审批服务局", window="W03") in phone.text()
         levels = re.findall(r'name="i" value="\d+"[^>]*>([^<]+)</button>', page.text)
         assert levels == ["非常满意", "满意", "基本满意", "不满意", "非常不满意"]
+        assert 'class="progress"' not in page.text  # a 好评 ends here: no "共约 4 题"
 
     async def test_very_bad_with_reasons_opens_the_bots_case_and_a_contact_link(
         self, phone: Phone, sessionmaker: SessionMaker, settings: Settings
