@@ -2,7 +2,7 @@
 along both skip-logic paths with and without JavaScript, a reload mid-survey, going back,
 关怀模式 and English; axe-core on every page in both modes and both languages (no critical
 or serious violation; 7:1 contrast in care mode) and every control's box measured
-(≥ 44×44 px, ≥ 60×60 px in care mode)."""
+(≥ 44×44 px, ≥ 60×60 px in care mode); reflow at 320 px and at 200% zoom."""
 
 from __future__ import annotations
 
@@ -231,3 +231,21 @@ async def test_english_in_both_modes(phone: Open, shot: Shot) -> None:
     await audit(page, care=True)
     await page.goto("/c/s/no-such-survey")
     await audit(page, care=True)
+
+
+async def test_reflow_at_320_px_and_at_200_percent_zoom(browser: Browser, base_url: str) -> None:
+    """WCAG 1.4.10: no sideways scrolling at 320 CSS px, nor at 200% zoom of a 640 px screen
+    (the same 320 CSS px, drawn twice as large), on the list, a question and a rating."""
+    screens: list[tuple[ViewportSize, str]] = [
+        ({"width": 320, "height": 640}, "100%"),
+        ({"width": 640, "height": 900}, "200%"),
+    ]
+    for viewport, zoom in screens:
+        context = await browser.new_context(viewport=viewport, base_url=base_url, locale="zh-CN")
+        page = await context.new_page()
+        for path in ("/c/", "/c/w/spj/A01", await survey_link(page)):
+            await page.goto(path)
+            await page.evaluate("(zoom) => { document.body.style.zoom = zoom; }", zoom)
+            wide = await page.evaluate("document.documentElement.scrollWidth > window.innerWidth")
+            assert not wide, f"{path} at {viewport['width']} px, zoom {zoom}: scrolls sideways"
+        await context.close()
