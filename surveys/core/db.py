@@ -103,9 +103,10 @@ def create_sessionmaker(engine: AsyncEngine) -> SessionMaker:
 
 # SQLite lets one writer in at a time. Left to its busy timeout, writers of one process race
 # for the file lock by polling it, and under load some wait past the timeout and fail;
-# queued on an asyncio lock they take turns in arrival order instead. Per engine and loop.
+# queued on an asyncio lock they take turns in arrival order instead. Per database file and
+# event loop, so the sender's bookkeeping engine takes its turn with the rest.
 WRITER_WAIT_SECONDS = 60.0
-_writers: weakref.WeakKeyDictionary[Any, dict[asyncio.AbstractEventLoop, _Writer]] = (
+_writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Writer]] = (
     weakref.WeakKeyDictionary()
 )
 
@@ -126,7 +127,8 @@ async def _one_writer(sessionmaker: SessionMaker) -> AsyncIterator[None]:
         yield
         return
     loop, task = asyncio.get_running_loop(), asyncio.current_task()
-    writer = _writers.setdefault(bind.sync_engine, {}).setdefault(loop, _Writer())
+    database = str(bind.url.database)
+    writer = _writers.setdefault(loop, {}).setdefault(database, _Writer())
     if task is not None and writer.owner is task:
         yield
         return
