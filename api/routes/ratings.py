@@ -24,6 +24,7 @@ router = APIRouter(
 class RatingsPage(BaseModel):
     data: list[ratings.RatingRow]  # never who rated; comments masked
     count: int
+    next: str | None  # ?after= this for the next page; None on the last one
 
 
 @router.get("/ratings", response_model=RatingsPage)
@@ -34,10 +35,21 @@ async def list_ratings(
     unit_id: IdQuery = None,
     period: Annotated[str | None, Query(pattern=PERIOD_PATTERN)] = None,
     level: Level | None = None,
+    after: Annotated[
+        str | None,
+        Query(max_length=64, description="the `next` of the previous page: deep pages stay fast"),
+    ] = None,
 ) -> RatingsPage:
-    """Ratings of the caller's units, newest first (period e.g. 2026H1)."""
+    """Ratings of the caller's units, newest first (period e.g. 2026H1).
+
+    Page with ``after=`` (the ``next`` of the page before) rather than a large ``offset``:
+    it continues from an index seek however deep the list is.
+    """
     found, total = await ratings.list_ratings(
         session=session, actor=actor, unit_id=unit_id, period=period, level=level,
-        offset=page.offset, limit=page.limit,
+        offset=page.offset, limit=page.limit, after=after,
     )  # fmt: skip
-    return RatingsPage(data=found, count=total)
+    more = len(found) == page.limit
+    return RatingsPage(
+        data=found, count=total, next=ratings.cursor_of(found[-1]) if found and more else None
+    )

@@ -56,6 +56,13 @@ class AlreadyResponded(DomainError):
     status_code = 409
 
 
+class BadCursor(DomainError):
+    """An ``after=`` cursor this server did not hand out (or one cut short)."""
+
+    key = "error.bad_cursor"
+    status_code = 422
+
+
 class BadDeepLink(DomainError):
     key = "error.bad_deep_link"
 

@@ -47,7 +47,12 @@ class Rating(SQLModel, table=True):
     """One 好差评 rating. A later round or a late change adds a row; history is kept."""
 
     # Idempotency keys are the unit's own: another unit's source id never hides a rating.
-    __table_args__ = (sa.UniqueConstraint("unit_id", "source", "source_id"),)
+    # The lists read newest first, for everyone and per unit, a page after a cursor.
+    __table_args__ = (
+        sa.UniqueConstraint("unit_id", "source", "source_id"),
+        sa.Index("ix_rating_rated_at_id", "rated_at", "id"),
+        sa.Index("ix_rating_unit_rated_at_id", "unit_id", "rated_at", "id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     source: RatingSource = Field(sa_type=sa.String(8))

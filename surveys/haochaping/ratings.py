@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -15,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from surveys.accounts.access import Actor, Perm
 from surveys.accounts.models import Unit
 from surveys.core.clock import as_utc
+from surveys.core.exceptions import BadCursor
 from surveys.core.masking import mask_text
 from surveys.core.models import pk
 from surveys.core.periods import half_year
@@ -336,6 +339,23 @@ def rating_row(rating: Rating) -> RatingRow:
     )
 
 
+def cursor_of(row: RatingRow) -> str:
+    """The ``after=`` cursor that continues a list after ``row``: its time and id."""
+    return f"{row.rated_at.timestamp():.6f}_{row.id}"
+
+
+def _parse_cursor(after: str) -> tuple[datetime, int]:
+    stamp, _, rating_id = after.partition("_")
+    try:
+        at = datetime.fromtimestamp(float(stamp), UTC)
+        number = int(rating_id)
+    except (ValueError, OverflowError, OSError):
+        raise BadCursor(cursor=after[:40]) from None
+    if not 1 <= number < 2**63 or not math.isfinite(float(stamp)):
+        raise BadCursor(cursor=after[:40])
+    return at, number
+
+
 async def list_ratings(
     *,
     session: AsyncSession,
@@ -345,9 +365,16 @@ async def list_ratings(
     level: Level | None = None,
     offset: int = 0,
     limit: int = 50,
+    after: str | None = None,
 ) -> tuple[list[RatingRow], int]:
-    """Ratings of the actor's units, newest first: nobody's identity, comments masked."""
+    """Ratings of the actor's units, newest first: nobody's identity, comments masked.
+
+    ``after`` (a :func:`cursor_of` of the last row shown) continues the list with one index
+    seek however deep it is; ``offset`` counts rows from the start and slows down with depth.
+    The count is exact: every match, not only this page.
+    """
     actor.require(Perm.view)
+    position = _parse_cursor(after) if after is not None else None
     statement = select(Rating)
     units = actor.unit_filter(unit_id)
     if units is not None:
@@ -358,5 +385,13 @@ async def list_ratings(
         statement = statement.where(Rating.level == level.value)
     total = (await session.exec(select(func.count()).select_from(statement.subquery()))).one()
     page = statement.order_by(col(Rating.rated_at).desc(), col(Rating.id).desc())
+    if position is not None:
+        at, rating_id = position
+        page = page.where(
+            sa.or_(
+                col(Rating.rated_at) < at,
+                sa.and_(col(Rating.rated_at) == at, col(Rating.id) < rating_id),
+            )
+        )
     found = (await session.exec(page.offset(offset).limit(limit))).all()
     return [rating_row(rating) for rating in found], int(total)

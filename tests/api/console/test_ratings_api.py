@@ -70,3 +70,38 @@ async def test_staff_see_their_units_ratings_only(
     assert bad["data"][0]["comment"] == "请回电 138****5678"
     assert "respondent_id" not in bad["data"][0]
     assert other.status_code == 404
+
+
+async def test_after_cursor_pages_give_the_offset_pages_and_a_bad_one_is_refused(
+    app: FastAPI, sessionmaker: SessionMaker, settings: Settings
+) -> None:
+    # 13 ratings, some at the same moment (ties are ordered by id), over three days.
+    rows = [
+        _row(f"k{n}", OWN_UNIT, "satisfied", rated_at=f"2026-11-{18 + n % 3}T09:00:0{n % 2}+08:00")
+        for n in range(13)
+    ]
+    await _rate(sessionmaker, settings, rows)
+    headers = await bearer(sessionmaker, "t-admin", StaffRole.admin, None)
+    async with AsyncClient(
+        transport=ASGITransport(app=app), base_url="http://test", headers=headers
+    ) as client:
+        by_offset = [
+            (await client.get("/api/v1/ratings", params={"limit": 5, "offset": o})).json()
+            for o in (0, 5, 10)
+        ]
+        by_cursor = [(await client.get("/api/v1/ratings", params={"limit": 5})).json()]
+        while by_cursor[-1]["next"] is not None:
+            after = by_cursor[-1]["next"]
+            page = await client.get("/api/v1/ratings", params={"limit": 5, "after": after})
+            by_cursor.append(page.json())
+        forged = await client.get("/api/v1/ratings", params={"after": "yesterday_1"})
+
+    def ids(pages: list[dict[str, Any]]) -> list[list[int]]:
+        return [[r["id"] for r in p["data"]] for p in pages]
+
+    assert ids(by_cursor) == ids(by_offset)
+    assert [len(p) for p in ids(by_cursor)] == [5, 5, 3]
+    assert {p["count"] for p in by_cursor} == {13}
+    assert forged.status_code == 422
+    assert forged.json()["code"] == "error.bad_cursor"
+    assert "yesterday_1" in forged.json()["message"]
