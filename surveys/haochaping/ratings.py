@@ -387,11 +387,10 @@ async def list_ratings(
     page = statement.order_by(col(Rating.rated_at).desc(), col(Rating.id).desc())
     if position is not None:
         at, rating_id = position
+        # A row-value comparison: one range seek on (rated_at, id) in SQLite and PostgreSQL.
         page = page.where(
-            sa.or_(
-                col(Rating.rated_at) < at,
-                sa.and_(col(Rating.rated_at) == at, col(Rating.id) < rating_id),
-            )
+            sa.tuple_(col(Rating.rated_at), col(Rating.id))
+            < sa.tuple_(sa.literal(at, sa.DateTime(timezone=True)), sa.literal(rating_id))
         )
     found = (await session.exec(page.offset(offset).limit(limit))).all()
     return [rating_row(rating) for rating in found], int(total)
