@@ -37,7 +37,10 @@ async def list_ratings(
     level: Level | None = None,
     after: Annotated[
         str | None,
-        Query(max_length=64, description="the `next` of the previous page: deep pages stay fast"),
+        Query(
+            pattern=ratings.CURSOR_PATTERN,
+            description="the `next` of the previous page: deep pages stay fast",
+        ),
     ] = None,
 ) -> RatingsPage:
     """Ratings of the caller's units, newest first (period e.g. 2026H1).

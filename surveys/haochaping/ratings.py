@@ -339,6 +339,11 @@ def rating_row(rating: Rating) -> RatingRow:
     )
 
 
+# Seconds since 1970 (before the year 2286) with microseconds, then the rating's id: every
+# text of this shape is a cursor this code can read, so a request can be checked by it alone.
+CURSOR_PATTERN = r"^\d{1,10}\.\d{6}_[1-9]\d{0,17}$"
+
+
 def cursor_of(row: RatingRow) -> str:
     """The ``after=`` cursor that continues a list after ``row``: its time and id."""
     return f"{row.rated_at.timestamp():.6f}_{row.id}"

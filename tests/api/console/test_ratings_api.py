@@ -103,5 +103,16 @@ async def test_after_cursor_pages_give_the_offset_pages_and_a_bad_one_is_refused
     assert [len(p) for p in ids(by_cursor)] == [5, 5, 3]
     assert {p["count"] for p in by_cursor} == {13}
     assert forged.status_code == 422
-    assert forged.json()["code"] == "error.bad_cursor"
-    assert "yesterday_1" in forged.json()["message"]
+    assert forged.json()["code"] == "error.request_invalid"
+    assert "query.after" in forged.json()["message"]
+
+
+def test_every_text_of_the_cursor_shape_reads_as_a_cursor() -> None:
+    import re
+
+    from surveys.haochaping.ratings import CURSOR_PATTERN, _parse_cursor
+
+    for text in ("0.000000_1", "9999999999.999999_999999999999999999", "1764000000.123456_42"):
+        assert re.match(CURSOR_PATTERN, text)
+        _parse_cursor(text)  # never BadCursor for a text the API lets through
+    assert not re.match(CURSOR_PATTERN, "1764000000.123456_0")
