@@ -75,7 +75,7 @@ from surveys.accounts.units import parse_units_csv
 from surveys.core.settings import DEFAULT_RATING_REASONS
 from surveys.questionnaire.definitions import Level
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 CACHE_DIR = REPO / "var" / "bench"
 BIN = Path(sys.executable).parent
 MINYI = BIN / "minyi"
@@ -91,6 +91,9 @@ TZ = ZoneInfo("Asia/Shanghai")
 LEVELS = [level.value for level in Level]
 BAD = (3, 4)  # indexes of 不满意 and 非常不满意 in LEVELS
 SHARE_IN_PROGRESS = 0.03
+CASES_PER = 50  # one 差评 case per this many ratings: 100,000 cases for 5,000,000 ratings
+CASE_STATES = ("待核实", "核实中", "整改中", "已反馈", "已复评", "已关闭", "不属实")
+CASE_STATE_WEIGHTS = (10, 8, 12, 15, 20, 30, 5)
 
 BASELINE = """
 import sqlite3, sys
@@ -249,13 +252,14 @@ class Generator:
 
     def run(self, ratings: int, answers: int) -> None:
         con = self.con
-        for table in ("rating", "response", "answer", "respondent"):
+        for table in ("rating", "response", "answer", "respondent", "follow_up_case"):
             (count,) = con.execute(f"SELECT count(*) FROM {table}").fetchone()
             if count:
                 raise SystemExit(f"{self.path}: table {table} is not empty")
         indexes = con.execute(
             "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
-            " AND tbl_name IN ('rating', 'response', 'answer', 'respondent')"
+            " AND tbl_name IN ('rating', 'response', 'answer', 'respondent', 'follow_up_case',"
+            " 'case_event')"
         ).fetchall()
         con.execute("PRAGMA journal_mode=OFF")
         con.execute("PRAGMA synchronous=OFF")
@@ -268,6 +272,9 @@ class Generator:
         self.ratings(ratings)
         timings["ratings"] = time.perf_counter() - started
         started = time.perf_counter()
+        cases = self.cases(ratings // CASES_PER)
+        timings["cases"] = time.perf_counter() - started
+        started = time.perf_counter()
         responses, stored = self.responses(answers)
         timings["answers"] = time.perf_counter() - started
         started = time.perf_counter()
@@ -279,7 +286,8 @@ class Generator:
         total = sum(timings.values())
         size = self.path.stat().st_size / 2**20
         print(
-            f"generated {ratings:,} ratings in {timings['ratings']:.1f} s, {stored:,} answers "
+            f"generated {ratings:,} ratings in {timings['ratings']:.1f} s, {cases:,} 差评 cases "
+            f"in {timings['cases']:.1f} s, {stored:,} answers "
             f"({responses:,} responses) in {timings['answers']:.1f} s, indexes in "
             f"{timings['indexes']:.1f} s: {total:.1f} s, {size:,.0f} MB"
         )
@@ -350,6 +358,72 @@ class Generator:
             moments,
             strict=False,
         )
+
+    # 差评 cases ---------------------------------------------------------------------------
+
+    def cases(self, goal: int) -> int:
+        """Cases for up to ``goal`` counted 差评, in every state of the loop, with their events.
+
+        Deadlines are calendar-day approximations (核实 2 days, 整改 7 days after the rating):
+        the pages read them as stored. 已反馈 and the states after it carry their transition
+        event, some of them after the 整改 deadline (late).
+        """
+        con = self.con
+        bad_levels = tuple(LEVELS[i] for i in BAD)
+        candidates = con.execute(
+            "SELECT id, unit_id, rated_at FROM rating WHERE level IN (?, ?)"
+            " AND is_default = 0 AND excluded = 0 AND active = 1 ORDER BY id",
+            bad_levels,
+        ).fetchall()
+        if not candidates:
+            return 0
+        rng = self.rng
+        chosen = np.sort(rng.choice(len(candidates), min(goal, len(candidates)), replace=False))
+        states = np.array(CASE_STATES)
+        weights = np.array(CASE_STATE_WEIGHTS, dtype=float)
+        picked = rng.choice(len(states), len(chosen), p=weights / weights.sum())
+        late = rng.random(len(chosen)) < 0.15
+        size = len(chosen)
+        reply_days = np.where(late, rng.integers(8, 20, size), rng.integers(1, 7, size))
+        rerating = rng.choice(len(LEVELS), len(chosen))
+        case_rows = []
+        event_rows = []
+        picks = zip(
+            chosen.tolist(), picked.tolist(), reply_days.tolist(), rerating.tolist(), strict=True
+        )
+        for case_id, (index, state_index, days, rerate) in enumerate(picks, start=1):
+            rating_id, unit_id, rated_at = candidates[index]
+            opened = datetime.strptime(rated_at + "+0000", "%Y-%m-%d %H:%M:%S.%f%z")
+            local = opened.astimezone(TZ).date()
+            state = str(states[state_index])
+            replied = state in ("已反馈", "已复评", "已关闭")
+            case_rows.append(
+                (
+                    case_id, rating_id, unit_id, state,
+                    (local + timedelta(days=2)).isoformat(),
+                    (local + timedelta(days=7)).isoformat(),
+                    LEVELS[rerate] if state == "已复评" else None,
+                    rated_at,
+                    rated_at if state in ("已关闭", "不属实") else None,
+                )
+            )  # fmt: skip
+            event_rows.append((case_id, "system", "opened", None, "待核实", rated_at))
+            if replied:
+                at = (opened + timedelta(days=days)).strftime("%Y-%m-%d %H:%M:%S.%f")
+                event_rows.append((case_id, "bench", "transition", "整改中", "已反馈", at))
+        con.execute("BEGIN")
+        con.executemany(
+            "INSERT INTO follow_up_case (id, rating_id, unit_id, state, contact_due,"
+            " rectify_due, rerating, opened_at, closed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            case_rows,
+        )
+        con.executemany(
+            "INSERT INTO case_event (case_id, actor, kind, from_state, to_state, at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            event_rows,
+        )
+        con.execute("COMMIT")
+        return len(case_rows)
 
     # Survey answers ----------------------------------------------------------------------
 
