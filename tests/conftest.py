@@ -28,6 +28,9 @@ from surveys.core.db import SessionMaker, create_engine, create_sessionmaker
 from surveys.core.settings import Settings
 from tests import servers
 
+# big_db_file and big_session: a generated 200,000-rating database (tests/bigdb.py).
+pytest_plugins = ["tests.bigdb"]
+
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "scoring" / "demo" / "data"
 BACKEND = servers.backend()
