@@ -114,6 +114,11 @@ bench: $(STAMP)
 bench-scoring: $(STAMP)
 	$(BIN)/python benchmarks/bench_scoring.py
 
+# The console and API pages on the 5,000,000-rating database, beside plain SQL (issue 14).
+.PHONY: bench-pages
+bench-pages: $(STAMP)
+	$(BIN)/python benchmarks/bench_pages.py
+
 .PHONY: bench-outbox
 bench-outbox: $(STAMP)
 	$(BIN)/python benchmarks/bench_outbox.py
