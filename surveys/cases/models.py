@@ -32,6 +32,8 @@ class FollowUpCase(SQLModel, table=True):
     """The follow-up of one 差评 by the responsible unit."""
 
     __tablename__ = "follow_up_case"
+    # Open and overdue cases per unit are counted from this index alone.
+    __table_args__ = (sa.Index("ix_follow_up_case_unit_state", "unit_id", "state"),)
 
     id: int | None = Field(default=None, primary_key=True)
     rating_id: int = Field(foreign_key="rating.id", unique=True)
@@ -49,6 +51,8 @@ class CaseEvent(SQLModel, table=True):
     """The case timeline: every transition, reply and citizen message, with who and when."""
 
     __tablename__ = "case_event"
+    # The 已反馈 time of a case: one search, no row read.
+    __table_args__ = (sa.Index("ix_case_event_case_to_state_at", "case_id", "to_state", "at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="follow_up_case.id", index=True)

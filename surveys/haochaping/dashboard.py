@@ -1,23 +1,28 @@
 """The console dashboard: per unit 好差评 counts and rates, open and overdue 差评, the monthly
-trend and survey responses, for the units the actor may see."""
+trend and survey responses, for the units the actor may see.
+
+All counted in the database: the ratings as counts per unit, level and month, each a range
+of ix_rating_unit_level_time (unit, level, flags, rated_at) that SQLite counts without
+reading a row, so neither the ratings nor the months are sorted or grouped row by row."""
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
+from typing import Any
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from surveys.accounts.access import Actor, Perm
 from surveys.accounts.models import Unit
 from surveys.cases.models import CaseState, FollowUpCase
-from surveys.core.clock import as_utc
 from surveys.haochaping import indicators
 from surveys.haochaping.models import Rating
-from surveys.haochaping.ratings import is_bad
+from surveys.haochaping.ratings import BAD_LEVELS
 from surveys.questionnaire.definitions import Level
 from surveys.questionnaire.models import Response, ResponseStatus
 
@@ -84,22 +89,26 @@ def _months(today: date, count: int) -> list[str]:
 
 
 async def overview(*, session: AsyncSession, actor: Actor, today: date, tz: ZoneInfo) -> Overview:
-    """The dashboard of the actor's units (every unit for admins and city-wide readers)."""
+    """The dashboard of the actor's units (every unit for admins and city-wide readers).
+
+    Per unit, over all periods: counted ratings (active, not default, not excluded), 好评率
+    (基本满意 counted as 好评) and 差评率, 差评 cases not closed, overdue cases of counted
+    ratings (:func:`surveys.cases.is_overdue` on ``today``) and completed survey responses;
+    and the counted ratings of the last :data:`TREND_MONTHS` months in ``tz``.
+    """
     actor.require(Perm.view)
     statement = select(Unit).where(col(Unit.active).is_(True)).order_by(col(Unit.id))
     visible = [u for u in (await session.exec(statement)).all() if actor.sees(u.id)]
     ids = [u.id for u in visible if u.id is not None]
-    by_unit = {
-        row.unit_id: row
-        for row in await indicators.rating_indicators(session=session, today=today, tz=tz)
-        if row.unit_id in ids
-    }
+    months = _months(today, TREND_MONTHS)
+    counts = await _rating_counts(session, ids, _bounds(months, tz)) if ids else []
     open_cases = await session.exec(
         select(FollowUpCase.unit_id, func.count())
         .where(col(FollowUpCase.unit_id).in_(ids), FollowUpCase.state != CaseState.closed.value)
         .group_by(col(FollowUpCase.unit_id))
     )
     bad_open = dict(open_cases.all())
+    overdue = await _overdue(session, ids, today)
     responses = await session.exec(
         select(Response.unit_id, func.count())
         .where(
@@ -109,56 +118,118 @@ async def overview(*, session: AsyncSession, actor: Actor, today: date, tz: Zone
         .group_by(col(Response.unit_id))
     )
     completed = {unit_id: n for unit_id, n in responses.all() if unit_id is not None}
+    good_levels = indicators.GOOD_LEVELS | {Level.neutral}
+    ratings: Counter[int] = Counter()
+    good: Counter[int] = Counter()
+    bad: Counter[int] = Counter()
+    per_month = [Counter[str]() for _ in months]
+    for unit_id, level, buckets in counts:
+        total = sum(buckets)
+        ratings[unit_id] += total
+        good[unit_id] += total if level in good_levels else 0
+        bad[unit_id] += total if level in BAD_LEVELS else 0
+        for month, n in zip(per_month, buckets[1:-1], strict=True):
+            month["ratings"] += n
+            month["good"] += n if level in good_levels else 0
+            month["bad"] += n if level in BAD_LEVELS else 0
     rows = []
     for unit in visible:
         assert unit.id is not None
-        found = by_unit.get(unit.id)
         rows.append(
             UnitRow(
                 unit_id=unit.id,
                 code=unit.code,
                 name=unit.name,
                 kind=str(unit.kind),
-                ratings=found.ratings if found else 0,
-                good_rate=found.good_rate if found else None,
-                bad_rate=found.bad_rate if found else None,
+                ratings=ratings[unit.id],
+                good_rate=_rate(good[unit.id], ratings[unit.id]),
+                bad_rate=_rate(bad[unit.id], ratings[unit.id]),
                 bad_open=int(bad_open.get(unit.id, 0)),
-                overdue=found.overdue_open if found else 0,
+                overdue=overdue.get(unit.id, 0),
                 responses=int(completed.get(unit.id, 0)),
             )
         )
-    return Overview(units=rows, trend=await _trend(session, ids, today, tz))
-
-
-async def _trend(
-    session: AsyncSession, unit_ids: list[int], today: date, tz: ZoneInfo
-) -> list[MonthPoint]:
-    """Counted ratings per month (in ``tz``) over the last :data:`TREND_MONTHS` months."""
-    months = _months(today, TREND_MONTHS)
-    first = date.fromisoformat(months[0] + "-01")
-    since = datetime.combine(first, time(), tzinfo=tz) - timedelta(days=1)
-    statement = select(Rating.rated_at, Rating.level).where(
-        col(Rating.unit_id).in_(unit_ids),
-        col(Rating.active).is_(True),
-        col(Rating.is_default).is_(False),
-        col(Rating.excluded).is_(False),
-        col(Rating.rated_at) >= since,
-    )
-    total: Counter[str] = Counter()
-    good: Counter[str] = Counter()
-    bad: Counter[str] = Counter()
-    good_levels = indicators.GOOD_LEVELS | {Level.neutral}
-    for rated_at, level in (await session.exec(statement)).all():
-        month = as_utc(rated_at).astimezone(tz).strftime("%Y-%m")
-        total[month] += 1
-        good[month] += Level(level) in good_levels
-        bad[month] += is_bad(level)
-    return [
+    trend = [
         MonthPoint(
             month=m,
-            ratings=total[m],
-            bad=bad[m],
-            good_rate=round(good[m] / total[m], 4) if total[m] else None,
+            ratings=point["ratings"],
+            bad=point["bad"],
+            good_rate=_rate(point["good"], point["ratings"]),
         )
-        for m in months
+        for m, point in zip(months, per_month, strict=True)
     ]
+    return Overview(units=rows, trend=trend)
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, indicators.RATE_DIGITS) if whole else None
+
+
+def _bounds(months: list[str], tz: ZoneInfo) -> list[datetime]:
+    """The UTC instants the months begin (in ``tz``), and the instant the last one ends."""
+    firsts = [date.fromisoformat(m + "-01") for m in months]
+    last = firsts[-1]
+    firsts.append(date(last.year + last.month // 12, last.month % 12 + 1, 1))
+    # UTC: SQLite compares the stored UTC text with the bound value's own wall clock.
+    return [datetime.combine(day, time(), tzinfo=tz).astimezone(UTC) for day in firsts]
+
+
+async def _rating_counts(
+    session: AsyncSession, unit_ids: list[int], bounds: list[datetime]
+) -> list[tuple[int, str, list[int]]]:
+    """Counted ratings per (unit, level): before the first month, in each month, after.
+
+    Ratings hold one of the five :class:`Level` codes (every way in validates them), so the
+    counts per level add up to all of a unit's ratings.
+    """
+    levels = sa.union_all(
+        *(sa.select(sa.literal(level.value).label("level")) for level in Level)
+    ).subquery("levels")
+    edges: list[datetime | None] = [None, *bounds, None]
+
+    def bucket(low: datetime | None, high: datetime | None) -> Any:
+        statement = sa.select(func.count()).where(
+            col(Rating.unit_id) == col(Unit.id),
+            col(Rating.level) == levels.c.level,
+            col(Rating.active).is_(True),
+            col(Rating.is_default).is_(False),
+            col(Rating.excluded).is_(False),
+        )
+        if low is not None:
+            statement = statement.where(col(Rating.rated_at) >= low)
+        if high is not None:
+            statement = statement.where(col(Rating.rated_at) < high)
+        return statement.scalar_subquery()
+
+    statement = (
+        sa.select(
+            col(Unit.id),
+            levels.c.level,
+            *(bucket(low, high) for low, high in zip(edges, edges[1:], strict=False)),
+        )
+        .select_from(Unit)
+        .join(levels, sa.true())
+        .where(col(Unit.id).in_(unit_ids))
+    )
+    rows = (await session.exec(statement)).all()  # type: ignore[call-overload]
+    return [(int(row[0]), str(row[1]), [int(n) for n in row[2:]]) for row in rows]
+
+
+async def _overdue(session: AsyncSession, unit_ids: list[int], today: date) -> dict[int, int]:
+    """Overdue cases of counted ratings per rating unit, any period or round."""
+    if not unit_ids:
+        return {}
+    statement = (
+        sa.select(col(Rating.unit_id), func.count())
+        .select_from(FollowUpCase)
+        .join(Rating, col(Rating.id) == col(FollowUpCase.rating_id))
+        .where(
+            col(Rating.unit_id).in_(unit_ids),
+            col(Rating.is_default).is_(False),
+            col(Rating.excluded).is_(False),
+            indicators.overdue(today),
+        )
+        .group_by(col(Rating.unit_id))
+    )
+    rows = (await session.exec(statement)).all()  # type: ignore[call-overload]
+    return {int(unit_id): int(n) for unit_id, n in rows}

@@ -48,10 +48,21 @@ class Rating(SQLModel, table=True):
 
     # Idempotency keys are the unit's own: another unit's source id never hides a rating.
     # The lists read newest first, for everyone and per unit, a page after a cursor.
+    # The indicators group counted ratings per unit, period, level, 事项 or window and the
+    # dashboard counts them per unit, level and month: both read an index alone, in order.
     __table_args__ = (
         sa.UniqueConstraint("unit_id", "source", "source_id"),
         sa.Index("ix_rating_rated_at_id", "rated_at", "id"),
         sa.Index("ix_rating_unit_rated_at_id", "unit_id", "rated_at", "id"),
+        sa.Index(
+            "ix_rating_counted",
+            "unit_id", "period", "level", "item_code", "window_code",
+            "active", "is_default", "excluded",
+        ),  # fmt: skip
+        sa.Index(
+            "ix_rating_unit_level_time",
+            "unit_id", "level", "active", "is_default", "excluded", "rated_at",
+        ),  # fmt: skip
     )
 
     id: int | None = Field(default=None, primary_key=True)
