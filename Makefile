@@ -133,5 +133,10 @@ bench-webchat: $(STAMP)
 bench-scaleout: $(STAMP) servers
 	$(BIN)/python benchmarks/bench_scaleout.py
 
+# `minyi --help` start-up and `minyi serve` idle memory beside a bare Typer / FastAPI app.
+.PHONY: bench-startup
+bench-startup: $(STAMP)
+	$(BIN)/python benchmarks/bench_startup.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

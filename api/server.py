@@ -18,9 +18,6 @@ from api.jobs import Jobs
 from api.main import create_app
 from bot import log_privacy
 from bot.log_privacy import summary
-from bot.main import build_bot, build_dispatcher, run_polling
-from bot.sender import Sender
-from bot.webhook import set_webhook, webhook_router
 from surveys.core import migrate
 from surveys.core.db import SessionMaker, create_sessionmaker, engine_from_settings
 from surveys.core.i18n import N_, Translator
@@ -118,6 +115,10 @@ async def _serve_with_bot(
         async with bot_in_app(settings, app, sessionmaker):
             await server.serve()
         return
+    # The bot (aiogram) is imported only when there is one: it is most of a server's memory.
+    from bot.main import build_bot, build_dispatcher, run_polling
+    from bot.sender import Sender
+
     bot = build_bot(settings)
     sender = Sender(bot, sessionmaker, settings)
     dp = build_dispatcher(settings, sessionmaker, sender.wake)
@@ -159,6 +160,10 @@ async def bot_in_app(
             yield
         return
     assert settings.webhook_url is not None
+    from bot.main import build_bot, build_dispatcher
+    from bot.sender import Sender
+    from bot.webhook import set_webhook, webhook_router
+
     bot = build_bot(settings)
     sender = Sender(bot, sessionmaker, settings)
     dp = build_dispatcher(settings, sessionmaker, sender.wake)

@@ -7,25 +7,25 @@ run whether or not the bot is configured (the sender takes the messages when it 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
-
-from bot import render
-from bot.callbacks import AnswerUnitCb, RerateCb
-from bot.invitations import render_invitation
-from bot.middlewares import CHANNEL
 from bot.outbox import Outbox
-from bot.relay import rerating_label
 from surveys.cases import notices, relay, workdays
 from surveys.core.db import AsyncSession
 from surveys.core.i18n import N_, Translator
 from surveys.core.models import utcnow
 from surveys.core.settings import Settings
 from surveys.delivery import broadcasts
+from surveys.delivery.broadcasts import CHANNEL  # Telegram's, as bot.middlewares.CHANNEL
 from surveys.haochaping import rating_chat
 from surveys.questionnaire import respondents
 from surveys.questionnaire.respondents import DEFAULT_PREFERENCES, Preferences
+
+if TYPE_CHECKING:
+    from aiogram.types import InlineKeyboardMarkup
+
+# Telegram's keyboards (aiogram) are imported where a message is built: a server without
+# BOT_TOKEN runs these jobs too, and with nothing to queue it never loads aiogram.
 
 NO_CHAT = 0  # the jobs' outbox names each message's chat itself
 
@@ -43,6 +43,11 @@ async def translators(session: AsyncSession, chat_ids: list[int]) -> dict[int, T
 
 def reply_keyboard(t: Translator, item: relay.Outgoing) -> InlineKeyboardMarkup:
     """复评 buttons once the case is 已反馈, and a button to write back to the unit."""
+    from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+
+    from bot.callbacks import AnswerUnitCb, RerateCb
+    from bot.relay import rerating_label
+
     rows = []
     if item.ask_rerating:
         rows.append(
@@ -111,6 +116,8 @@ async def queue_reminders(session: AsyncSession, settings: Settings) -> int:
     for chat_id, reply in due:
         if reply.prompt is None or reply.version_id is None or reply.notice is None:
             continue
+        from bot import render
+
         t = words[chat_id]
         text = t.label(reply.notice) + "\n\n" + render.prompt_text(t, reply.prompt)
         keyboard = render.prompt_keyboard(t, reply.prompt, reply.version_id, reply.dialogue)
@@ -126,6 +133,8 @@ async def queue_invitations(session: AsyncSession, settings: Settings) -> int:
     words = {p: translator(p) for p in {*chosen.values(), DEFAULT_PREFERENCES}}
 
     def render(invitation: broadcasts.Invitation) -> tuple[str, dict[str, Any]]:
+        from bot.invitations import render_invitation
+
         preferences = chosen.get(invitation.respondent_id, DEFAULT_PREFERENCES)
         return render_invitation(invitation, words[preferences])
 

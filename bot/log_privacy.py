@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 import traceback
-
-from aiogram.exceptions import AiogramError
 
 from surveys.core.masking import mask_text
 
@@ -63,7 +62,7 @@ def summary(exc: BaseException) -> str:
     """The exception's type; for aiogram's and Telegram's own errors (whose text comes from
     Telegram, not from a citizen) its message too, with ids masked."""
     name = type(exc).__name__
-    if isinstance(exc, AiogramError):
+    if _is_aiogram_error(exc):
         return f"{name}: {mask_ids(str(exc))}"
     return name
 
@@ -71,7 +70,14 @@ def summary(exc: BaseException) -> str:
 def _message(exc: BaseException) -> str:
     """What aiogram's ``"%s: %s", type(e).__name__, e`` shows of ``e``: aiogram's and
     Telegram's own text with ids masked; of any other exception its type only."""
-    return mask_ids(str(exc)) if isinstance(exc, AiogramError) else type(exc).__name__
+    return mask_ids(str(exc)) if _is_aiogram_error(exc) else type(exc).__name__
+
+
+def _is_aiogram_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is one of aiogram's errors; without importing aiogram (a process with
+    no bot never loads it, and then no exception can be one of its)."""
+    exceptions = sys.modules.get("aiogram.exceptions")
+    return exceptions is not None and isinstance(exc, exceptions.AiogramError)
 
 
 def describe(exc: BaseException) -> str:

@@ -12,13 +12,14 @@ import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
-
-from aiogram.types import InlineKeyboardMarkup
+from typing import TYPE_CHECKING, Any
 
 from surveys.core.db import AsyncSession
 from surveys.core.models import utcnow
 from surveys.delivery import outbox
+
+if TYPE_CHECKING:
+    from aiogram.types import InlineKeyboardMarkup
 
 SEND = "sendMessage"
 EDIT_TEXT = "editMessageText"

@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from openpyxl import Workbook  # type: ignore[import-untyped]
-
 from scoring.compute import Estimate, HalfResult, Placing, YearResult
 from scoring.method import Source
 from scoring.models import Component
@@ -272,6 +270,8 @@ def to_csv(rows: Sequence[Row], *, fingerprint: str) -> bytes:
 def write_table(path: Path, rows: Sequence[Sequence[str]]) -> None:
     """Plain rows (a template) to .csv or .xlsx, text cells made formula-safe."""
     if path.suffix.lower() == ".xlsx":
+        from openpyxl import Workbook  # type: ignore[import-untyped]
+
         workbook = Workbook()
         sheet = workbook.active
         assert sheet is not None
@@ -288,6 +288,8 @@ def write_table(path: Path, rows: Sequence[Sequence[str]]) -> None:
 
 def write_xlsx(path: Path | IO[bytes], report: ScoreReport) -> None:
     """The four views as sheets 排名, 分项, 民意明细, 方法与参数."""
+    from openpyxl import Workbook
+
     workbook = Workbook()
     workbook.remove(workbook.worksheets[0])
     workbook.properties.created = report.computed_at.replace(tzinfo=None)

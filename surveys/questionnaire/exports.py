@@ -17,9 +17,6 @@ import io
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 
-from openpyxl import Workbook  # type: ignore[import-untyped]
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE  # type: ignore[import-untyped]
-
 from surveys.core.masking import mask_text
 from surveys.core.spreadsheet import safe_cell, safe_text
 
@@ -68,6 +65,8 @@ def csv_bytes(rows: Iterable[Row]) -> bytes:
 
 
 def _xlsx_value(value: Cell) -> Cell:
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE  # type: ignore[import-untyped]
+
     if isinstance(value, str):
         # openpyxl refuses control characters; they have no place in a cell anyway. Removed
         # first, so what is left is what gets checked for a formula start.
@@ -80,6 +79,8 @@ def _xlsx_value(value: Cell) -> Cell:
 
 def xlsx_bytes(sheets: Sequence[tuple[str, Sequence[Row]]]) -> bytes:
     """A workbook with one sheet per (title, rows); text is never stored as a formula."""
+    from openpyxl import Workbook  # type: ignore[import-untyped]  # here: it takes numpy along
+
     book = Workbook()
     book.remove(book.active)  # type: ignore[arg-type]
     for title, rows in sheets:
