@@ -1,16 +1,25 @@
 """Scores of a half-year or a year: aggregates from SQL, arithmetic off the event loop.
 
-Also the read behind the console's 考评结果 page (:func:`scoring_page`).
+Also the read behind the console's 考评结果 page (:func:`scoring_page`), whose reports are
+kept in a small in-process cache keyed by a cheap stamp of the inputs (:func:`input_stamp`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from scoring import compute
@@ -18,13 +27,17 @@ from scoring.aggregate import gather_inputs
 from scoring.compute import HalfResult, UnitInput, YearResult
 from scoring.exceptions import NoUnits
 from scoring.method import Method, load_method
-from scoring.models import Component, MonitoringImport
+from scoring.models import Component, MonitoringImport, MonitoringScore
 from scoring.monitoring import list_imports
 from scoring.periods import check_period, halves, recent
 from surveys.accounts.access import Actor, Perm
+from surveys.accounts.models import Unit
+from surveys.cases.models import CaseEvent
 from surveys.core.exceptions import DomainError
 from surveys.core.periods import half_year
 from surveys.core.settings import Settings
+from surveys.haochaping.models import Rating
+from surveys.questionnaire.models import Answer, Response, Survey, SurveyVersion
 
 Progress = Callable[[str], None]
 
@@ -210,21 +223,122 @@ def charts(report: ScoreReport, trend: dict[str, ScoreReport]) -> dict[str, obje
     }
 
 
+# Reports already computed, by a stamp of their inputs ----------------------------------------
+
+CACHE_SIZE = 16  # reports kept: a few half-years and years of one or two databases
+# The tables a score is computed from. Rows are added, not changed, with two exceptions that
+# add a row as well: a 申诉 upheld excludes its rating with a case event, and a 复评 retires
+# the earlier rating with a new one; a response completes with its last answer, and units,
+# few, are stamped by their content.
+_STAMPED = (Rating, Response, Answer, CaseEvent, MonitoringImport, MonitoringScore, Survey,
+            SurveyVersion)  # fmt: skip
+
+
+async def input_stamp(session: AsyncSession) -> str:
+    """A cheap fingerprint of everything :func:`score_scope` reads: per table its row count
+    and largest id (each an index lookup), when the last response completed, and the units.
+
+    Scores are computed again only when it changes; it never says two different inputs are
+    the same unless rows were changed in place, which the inputs never are (see above).
+    """
+    parts: list[sa.ScalarSelect[Any]] = []
+    for model in _STAMPED:
+        table: sa.Table = model.__table__  # type: ignore[attr-defined,union-attr]
+        # Separate sub-queries: each a count or a max that an index answers on its own.
+        parts.append(sa.select(func.count()).select_from(table).scalar_subquery())
+        parts.append(sa.select(func.max(table.c.id)).scalar_subquery())
+    parts.append(sa.select(func.max(col(Response.completed_at))).scalar_subquery())
+    connection = await session.connection()
+    counts = (await connection.execute(sa.select(*parts))).one()
+    units = await session.exec(
+        select(col(Unit.id), col(Unit.code), col(Unit.name), col(Unit.kind)).order_by(col(Unit.id))
+    )
+    active = await session.exec(
+        select(col(Unit.id)).where(col(Unit.active).is_(True)).order_by(col(Unit.id))
+    )
+    bind = session.bind
+    engine = bind.engine if isinstance(bind, AsyncConnection) else bind
+    payload = {
+        # Every database its own reports: tests and tools open several in one process.
+        "database": engine.url.render_as_string(hide_password=True) if engine else "",
+        "tables": [str(value) for value in counts],
+        "units": [[str(v) for v in unit] for unit in units.all()],
+        "active": [str(unit_id) for unit_id in active.all()],
+    }
+    return hashlib.sha256(json.dumps(payload, ensure_ascii=False).encode()).hexdigest()
+
+
+class ReportCache:
+    """The last :data:`CACHE_SIZE` reports, least recently used dropped first; safe to use
+    from several threads and event loops (a lock held only to look up or store)."""
+
+    def __init__(self, size: int = CACHE_SIZE) -> None:
+        self.size = size
+        self._reports: OrderedDict[str, ScoreReport] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> ScoreReport | None:
+        with self._lock:
+            report = self._reports.get(key)
+            if report is not None:
+                self._reports.move_to_end(key)
+            return report
+
+    def put(self, key: str, report: ScoreReport) -> None:
+        with self._lock:
+            self._reports[key] = report
+            self._reports.move_to_end(key)
+            while len(self._reports) > self.size:
+                self._reports.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._reports.clear()
+
+
+REPORTS = ReportCache()
+
+
+def _cache_key(stamp: str, setup: Setup, scope: str) -> str:
+    method = json.dumps(setup.method.parameters(), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(f"{stamp}|{setup.tz.key}|{scope}|{method}".encode()).hexdigest()
+
+
+async def cached_scope(
+    *, session: AsyncSession, setup: Setup, stamp: str, period: str | None = None,
+    year: str | None = None,
+) -> ScoreReport:  # fmt: skip
+    """:func:`score_scope`, or the report computed before from the same inputs (same
+    ``stamp`` of :func:`input_stamp`, method and zone); ``computed_at`` is then that of the
+    first computation."""
+    key = _cache_key(stamp, setup, f"year:{year}" if year is not None else f"half:{period}")
+    found = REPORTS.get(key)
+    if found is None:
+        found = await score_scope(session=session, setup=setup, period=period, year=year)
+        REPORTS.put(key, found)
+    return found
+
+
 async def scoring_page(
     *, session: AsyncSession, actor: Actor, setup: Setup, period: str | None = None
 ) -> ScoringPage:
     """Every unit's scores of a half-year (default: the current one), the trend of the last
-    half-years that can be scored, and the monitoring imports (administrators only)."""
+    half-years that can be scored, and the monitoring imports (administrators only).
+
+    Each half-year's report is computed once per state of the inputs (:func:`cached_scope`):
+    a view after nothing changed reads one stamp and the imports.
+    """
     actor.require(Perm.manage)
     chosen = default_period(setup, period)
-    report = await score_scope(session=session, setup=setup, period=chosen)
+    stamp = await input_stamp(session)
+    report = await cached_scope(session=session, setup=setup, stamp=stamp, period=chosen)
     trend: dict[str, ScoreReport] = {}
     for earlier in recent(chosen, TREND_PERIODS):
         try:
             trend[earlier] = (
                 report
                 if earlier == chosen
-                else await score_scope(session=session, setup=setup, period=earlier)
+                else await cached_scope(session=session, setup=setup, stamp=stamp, period=earlier)
             )
         except DomainError:
             continue

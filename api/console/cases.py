@@ -8,6 +8,7 @@ typed, render, and explain a refusal.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Annotated, Any
@@ -118,6 +119,9 @@ def parse_queue(raw: dict[str, str]) -> QueueRequest:
         errors.append(translate(N_("console.cases.error.range")))
     offset = _parse_count(raw["offset"], 0, 0, 10**9, errors)
     limit = _parse_count(raw["limit"], PAGE_SIZE, 1, MAX_PAGE_SIZE, errors)
+    after = raw.get("after", "")
+    if after and not re.fullmatch(queries.QUEUE_CURSOR_PATTERN, after):
+        errors.append(translate(N_("error.bad_cursor"), cursor=after[:40]))
     filters = queries.QueueFilters(
         unit_code=raw["unit"] or None,
         state=state,
@@ -126,14 +130,17 @@ def parse_queue(raw: dict[str, str]) -> QueueRequest:
         opened_to=opened_to,
         offset=offset,
         limit=limit,
+        after=after or None,
     )
     return QueueRequest(raw, filters, errors)
 
 
-def _page_url(raw: dict[str, str], offset: int) -> str:
-    params = {key: value for key, value in raw.items() if value and key != "offset"}
+def _page_url(raw: dict[str, str], offset: int, after: str = "") -> str:
+    params = {k: v for k, v in raw.items() if v and k not in ("offset", "after")}
     if offset:
         params["offset"] = str(offset)
+    if after:
+        params["after"] = after
     return "/console/cases" + (f"?{urlencode(params)}" if params else "")
 
 
@@ -150,6 +157,7 @@ async def case_queue(
     opened_to: str = "",
     offset: str = "",
     limit: str = "",
+    after: str = "",
 ) -> Response:
     raw = {
         "unit": unit.strip(),
@@ -159,6 +167,7 @@ async def case_queue(
         "opened_to": opened_to.strip(),
         "offset": offset.strip(),
         "limit": limit.strip(),
+        "after": after.strip(),
     }
     query = parse_queue(raw)
     page = await queries.case_queue(
@@ -177,12 +186,12 @@ async def case_queue(
     if query.errors:
         return render(request, "console/cases.html", context, actor=actor, status_code=422)
     filters = query.filters
-    context["first"] = filters.offset + 1 if page.rows else 0
-    context["last"] = filters.offset + len(page.rows)
-    if filters.offset > 0:
-        context["prev_url"] = _page_url(raw, max(0, filters.offset - filters.limit))
-    if filters.offset + filters.limit < page.total:
-        context["next_url"] = _page_url(raw, filters.offset + filters.limit)
+    context["first"] = page.start + 1 if page.rows else 0
+    context["last"] = page.start + len(page.rows)
+    if page.start > 0:  # counted from the start: the page before this one
+        context["prev_url"] = _page_url(raw, max(0, page.start - filters.limit))
+    if page.next:  # the next page by cursor: as fast however deep
+        context["next_url"] = _page_url(raw, 0, page.next)
     return render(request, "console/cases.html", context, actor=actor)
 
 

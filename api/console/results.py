@@ -35,12 +35,13 @@ async def results_page(
     q: TextParam = None,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     channel: Annotated[str | None, Query(max_length=16)] = None,
+    after: Annotated[str | None, Query(max_length=40)] = None,
 ) -> Response:
     """Pick a survey, a unit (of the actor's), a period and a channel; see tables, charts,
-    free text, and the responses per channel."""
+    free text (paged on by ``after=``), and the responses per channel."""
     page = await results.results_page(
         session=session, actor=actor, survey=survey, unit=unit_id, period=period, query=q,
-        offset=offset, limit=PAGE_SIZE, channel=channel,
+        offset=offset, limit=PAGE_SIZE, channel=channel, after=after or None,
     )  # fmt: skip
     filters = {"survey": page.survey or "", "unit_id": page.unit_id or "", "period": period or ""}
     shown = {**filters, "channel": page.channel or ""}
@@ -61,6 +62,8 @@ async def results_page(
         "texts": page.texts,
         "total": page.total,
         "offset": offset,
+        "after": after or "",
+        "next": page.next,
         "page_size": PAGE_SIZE,
         "filters": urlencode(shown),
         "more": urlencode({**shown, "q": q or ""}),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, StringConstraints
 
 from api.auth import api_actor
@@ -34,6 +34,7 @@ Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000, 
 class CasesPublic(BaseModel):
     data: list[queries.CasePublic]
     count: int  # all matching cases, not only this page
+    next: str | None = None  # ?after= this for the next page; None on the last one
 
 
 ViewActor = Annotated[Actor, Depends(api_actor(Perm.view))]
@@ -67,6 +68,13 @@ async def list_cases(
     state: CaseState | None = None,
     unit_id: IdQuery = None,
     overdue: bool = False,
+    after: Annotated[
+        str | None,
+        Query(
+            pattern=queries.QUEUE_CURSOR_PATTERN,
+            description="the `next` of the previous page: deep pages stay fast",
+        ),
+    ] = None,
 ) -> CasesPublic:
     """The caller's cases (a unit's token: that unit's), earliest deadline first."""
     filters = queries.QueueFilters(
@@ -75,9 +83,12 @@ async def list_cases(
         overdue=True if overdue else None,
         offset=page.offset,
         limit=page.limit,
+        after=after,
     )
     found = await queries.case_queue(session, actor, filters, today(settings.tz))
-    return CasesPublic(data=[row.public() for row in found.rows], count=found.total)
+    return CasesPublic(
+        data=[row.public() for row in found.rows], count=found.total, next=found.next
+    )
 
 
 @router.get(

@@ -39,6 +39,13 @@ async def list_responses(
     channel: Annotated[
         Literal["telegram", "web"] | None, Query(description="where it was answered")
     ] = None,
+    after: Annotated[
+        str | None,
+        Query(
+            pattern=results.ID_CURSOR_PATTERN,
+            description="the id of the last response shown: the page after it, fast at any depth",
+        ),
+    ] = None,
 ) -> ResponsesPublic:
     """Responses of the caller's units, newest first.
 
@@ -46,6 +53,6 @@ async def list_responses(
     """
     rows, total = await results.list_responses(
         session=session, actor=actor, survey_code=survey, unit_id=unit_id, period=period,
-        status=status, offset=page.offset, limit=page.limit, channel=channel,
+        status=status, offset=page.offset, limit=page.limit, channel=channel, after=after,
     )  # fmt: skip
     return ResponsesPublic(data=rows, count=total)

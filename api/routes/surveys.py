@@ -48,6 +48,7 @@ class SurveysPublic(BaseModel):
 class FreeTextsPublic(BaseModel):
     data: list[results.FreeTextRow]  # phones and ID numbers masked
     count: int  # all matches, not only this page
+    next: str | None = None  # ?after= this for the next page; None on the last one
 
 
 class SurveyStatePublic(BaseModel):
@@ -218,10 +219,14 @@ async def survey_free_text(
     q: Annotated[str | None, Query(max_length=100, description="substring to find")] = None,
     unit_id: IdQuery = None,
     period: Annotated[str | None, Query(max_length=8)] = None,
+    after: Annotated[
+        str | None,
+        Query(pattern=results.ID_CURSOR_PATTERN, description="the `next` of the previous page"),
+    ] = None,
 ) -> FreeTextsPublic:
     """Text answers of the caller's units, newest first, phones and ID numbers masked."""
-    rows, total = await results.free_text(
+    found = await results.free_text_page(
         session=session, actor=actor, survey_code=code, query=q, unit_id=unit_id,
-        period=period, offset=page.offset, limit=page.limit,
+        period=period, offset=page.offset, limit=page.limit, after=after,
     )  # fmt: skip
-    return FreeTextsPublic(data=rows, count=total)
+    return FreeTextsPublic(data=found.rows, count=found.total, next=found.next)

@@ -32,8 +32,13 @@ class FollowUpCase(SQLModel, table=True):
     """The follow-up of one 差评 by the responsible unit."""
 
     __tablename__ = "follow_up_case"
-    # Open and overdue cases per unit are counted from this index alone.
-    __table_args__ = (sa.Index("ix_follow_up_case_unit_state", "unit_id", "state"),)
+    # The case queue's order (整改 deadline, id), of every case and of one unit's; open and
+    # overdue cases per unit are counted from ix_follow_up_case_unit_state alone.
+    __table_args__ = (
+        sa.Index("ix_follow_up_case_queue", "rectify_due", "id"),
+        sa.Index("ix_follow_up_case_unit_queue", "unit_id", "rectify_due", "id"),
+        sa.Index("ix_follow_up_case_unit_state", "unit_id", "state"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     rating_id: int = Field(foreign_key="rating.id", unique=True)

@@ -9,12 +9,14 @@ and the moves open to the actor worked out here, so no adapter queries or masks 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
-from datetime import date
+from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlmodel import col, select
+import sqlalchemy as sa
+from sqlmodel import col, func, not_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from surveys.accounts import units
@@ -24,6 +26,7 @@ from surveys.cases import contact
 from surveys.cases import service as cases
 from surveys.cases.models import CaseEvent, CaseState, FollowUpCase
 from surveys.core.clock import local_minutes, today
+from surveys.core.exceptions import BadCursor
 from surveys.core.masking import mask_text
 from surveys.core.models import pk
 from surveys.delivery import outbox
@@ -31,6 +34,8 @@ from surveys.haochaping.models import Rating
 
 STATE_ORDER = list(CaseState)
 PAGE_SIZE = 50
+# The queue's order is (整改 deadline, id): a cursor is the last row's deadline and id.
+QUEUE_CURSOR_PATTERN = r"^\d{4}-\d{2}-\d{2}_[1-9]\d{0,18}$"
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,7 @@ class QueueFilters:
     opened_to: date | None = None
     offset: int = 0
     limit: int = PAGE_SIZE
+    after: str | None = None  # a ``next`` handed out before: the page after that row
 
 
 @dataclass(frozen=True)
@@ -96,6 +102,8 @@ class QueuePage:
     rows: list[QueueRow] = field(default_factory=list)
     total: int = 0  # all matching cases, not only this page
     unknown_unit: bool = False  # filters.unit_code is none of ``units``
+    next: str | None = None  # ``after=`` this for the next page; None on the last one
+    start: int = 0  # how many matching cases come before the first row shown
 
 
 @dataclass(frozen=True)
@@ -175,14 +183,72 @@ async def _item_names(
     }
 
 
+def queue_cursor(row: CaseSummary) -> str:
+    """The ``after=`` cursor that continues the queue after ``row``: its deadline and id."""
+    return f"{row.rectify_due.isoformat()}_{row.id}"
+
+
+def _parse_queue_cursor(after: str) -> tuple[date, int]:
+    if not re.fullmatch(QUEUE_CURSOR_PATTERN, after):
+        raise BadCursor(cursor=after[:40])
+    due, _, case_id = after.partition("_")
+    try:
+        day = date.fromisoformat(due)
+    except ValueError:
+        raise BadCursor(cursor=after[:40]) from None
+    if int(case_id) >= 2**63:
+        raise BadCursor(cursor=after[:40])
+    return day, int(case_id)
+
+
+def _conditions(actor: Actor, where: cases.CaseFilter) -> list[sa.ColumnElement[bool]]:
+    """The filters of :func:`surveys.cases.service.list_cases`, as SQL conditions."""
+    found: list[sa.ColumnElement[bool]] = []
+    units = actor.unit_filter(where.unit_id)
+    if units is not None:
+        found.append(col(FollowUpCase.unit_id).in_(units))
+    if where.state is not None:
+        found.append(col(FollowUpCase.state) == where.state.value)
+    if where.opened_from is not None:
+        found.append(col(FollowUpCase.opened_at) >= cases._day_start(where.opened_from))
+    if where.opened_to is not None:
+        end = cases._day_start(where.opened_to + timedelta(days=1))
+        found.append(col(FollowUpCase.opened_at) < end)
+    if where.overdue_on is not None:
+        found.append(cases._overdue(where.overdue_on))
+    if where.on_time_on is not None:
+        found.append(not_(cases._overdue(where.on_time_on)))
+    return found
+
+
+def _order_key() -> sa.ColumnElement[tuple[date, int]]:
+    return sa.tuple_(col(FollowUpCase.rectify_due), col(FollowUpCase.id))
+
+
+def _position(after: tuple[date, int]) -> sa.ColumnElement[tuple[date, int]]:
+    due, case_id = after
+    return sa.tuple_(sa.literal(due, sa.Date), sa.literal(case_id, sa.BigInteger))
+
+
+async def _count(session: AsyncSession, conditions: Sequence[sa.ColumnElement[bool]]) -> int:
+    statement = select(func.count()).select_from(FollowUpCase).where(*conditions)
+    return int((await session.exec(statement)).one())
+
+
 async def case_queue(
     session: AsyncSession, actor: Actor, filters: QueueFilters | None, on: date
 ) -> QueuePage:
     """The actor's cases by deadline, earliest first, with the units they may filter by.
 
     ``filters`` None: only the choices (the adapter found the typed filters invalid).
+    Filtered, counted (one COUNT) and paged by the database, on the indexes of the order
+    (整改 deadline, id); ``filters.after`` continues after a row by one index seek however
+    deep, ``offset`` counts rows from there (or from the start).
     """
     actor.require(Perm.view)
+    position = (
+        _parse_queue_cursor(filters.after) if filters and filters.after is not None else None
+    )
     visible = await _visible_units(session, actor)
     choices = [UnitChoice(pk(u), u.code, u.name) for u in visible]
     if filters is None:
@@ -201,10 +267,21 @@ async def case_queue(
         opened_from=filters.opened_from,
         opened_to=filters.opened_to,
     )
-    found, total = await cases.list_cases(
-        session=session, actor=actor, where=where, offset=filters.offset, limit=filters.limit
+    conditions = _conditions(actor, where)
+    total = await _count(session, conditions)
+    page = select(FollowUpCase).where(*conditions)
+    start = filters.offset
+    if position is not None:
+        # A row-value comparison: one range seek on (rectify_due, id).
+        page = page.where(_order_key() > _position(position))
+        start += await _count(session, [*conditions, _order_key() <= _position(position)])
+    page = page.order_by(col(FollowUpCase.rectify_due), col(FollowUpCase.id))
+    found = (await session.exec(page.offset(filters.offset).limit(filters.limit + 1))).all()
+    rows = await _rows(session, found[: filters.limit], choices, on)
+    more = len(found) > filters.limit
+    return QueuePage(
+        choices, rows, total, next=queue_cursor(rows[-1]) if rows and more else None, start=start
     )
-    return QueuePage(choices, await _rows(session, found, choices, on), total)
 
 
 async def _rows(

@@ -76,7 +76,12 @@ class Identity(SQLModel, table=True):
 
 
 class Response(SQLModel, table=True):
-    __table_args__ = (sa.UniqueConstraint("respondent_id", "survey_id", "period"),)
+    __table_args__ = (
+        sa.UniqueConstraint("respondent_id", "survey_id", "period"),
+        # The filters of the results page: a survey's completed responses, by period, unit
+        # and channel, counted from this index alone.
+        sa.Index("ix_response_results", "survey_id", "status", "period", "unit_id", "channel"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     respondent_id: int = Field(foreign_key="respondent.id", index=True)
@@ -96,7 +101,20 @@ class Response(SQLModel, table=True):
 
 
 class Answer(SQLModel, table=True):
-    __table_args__ = (sa.UniqueConstraint("response_id", "question_key"),)
+    __table_args__ = (
+        sa.UniqueConstraint("response_id", "question_key"),
+        # The results page counts answers per (question, choice), and the scores count
+        # satisfaction answers per level and half-year, from this index alone.
+        sa.Index(
+            "ix_answer_tally",
+            "response_id",
+            "question_key",
+            "skipped",
+            "choice",
+            "number",
+            "answered_at",
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     response_id: int = Field(foreign_key="response.id", index=True)

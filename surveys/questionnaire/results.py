@@ -14,13 +14,15 @@ chat id or name, and free text is masked (:func:`surveys.masking.mask_text`).
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Literal
+from typing import Literal, TypeVarTuple
 
 import sqlalchemy as sa
+from sqlalchemy import Select
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -28,7 +30,7 @@ from surveys.accounts.access import Actor, Perm
 from surveys.accounts.models import Unit
 from surveys.accounts.units import list_units
 from surveys.core.clock import as_utc
-from surveys.core.exceptions import NotFound, UnknownSurvey
+from surveys.core.exceptions import BadCursor, NotFound, UnknownSurvey
 from surveys.core.i18n import N_, Translator
 from surveys.core.masking import mask_text
 from surveys.core.models import pk
@@ -36,6 +38,7 @@ from surveys.questionnaire import catalog, engine, exports
 from surveys.questionnaire.definitions import Level, Question, QuestionType
 from surveys.questionnaire.models import Answer, Response, ResponseStatus, Survey, SurveyVersion
 
+Ts = TypeVarTuple("Ts")
 # Method A of domain.md §5: equal-interval points per level.
 LEVEL_POINTS: dict[str, int] = {
     Level.very_satisfied.value: 100,
@@ -170,14 +173,18 @@ def parse_channel(raw: str | None) -> str | None:
     return raw.strip()
 
 
-async def _by_channel(session: AsyncSession, scope: _Scope) -> tuple[tuple[str, int], ...]:
+async def _by_channel(
+    session: AsyncSession, scope: _Scope
+) -> tuple[int, tuple[tuple[str, int], ...]]:
+    """Completed responses in scope, and per channel within the other filters: one GROUP BY."""
     statement = (
         select(col(Response.channel), func.count(col(Response.id)))
         .where(*scope.conditions(any_channel=True))
         .group_by(col(Response.channel))
     )
     counts = {str(channel): int(n) for channel, n in (await session.exec(statement)).all()}
-    return tuple((channel, counts.get(channel, 0)) for channel in CHANNELS)
+    total = counts.get(scope.channel, 0) if scope.channel else sum(counts.values())
+    return total, tuple((channel, counts.get(channel, 0)) for channel in CHANNELS)
 
 
 def _label(question: Question, code: str, t: Translator) -> str:
@@ -231,48 +238,90 @@ def _result(
 _ON_RESPONSE = col(Answer.response_id) == col(Response.id)
 
 
+async def _all(session: AsyncSession, statement: Select[*Ts]) -> Sequence[sa.Row[*Ts]]:
+    """The rows of a select of more columns than ``session.exec`` types; flushed first, as
+    ``exec`` does."""
+    await session.flush()
+    return (await (await session.connection()).execute(statement)).all()
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.bind.dialect.name if session.bind else "sqlite"
+
+
+def _ticked(session: AsyncSession) -> sa.TableValuedAlias:
+    """One row per option ticked in a multi answer (``value``), as a table joined laterally;
+    anything but a JSON array (a skipped answer's null) ticks nothing."""
+    choices = col(Answer.choices)
+    if _dialect(session) == "postgresql":
+        array = sa.case(
+            (func.json_typeof(choices) == "array", choices),
+            else_=sa.cast(sa.literal("[]"), sa.JSON),
+        )
+        return func.json_array_elements_text(array).table_valued("value").alias("ticked")
+    array = sa.case((func.json_type(choices) == "array", choices), else_=sa.literal("[]"))
+    return func.json_each(array).table_valued("value").alias("ticked")
+
+
 async def _tally(
     session: AsyncSession, scope: _Scope, kinds: dict[str, QuestionType]
 ) -> tuple[dict[str, Counter[str]], Counter[str], Counter[str]]:
-    """Per question key: counts per answer code, answers given, answers skipped."""
+    """Per question key: counts per answer code, answers given, answers skipped.
+
+    Counted by the database: one GROUP BY (question, skipped, choice, number), read from
+    the covering index ``ix_answer_tally``, and one over the options ticked in multi answers
+    (each option once per answer, however often the array holds it).
+    """
     counts: dict[str, Counter[str]] = {key: Counter() for key in kinds}
     answered: Counter[str] = Counter()
     skipped: Counter[str] = Counter()
-    given = (
-        select(col(Answer.question_key), col(Answer.choice), col(Answer.number), func.count())
+    if not kinds:
+        return counts, answered, skipped
+    grouped = (
+        sa.select(
+            col(Answer.question_key),
+            col(Answer.skipped),
+            col(Answer.choice),
+            col(Answer.number),
+            func.count(),
+        )
         .join(Response, _ON_RESPONSE)
-        .where(*scope.conditions(), col(Answer.skipped).is_(False))
-        .group_by(col(Answer.question_key), col(Answer.choice), col(Answer.number))
+        .where(*scope.conditions())
+        .group_by(
+            col(Answer.question_key), col(Answer.skipped), col(Answer.choice), col(Answer.number)
+        )
     )
-    for key, choice, number, n in (await session.exec(given)).all():
+    for key, was_skipped, choice, number, n in await _all(session, grouped):
         if key not in kinds:
             continue  # a question of an earlier version only
+        if was_skipped:
+            skipped[key] += n
+            continue
         answered[key] += n
         if kinds[key] is QuestionType.scale and number is not None:
             counts[key][str(number)] += n
         elif kinds[key] in (QuestionType.single, QuestionType.satisfaction) and choice:
             counts[key][choice] += n
-    left_out = (
-        select(col(Answer.question_key), func.count())
-        .join(Response, _ON_RESPONSE)
-        .where(*scope.conditions(), col(Answer.skipped).is_(True))
-        .group_by(col(Answer.question_key))
-    )
-    for key, n in (await session.exec(left_out)).all():
-        skipped[key] += n
     multi = [key for key, kind in kinds.items() if kind is QuestionType.multi]
     if multi:
-        ticked = (
-            select(col(Answer.question_key), col(Answer.choices))
+        ticked = _ticked(session)
+        options = (
+            select(
+                col(Answer.question_key), ticked.c.value, func.count(sa.distinct(col(Answer.id)))
+            )
+            .select_from(Answer)
             .join(Response, _ON_RESPONSE)
+            .join(ticked, sa.true())
             .where(
                 *scope.conditions(),
                 col(Answer.question_key).in_(multi),
                 col(Answer.skipped).is_(False),
+                ticked.c.value.is_not(None),
             )
+            .group_by(col(Answer.question_key), ticked.c.value)
         )
-        for key, choices in (await session.exec(ticked)).all():
-            counts[key].update(set(choices or []))
+        for key, code, n in (await session.exec(options)).all():
+            counts[key][str(code)] += n
     return counts, answered, skipped
 
 
@@ -291,33 +340,74 @@ async def question_results(
     definition = catalog.definition_of(scope.version)
     kinds = {q.key: q.type for q in definition.questions}
     counts, answered, skipped = await _tally(session, scope, kinds)
-    total = (
-        await session.exec(select(func.count(col(Response.id))).where(*scope.conditions()))
-    ).one()
+    total, by_channel = await _by_channel(session, scope)
     return SurveyResults(
         code=scope.survey.code,
         title=scope.version.title,
         version=scope.version.version,
         period=scope.period,
         unit_id=unit_id,
-        responses=int(total),
+        responses=total,
         questions=tuple(
             _result(q, counts[q.key], answered[q.key], skipped[q.key])
             for q in definition.questions
         ),
         channel=scope.channel,
-        by_channel=await _by_channel(session, scope),
+        by_channel=by_channel,
     )
 
 
-async def _free_text(session: AsyncSession, scope: _Scope, query: str | None) -> list[FreeTextRow]:
-    """Every masked text answer in scope, newest first, matching ``query`` if given."""
+# Paging: an ``after=`` cursor is the id of the last row shown (an answer's for free text, a
+# response's for responses); the list continues below it, newest first, by one index seek.
+ID_CURSOR_PATTERN = r"^[1-9]\d{0,18}$"
+_CHUNK = 5000  # text answers masked at a time when a search cannot be narrowed in SQL
+
+
+def parse_id_cursor(after: str) -> int:
+    """The id in an ``after=`` cursor; a text this code never hands out is :class:`BadCursor`."""
+    if not re.fullmatch(ID_CURSOR_PATTERN, after) or int(after) >= 2**63:
+        raise BadCursor(cursor=after[:40])
+    return int(after)
+
+
+@dataclass(frozen=True)
+class FreeTextPage:
+    rows: list[FreeTextRow]
+    total: int  # every match, not only this page
+    next: str | None = None  # ``after=`` this for the next page; None on the last one
+
+
+def narrows_in_sql(needle: str) -> bool:
+    """Whether a search for ``needle`` in the masked, case-folded text may be narrowed first by
+    a plain substring match on the stored text, without losing a match.
+
+    True when every character is a letter without case (漢字, kana, hangul …: Unicode's "Lo",
+    which no character case-folds into). Masking only replaces digits, ``X`` and e-mail and
+    separator characters, never such a letter, and keeps the rest as typed, so each match in
+    the masked text is a match in the stored one; the masked text is still checked after.
+    """
+    return bool(needle) and all(unicodedata.category(ch) == "Lo" for ch in needle)
+
+
+def _texts_of(scope: _Scope) -> dict[str, str]:
     definition = catalog.definition_of(scope.version)
-    texts = {q.key: q.text for q in definition.questions if q.type is QuestionType.text}
-    if not texts:
-        return []
-    statement = (
-        select(Answer, col(Response.unit_id))
+    return {q.key: q.text for q in definition.questions if q.type is QuestionType.text}
+
+
+_TextAnswers = Select[int | None, int, str, str | None, datetime, int | None]
+
+
+def _text_answers(scope: _Scope, texts: dict[str, str]) -> _TextAnswers:
+    """Text answers in scope (the columns a row shows), unordered."""
+    return (
+        sa.select(
+            col(Answer.id),
+            col(Answer.response_id),
+            col(Answer.question_key),
+            col(Answer.text),
+            col(Answer.answered_at),
+            col(Response.unit_id),
+        )
         .join(Response, _ON_RESPONSE)
         .where(*scope.conditions())
         .where(
@@ -326,29 +416,131 @@ async def _free_text(session: AsyncSession, scope: _Scope, query: str | None) ->
             col(Answer.text).is_not(None),
         )
     )
-    found = (await session.exec(statement.order_by(col(Answer.id).desc()))).all()
-    # Search the masked text, so a search cannot confirm a hidden phone or ID number.
-    needle = (query or "").strip().casefold()
-    masked = [(answer, unit_id, mask_text(answer.text or "")) for answer, unit_id in found]
-    if needle:
-        masked = [row for row in masked if needle in row[2].casefold()]
-    unit_ids = {unit_id for _, unit_id, _ in masked if unit_id is not None}
+
+
+_Found = tuple[int, int, str, str, datetime, int | None]  # answer id … unit id, text masked
+
+
+def _stored_id(answer_id: int | None) -> int:
+    return answer_id or 0  # a stored row always has its id
+
+
+async def _rows_of(
+    session: AsyncSession, found: Sequence[_Found], texts: dict[str, str]
+) -> list[FreeTextRow]:
+    unit_ids = {row[5] for row in found if row[5] is not None}
     names: dict[int, str] = {}
     if unit_ids:
         units = await session.exec(select(Unit).where(col(Unit.id).in_(unit_ids)))
         names = {u.id: u.name for u in units.all() if u.id is not None}
     return [
         FreeTextRow(
-            response_id=answer.response_id,
+            response_id=response_id,
             unit_id=unit_id,
             unit_name=names.get(unit_id) if unit_id is not None else None,
-            question_key=answer.question_key,
-            question_text=texts[answer.question_key],
+            question_key=key,
+            question_text=texts[key],
             text=text,
-            answered_at=as_utc(answer.answered_at),
+            answered_at=as_utc(answered_at),
         )
-        for answer, unit_id, text in masked
+        for _, response_id, key, text, answered_at, unit_id in found
     ]
+
+
+async def _matches(
+    session: AsyncSession, statement: _TextAnswers, needle: str
+) -> AsyncIterator[_Found]:
+    """Rows of ``statement`` newest first, masked, whose masked text holds ``needle`` (every
+    row without one), read a chunk at a time so memory stays bounded."""
+    if needle and narrows_in_sql(needle):
+        statement = statement.where(col(Answer.text).contains(needle, autoescape=True))
+    below: int | None = None
+    while True:
+        chunk = statement.order_by(col(Answer.id).desc()).limit(_CHUNK)
+        if below is not None:
+            chunk = chunk.where(col(Answer.id) < below)
+        found = await _all(session, chunk)
+        for answer_id, response_id, key, text, answered_at, unit_id in found:
+            # Search the masked text, so a search cannot confirm a hidden phone or ID number.
+            masked = mask_text(text or "")
+            if not needle or needle in masked.casefold():
+                yield _stored_id(answer_id), response_id, key, masked, answered_at, unit_id
+        if len(found) < _CHUNK:
+            return
+        below = found[-1][0]
+
+
+async def _free_text(session: AsyncSession, scope: _Scope, query: str | None) -> list[FreeTextRow]:
+    """Every masked text answer in scope, newest first, matching ``query`` if given."""
+    texts = _texts_of(scope)
+    if not texts:
+        return []
+    needle = (query or "").strip().casefold()
+    found = [row async for row in _matches(session, _text_answers(scope, texts), needle)]
+    return await _rows_of(session, found, texts)
+
+
+async def _free_text_page(
+    session: AsyncSession,
+    scope: _Scope,
+    query: str | None,
+    offset: int,
+    limit: int,
+    after: str | None,
+) -> FreeTextPage:
+    below = parse_id_cursor(after) if after is not None else None
+    texts = _texts_of(scope)
+    if not texts:
+        return FreeTextPage([], 0)
+    statement = _text_answers(scope, texts)
+    needle = (query or "").strip().casefold()
+    if not needle:
+        # Counted and paged by the database; only the rows shown are read and masked.
+        counted = select(func.count()).select_from(statement.subquery())
+        total = int((await session.exec(counted)).one())
+        page = statement.order_by(col(Answer.id).desc())
+        if below is not None:
+            page = page.where(col(Answer.id) < below)
+        found = await _all(session, page.offset(offset).limit(limit + 1))
+        shown = [
+            (_stored_id(answer_id), response_id, key, mask_text(text or ""), answered_at, unit)
+            for answer_id, response_id, key, text, answered_at, unit in found[:limit]
+        ]
+        more = len(found) > limit
+    else:
+        # The search is on the masked text: every match is counted, the page kept.
+        total, skip, shown, more = 0, offset, [], False
+        async for row in _matches(session, statement, needle):
+            total += 1
+            if below is not None and row[0] >= below:
+                continue
+            if skip:
+                skip -= 1
+            elif len(shown) < limit:
+                shown.append(row)
+            else:
+                more = True
+    rows = await _rows_of(session, shown, texts)
+    return FreeTextPage(rows, total, str(shown[-1][0]) if shown and more else None)
+
+
+async def free_text_page(
+    *,
+    session: AsyncSession,
+    actor: Actor,
+    survey_code: str,
+    query: str | None = None,
+    unit_id: int | None = None,
+    period: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
+    channel: str | None = None,
+    after: str | None = None,
+) -> FreeTextPage:
+    """One page of masked text answers (newest first), the number of matches and the cursor
+    of the next page. ``after`` (a ``next`` handed out before) continues below that row."""
+    scope = await _scope(session, actor, Perm.view, survey_code, unit_id, period, channel)
+    return await _free_text_page(session, scope, query, offset, limit, after)
 
 
 async def free_text(
@@ -362,11 +554,19 @@ async def free_text(
     offset: int = 0,
     limit: int = 50,
     channel: str | None = None,
+    after: str | None = None,
 ) -> tuple[list[FreeTextRow], int]:
     """One page of masked text answers (newest first) and the number of matches."""
-    scope = await _scope(session, actor, Perm.view, survey_code, unit_id, period, channel)
-    rows = await _free_text(session, scope, query)
-    return rows[offset : offset + limit], len(rows)
+    page = await free_text_page(
+        session=session, actor=actor, survey_code=survey_code, query=query, unit_id=unit_id,
+        period=period, offset=offset, limit=limit, channel=channel, after=after,
+    )  # fmt: skip
+    return page.rows, page.total
+
+
+def response_cursor(row: ResponseRow) -> str:
+    """The ``after=`` cursor that continues the responses after ``row``."""
+    return str(row.id)
 
 
 async def list_responses(
@@ -380,28 +580,39 @@ async def list_responses(
     offset: int = 0,
     limit: int = 50,
     channel: str | None = None,
+    after: str | None = None,
 ) -> tuple[list[ResponseRow], int]:
-    """Responses of the actor's units, newest first: ids and states, never who answered."""
+    """Responses of the actor's units, newest first: ids and states, never who answered.
+
+    ``after`` (a :func:`response_cursor` of the last row shown) continues below that response
+    by an index seek however deep; the count is exact, every match.
+    """
     actor.require(Perm.view)
+    below = parse_id_cursor(after) if after is not None else None
     statement = (
         select(Response, Survey.code, SurveyVersion.version)
         .join(Survey, col(Response.survey_id) == col(Survey.id))
         .join(SurveyVersion, col(Response.survey_version_id) == col(SurveyVersion.id))
     )
+    counted = select(func.count(col(Response.id)))
+    conditions: list[sa.ColumnElement[bool]] = []
     if survey_code is not None:
         survey, _ = await _survey(session, survey_code)
-        statement = statement.where(Response.survey_id == survey.id)
+        conditions.append(col(Response.survey_id) == pk(survey))
     units = actor.unit_filter(unit_id)
     if units is not None:
-        statement = statement.where(col(Response.unit_id).in_(units))
+        conditions.append(col(Response.unit_id).in_(units))
     if period:
-        statement = statement.where(Response.period == period)
+        conditions.append(col(Response.period) == period)
     if status is not None:
-        statement = statement.where(Response.status == status.value)
+        conditions.append(col(Response.status) == status.value)
     if (channel := parse_channel(channel)) is not None:
-        statement = statement.where(Response.channel == channel)
-    total = (await session.exec(select(func.count()).select_from(statement.subquery()))).one()
-    page = statement.order_by(col(Response.id).desc()).offset(offset).limit(limit)
+        conditions.append(col(Response.channel) == channel)
+    # Every response has its survey and version (foreign keys): counted without the joins.
+    total = (await session.exec(counted.where(*conditions))).one()
+    page = statement.where(*conditions).order_by(col(Response.id).desc())
+    if below is not None:
+        page = page.where(col(Response.id) < below)
     rows = [
         ResponseRow(
             id=response.id or 0,
@@ -414,7 +625,7 @@ async def list_responses(
             started_at=as_utc(response.started_at),
             completed_at=as_utc(response.completed_at) if response.completed_at else None,
         )
-        for response, code, version in (await session.exec(page)).all()
+        for response, code, version in (await session.exec(page.offset(offset).limit(limit))).all()
     ]
     return rows, int(total)
 
@@ -563,6 +774,7 @@ class ResultsPage:
     charts: list[dict[str, object]] = field(default_factory=list)
     texts: list[FreeTextRow] = field(default_factory=list)
     total: int = 0  # free-text matches, not only this page
+    next: str | None = None  # ``after=`` for the free text's next page; None on the last
 
 
 def parse_unit(raw: str | None) -> int | None:
@@ -610,6 +822,7 @@ async def results_page(
     offset: int = 0,
     limit: int = 20,
     channel: str | None = None,
+    after: str | None = None,
 ) -> ResultsPage:
     """Distributions, charts and one page of masked free text of the actor's units."""
     actor.require(Perm.view)
@@ -625,15 +838,16 @@ async def results_page(
         session=session, actor=actor, survey_code=code, unit_id=unit_id, period=period,
         channel=channel,
     )  # fmt: skip
-    texts, total = await free_text(
+    texts = await free_text_page(
         session=session, actor=actor, survey_code=code, query=query, unit_id=unit_id,
-        period=period, offset=offset, limit=limit, channel=channel,
+        period=period, offset=offset, limit=limit, channel=channel, after=after,
     )  # fmt: skip
     return replace(
         page,
         found=found,
         periods=await survey_periods(session=session, survey_code=code),
         charts=chart_data(found),
-        texts=texts,
-        total=total,
+        texts=texts.rows,
+        total=texts.total,
+        next=texts.next,
     )
