@@ -2,29 +2,34 @@
 
 Run from the repository root::
 
-    .venv/bin/python benchmarks/bench_answers.py [--answers N] [--concurrency C]
+    .venv/bin/python benchmarks/bench_answers.py [--answers N] [--concurrency 8,32,128]
 
 Both sides run in this process, in the same run, on SQLite files made by
 :func:`surveys.db.create_engine` (WAL, ``synchronous=FULL``, ``BEGIN IMMEDIATE``), and every
-update is committed before the next one of the same worker is fed.
+update is committed before the next one of the same citizen is fed.
 
 * **minyi**: the Dispatcher of :func:`bot.main.build_dispatcher` with the demo units and the
-  demo survey. Simulated citizens send ``/start s_<survey>_kundulun``, then click the answer
-  buttons found in the ``reply_markup`` the bot really sent (ticking options of multiple-choice
-  questions before 完成) and type the free-text answer.
+  demo survey, and the outbox sender running as it does in production (its own loop, woken
+  when an update has queued something). Simulated citizens send
+  ``/start s_<survey>_kundulun``, then click the answer buttons found in the
+  ``reply_markup`` the bot really sent (ticking options of multiple-choice questions before
+  完成) and type the free-text answer; each waits for the bot's calls of one update to reach
+  the Bot API before sending the next.
 * **baseline**: a bare ``Dispatcher`` whose one ``callback_query`` handler inserts one row and
   commits, then answers the callback. It is fed as many updates as the minyi run.
 
 Bot API calls never leave the process: :class:`LocalSession` serialises each request like the
 HTTP session would, and returns a well-formed result parsed by aiogram's own response check.
 ``--api-latency-ms`` makes each call wait like a network round trip, and ``--concurrency``
-keeps several citizens answering at once, as polling does with one task per update.
+keeps several citizens answering at once, as polling does with one task per update; several
+levels (``8,32,128``) are measured in one run.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import io
 import itertools
@@ -40,17 +45,19 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from enum import Enum
 from pathlib import Path
 from typing import Any, cast
 
-from aiogram import Bot, Dispatcher, Router
+from aiogram import BaseMiddleware, Bot, Dispatcher, Router
 from aiogram.client.session.base import BaseSession
 from aiogram.dispatcher.event.bases import UNHANDLED
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import TelegramType
-from aiogram.types import CallbackQuery, Update
+from aiogram.types import CallbackQuery, TelegramObject, Update
 from sqlalchemy import BigInteger, Integer, String, event, func
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -94,6 +101,12 @@ class ChatLog:
     messages: dict[int, dict[str, Any]] = field(default_factory=dict)
     last_sent: int | None = None
     next_id: int = 1
+    # Bot API calls for this chat that reached the session, and when the last one did;
+    # calls the chat's updates have queued so far, and who waits for them.
+    arrived: int = 0
+    arrived_at: float = 0.0
+    expected: int = 0
+    waiter: asyncio.Future[float] | None = None
 
     def new_id(self) -> int:
         message_id = self.next_id
@@ -125,6 +138,35 @@ class LocalSession(BaseSession):
         chat = self.chat(chat_id)
         return None if chat.last_sent is None else chat.messages[chat.last_sent]
 
+    async def replies(self, chat_id: int, calls: int, timeout: float) -> float | None:
+        """Wait until ``calls`` more Bot API calls for this chat have reached the session;
+        when the last of them did (``perf_counter``), or None after ``timeout`` seconds."""
+        chat = self.chat(chat_id)
+        chat.expected += calls
+        if chat.arrived >= chat.expected:
+            return chat.arrived_at
+        chat.waiter = asyncio.get_running_loop().create_future()
+        try:
+            return await asyncio.wait_for(chat.waiter, timeout)
+        except TimeoutError:
+            return None
+        finally:
+            chat.waiter = None
+
+    def _arrived(self, fields: dict[str, Any]) -> None:
+        if "chat_id" in fields:
+            chat_id = int(fields["chat_id"])
+        elif "callback_query_id" in fields:  # the driver's query ids start with the user id
+            chat_id = int(str(fields["callback_query_id"]).split("-", 1)[0])
+        else:
+            return
+        chat = self.chat(chat_id)
+        chat.arrived += 1
+        chat.arrived_at = time.perf_counter()
+        waiter = chat.waiter
+        if waiter is not None and not waiter.done() and chat.arrived >= chat.expected:
+            waiter.set_result(chat.arrived_at)
+
     async def make_request(
         self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None
     ) -> TelegramType:
@@ -136,6 +178,7 @@ class LocalSession(BaseSession):
             for key, value in method.model_dump(warnings=False).items()
         }
         status, body = self._answer(name, {k: v for k, v in fields.items() if v})
+        self._arrived(fields)
         content = self.json_dumps(body)
         if self.latency:
             await asyncio.sleep(self.latency)
@@ -207,36 +250,122 @@ class LocalSession(BaseSession):
 # --- Feeding updates -----------------------------------------------------------------------
 
 
+REPLY_TIMEOUT = 60.0  # seconds a citizen waits for the bot's calls of one update
+
+
 @dataclass
 class Tally:
     updates: int = 0
     starts: int = 0
     toggles: int = 0
-    answers: int = 0
-    citizens: int = 0
+    answers: int = 0  # answer updates that were handled (their answer stored)
+    citizens: int = 0  # citizens who started
+    finished: int = 0  # citizens who reached the thank-you message
+    failures: int = 0  # updates that raised, or that the error handlers had to answer
+    unanswered: int = 0  # updates whose calls did not reach the Bot API in time
+    latencies: list[float] = field(default_factory=list)  # update fed -> its last call seen
+
+    @property
+    def stranded(self) -> int:
+        return self.citizens - self.finished
+
+
+@dataclass
+class Seen:
+    """What the dispatcher did with the update being fed (seen from inside it)."""
+
+    queued: int = 0  # Bot API calls the handler queued in its committed transaction
+    failed: bool = False
+
+
+_SEEN: ContextVar[Seen | None] = ContextVar("bench_seen", default=None)
+
+
+class QueuedCalls(BaseMiddleware):
+    """The innermost outer middleware: how many calls the update's handler queued."""
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        result = await handler(event, data)
+        seen, outbox = _SEEN.get(), data.get("outbox")
+        if seen is not None and outbox is not None:
+            seen.queued = outbox.queued
+        return result
+
+
+class FailureSeen(logging.Handler):
+    """``bot.errors`` logs each update its error handlers answer: that update failed."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        seen = _SEEN.get()
+        if seen is not None:
+            seen.failed = True
+
+
+class Fed(Enum):
+    """What became of one update fed to the dispatcher."""
+
+    replied = "replied"  # handled, and its calls reached the Bot API
+    late = "late"  # handled (stored), but its calls did not reach the Bot API in time
+    failed = "failed"  # raised, or answered by the error handlers: nothing stored
+
+    @property
+    def stored(self) -> bool:
+        return self is not Fed.failed
 
 
 class Feeder:
-    """Builds updates as polling does (parsed with the bot as context) and dispatches them."""
+    """Builds updates as polling does (parsed with the bot as context), dispatches them, and
+    waits until the Bot API calls they caused have reached the session.
+
+    ``queued``: how many calls an update causes, from what the dispatcher did; minyi's come
+    from its outbox, sent by the sender's own loop, the baseline's one is made inline.
+    """
 
     def __init__(
-        self, dp: Dispatcher, bot: Bot, session: LocalSession, sender: Sender | None = None
+        self,
+        dp: Dispatcher,
+        bot: Bot,
+        session: LocalSession,
+        queued: Callable[[Seen], int] = lambda seen: seen.queued,
     ) -> None:
         self.dp = dp
         self.bot = bot
         self.session = session
-        self.sender = sender
+        self.queued = queued
         self.update_ids = itertools.count(1)
         self.tally = Tally()
 
-    async def feed(self, body: dict[str, Any]) -> None:
+    async def feed(self, chat_id: int, body: dict[str, Any]) -> Fed:
         raw = {"update_id": next(self.update_ids), **body}
         update = Update.model_validate(raw, context={"bot": self.bot})
         self.tally.updates += 1
-        if await self.dp.feed_update(self.bot, update) is UNHANDLED:
-            raise RuntimeError(f"update not handled: {raw}")
-        if self.sender is not None:  # minyi queues its replies: they are sent before the next
-            await self.sender.drain()
+        seen = Seen()
+        token = _SEEN.set(seen)
+        fed = time.perf_counter()
+        try:
+            handled = await self.dp.feed_update(self.bot, update)
+        except Exception as exc:
+            logging.getLogger(__name__).warning("update failed: %s", type(exc).__name__)
+            seen.failed = True
+        else:
+            if handled is UNHANDLED:
+                raise RuntimeError(f"update not handled: {raw}")
+        finally:
+            _SEEN.reset(token)
+        if seen.failed:
+            self.tally.failures += 1
+            return Fed.failed
+        arrived = await self.session.replies(chat_id, self.queued(seen), REPLY_TIMEOUT)
+        if arrived is None:
+            self.tally.unanswered += 1
+            return Fed.late
+        self.tally.latencies.append(max(0.0, arrived - fed))
+        return Fed.replied
 
 
 def citizen_user(user_id: int) -> dict[str, Any]:
@@ -254,7 +383,8 @@ class Button:
 
 
 class Citizen:
-    """One citizen answering the demo survey from a deep link, reading the bot's keyboards."""
+    """One citizen answering the demo survey from a deep link, reading the bot's keyboards.
+    A citizen whose update failed or went unanswered stops there (stranded)."""
 
     def __init__(self, feeder: Feeder, user_id: int, survey_code: str) -> None:
         self.feeder = feeder
@@ -264,14 +394,19 @@ class Citizen:
         self.rng = random.Random(user_id)
 
     async def complete_survey(self) -> None:
-        await self.send_text(f"/start s_{self.survey_code}_{UNIT}", command_length=6)
-        self.feeder.tally.starts += 1
+        tally = self.feeder.tally
+        tally.citizens += 1
+        tally.starts += 1
+        start = await self.send_text(f"/start s_{self.survey_code}_{UNIT}", command_length=6)
+        if start is not Fed.replied:
+            return
         for _ in range(MAX_STEPS):
             buttons = self.buttons()
             if not buttons:
-                self.feeder.tally.citizens += 1
+                tally.finished += 1
                 return
-            await self.answer(buttons)
+            if not await self.answer(buttons):
+                return
         raise RuntimeError(f"citizen {self.user_id} did not finish in {MAX_STEPS} steps")
 
     def buttons(self) -> list[Button]:
@@ -286,23 +421,28 @@ class Citizen:
             for button in row
         ]
 
-    async def answer(self, buttons: list[Button]) -> None:
+    async def answer(self, buttons: list[Button]) -> bool:
+        """Answer the question on screen; False when the citizen is stuck."""
         picks = [b for b in buttons if b.action.k is Act.pick]
         done = [b for b in buttons if b.action.k is Act.done]
         if done:  # multiple choice: tick one or two options, then 完成
             for button in self.rng.sample(picks, k=min(len(picks), self.rng.choice((1, 2)))):
-                await self.click(button)
+                if await self.click(button) is not Fed.replied:
+                    return False
                 self.feeder.tally.toggles += 1
-            await self.click(done[0])
+            fed = await self.click(done[0])
         elif picks:
-            await self.click(self.rng.choice(picks))
+            fed = await self.click(self.rng.choice(picks))
         else:  # free text: only a skip button is offered
-            await self.send_text(FREE_TEXT)
-        self.feeder.tally.answers += 1
+            fed = await self.send_text(FREE_TEXT)
+        if fed.stored:
+            self.feeder.tally.answers += 1
+        return fed is Fed.replied
 
-    async def click(self, button: Button) -> None:
+    async def click(self, button: Button) -> Fed:
         message = self.feeder.session.last_sent(self.user_id)
-        await self.feeder.feed(
+        return await self.feeder.feed(
+            self.user_id,
             {
                 "callback_query": {
                     "id": f"{self.user_id}-{self.feeder.tally.updates}",
@@ -311,10 +451,10 @@ class Citizen:
                     "message": message,  # never mutated: edits store a new dict
                     "data": button.data,
                 }
-            }
+            },
         )
 
-    async def send_text(self, text: str, command_length: int = 0) -> None:
+    async def send_text(self, text: str, command_length: int = 0) -> Fed:
         message: dict[str, Any] = {
             "message_id": self.feeder.session.chat(self.user_id).new_id(),
             "date": int(time.time()),
@@ -324,7 +464,7 @@ class Citizen:
         }
         if command_length:
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": command_length}]
-        await self.feeder.feed({"message": message})
+        return await self.feeder.feed(self.user_id, {"message": message})
 
 
 async def run_workers(concurrency: int, work: Callable[[], Awaitable[bool]]) -> None:
@@ -346,10 +486,12 @@ class Measured:
     cpu: float  # process CPU time, all threads: less sensitive than wall time to other load
     api_calls: int
     statements: int  # SQL statements sent, BEGIN included (COMMIT is a driver call)
+    transactions: int  # BEGINs sent (the sender's bookkeeping included)
     updates: int
     answers: int
     rows: int
     tally: Tally
+    stranded: int  # citizens (baseline: updates) left without the bot's answer
 
     @property
     def rate(self) -> float:
@@ -364,16 +506,23 @@ class Measured:
         """CPU milliseconds per update."""
         return 1000 * self.cpu / self.updates
 
+    @property
+    def failures(self) -> int:
+        return self.tally.failures
+
 
 class StatementCounter:
-    """Counts the SQL statements an engine sends."""
+    """Counts the SQL statements and the transactions (BEGINs) engines send."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.count = 0
-        event.listen(engine.sync_engine, "before_cursor_execute", self._seen)
+    def __init__(self, *engines: AsyncEngine) -> None:
+        self.count = self.transactions = 0
+        for engine in engines:
+            event.listen(engine.sync_engine, "before_cursor_execute", self._seen)
 
-    def _seen(self, *_args: object) -> None:
+    def _seen(self, _conn: object, _cursor: object, statement: str, *_args: object) -> None:
         self.count += 1
+        if statement.startswith("BEGIN"):
+            self.transactions += 1
 
 
 class Stopwatch:
@@ -445,17 +594,20 @@ async def run_minyi(
     engine = create_engine(settings.db_url)
     session = LocalSession(load.api_latency)
     bot = Bot(BOT_TOKEN, session=session)
+    failed = FailureSeen()
+    logging.getLogger("bot.errors").addHandler(failed)
     try:
         sessionmaker = create_sessionmaker(engine)
         survey_code = await load_demo(sessionmaker, today_in(settings.tz))
         sender = Sender(bot, sessionmaker, settings)
         dp = build_dispatcher(settings, sessionmaker, sender.wake)
+        dp.update.outer_middleware(QueuedCalls())
         try:
             await dp.emit_startup(bot=bot, dispatcher=dp)
             startup_calls = sum(session.calls.values())
-            feeder = Feeder(dp, bot, session, sender)
+            feeder = Feeder(dp, bot, session)
             citizens = itertools.count(FIRST_CITIZEN)
-            statements = StatementCounter(engine)
+            statements = StatementCounter(engine, sender.books.kw["bind"])
 
             async def one_citizen() -> bool:
                 if feeder.tally.answers >= target_answers:
@@ -463,26 +615,44 @@ async def run_minyi(
                 await Citizen(feeder, next(citizens), survey_code).complete_survey()
                 return True
 
-            with Profiling(profile), Stopwatch() as watch:
-                await run_workers(load.concurrency, one_citizen)
-            sent = statements.count
+            # The sender runs as in production: its own loop, woken by what updates queue.
+            sending = asyncio.create_task(sender.run())
+            try:
+                with Profiling(profile), Stopwatch() as watch:
+                    await run_workers(load.concurrency, one_citizen)
+            finally:
+                sending.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sending
+            sent, transactions = statements.count, statements.transactions
             await dp.emit_shutdown(bot=bot, dispatcher=dp)
         finally:
             release_routers(dp)
         answers, completed = await count_minyi(sessionmaker)
     finally:
+        logging.getLogger("bot.errors").removeHandler(failed)
         await bot.session.close()
         await engine.dispose()
     tally = feeder.tally
     check_minyi_chats(session, tally)
-    if answers != tally.answers or completed != tally.citizens:
+    if answers != tally.answers or completed != tally.finished:
         raise AssertionError(
             f"minyi stored {answers} answers / {completed} completed responses, "
-            f"but {tally.answers} answer updates were sent by {tally.citizens} citizens"
+            f"but {tally.answers} answer updates were handled and {tally.finished} citizens "
+            "were thanked"
         )
     calls = sum(session.calls.values()) - startup_calls
     return Measured(
-        watch.seconds, watch.cpu, calls, sent, tally.updates, tally.answers, answers, tally
+        watch.seconds,
+        watch.cpu,
+        calls,
+        sent,
+        transactions,
+        tally.updates,
+        tally.answers,
+        answers,
+        tally,
+        tally.stranded,
     )
 
 
@@ -513,15 +683,21 @@ def release_routers(dp: Dispatcher) -> None:
 
 
 def check_minyi_chats(session: LocalSession, tally: Tally) -> None:
-    """Every citizen's chat ends with the thank-you message, so no update failed quietly."""
+    """The chats that end with the thank-you message are those of the citizens counted as
+    finished (the others are stranded, and counted so), so no update failed quietly."""
     thanks = Translator()("survey.thanks")
     finished = sum(
         1
         for chat_id in session.chats
         if (last := session.last_sent(chat_id)) is not None and last["text"] == thanks
     )
-    if finished != tally.citizens or len(session.chats) != tally.citizens:
-        raise AssertionError(f"{finished} of {len(session.chats)} chats ended with the thanks")
+    late = tally.unanswered > 0  # a citizen who gave up may be thanked after all
+    wrong = finished < tally.finished if late else finished != tally.finished
+    if wrong or len(session.chats) != tally.citizens:
+        raise AssertionError(
+            f"{finished} of {len(session.chats)} chats ended with the thanks, but "
+            f"{tally.finished} of {tally.citizens} citizens were counted as finished"
+        )
 
 
 # --- baseline ------------------------------------------------------------------------------
@@ -581,7 +757,7 @@ async def run_baseline(workdir: Path, updates: int, users: int, load: Load) -> M
         session = LocalSession(load.api_latency)
         bot = Bot(BOT_TOKEN, session=session)
         dp = baseline_dispatcher(sessionmaker)
-        feeder = Feeder(dp, bot, session)
+        feeder = Feeder(dp, bot, session, queued=lambda _seen: 1)  # the callback's answer
         numbers = iter(range(updates))
         statements = StatementCounter(engine)
 
@@ -591,6 +767,7 @@ async def run_baseline(workdir: Path, updates: int, users: int, load: Load) -> M
                 return False
             user_id = FIRST_CITIZEN + n % users
             await feeder.feed(
+                user_id,
                 {
                     "callback_query": {
                         "id": f"{user_id}-{n}",
@@ -599,23 +776,36 @@ async def run_baseline(workdir: Path, updates: int, users: int, load: Load) -> M
                         "message": baseline_message(user_id, n + 1),
                         "data": f"a:1:2:p:{n % 5}",
                     }
-                }
+                },
             )
             return True
 
         with Stopwatch() as watch:
             await run_workers(load.concurrency, one_click)
-        sent = statements.count
+        sent, transactions = statements.count, statements.transactions
         async with sessionmaker() as db:
             rows = int((await db.exec(select(func.count()).select_from(Click))).one())
     finally:
         await engine.dispose()
-    if rows != updates or feeder.tally.updates != updates:
-        raise AssertionError(f"baseline stored {rows} rows for {updates} updates")
-    if session.calls["answerCallbackQuery"] != updates:
-        raise AssertionError("baseline did not answer every callback")
+    tally = feeder.tally
+    handled = updates - tally.failures
+    if rows != handled or tally.updates != updates:
+        raise AssertionError(f"baseline stored {rows} rows for {handled} updates handled")
+    if session.calls["answerCallbackQuery"] != handled:
+        raise AssertionError("baseline did not answer every callback it handled")
     calls = sum(session.calls.values())
-    return Measured(watch.seconds, watch.cpu, calls, sent, updates, updates, rows, feeder.tally)
+    return Measured(
+        watch.seconds,
+        watch.cpu,
+        calls,
+        sent,
+        transactions,
+        updates,
+        updates,
+        rows,
+        tally,
+        tally.failures + tally.unanswered,
+    )
 
 
 # --- the run -------------------------------------------------------------------------------
@@ -630,9 +820,10 @@ def machine() -> str:
 
 def show(label: str, m: Measured) -> str:
     extra = f", {m.answer_rate:5.1f} answers/s" if m.answers != m.updates else ""
+    trouble = f", {m.failures} failed, {m.stranded} stranded" if m.failures or m.stranded else ""
     return (
         f"{label:<8} {m.updates:5d} updates in {m.seconds:6.2f} s = {m.rate:6.1f} updates/s "
-        f"(CPU {m.cpu_ms:5.2f} ms/update{extra})"
+        f"(CPU {m.cpu_ms:5.2f} ms/update{extra}{trouble})"
     )
 
 
@@ -643,74 +834,154 @@ def load_average() -> str:
         return "n/a"
 
 
-async def measure(args: argparse.Namespace, root: Path) -> tuple[list[Measured], list[Measured]]:
+@dataclass
+class Level:
+    """The runs of both sides at one concurrency."""
+
+    concurrency: int
+    minyi: list[Measured] = field(default_factory=list)
+    baseline: list[Measured] = field(default_factory=list)
+
+
+async def measure(args: argparse.Namespace, root: Path) -> list[Level]:
+    latency = args.api_latency_ms / 1000
     warm = root / "warmup"
     warm.mkdir()
-    load = Load(args.concurrency, args.api_latency_ms / 1000)
-    warm_minyi = await run_minyi(warm, args.warmup_answers, load)
-    await run_baseline(warm, warm_minyi.updates, warm_minyi.tally.citizens, load)
+    first = Load(args.concurrency[0], latency)
+    warm_minyi = await run_minyi(warm, args.warmup_answers, first)
+    await run_baseline(warm, warm_minyi.updates, warm_minyi.tally.citizens, first)
     print(f"warm-up: {warm_minyi.updates} updates each side (not timed)")
-    minyi_runs: list[Measured] = []
-    baseline_runs: list[Measured] = []
-    for i in range(args.repeats):
-        workdir = root / f"run{i + 1}"
-        workdir.mkdir()
-        m = await run_minyi(workdir, args.answers, load)
-        b = await run_baseline(workdir, m.updates, m.tally.citizens, load)
-        print(f"run {i + 1}/{args.repeats}  {show('minyi', m)}")
-        print(f"         {show('baseline', b)}")
-        minyi_runs.append(m)
-        baseline_runs.append(b)
-    return minyi_runs, baseline_runs
+    levels: list[Level] = []
+    for concurrency in args.concurrency:
+        level = Level(concurrency)
+        load = Load(concurrency, latency)
+        for i in range(args.repeats):
+            workdir = root / f"c{concurrency}-run{i + 1}"
+            workdir.mkdir()
+            m = await run_minyi(workdir, args.answers, load)
+            b = await run_baseline(workdir, m.updates, m.tally.citizens, load)
+            print(f"concurrency {concurrency:3d}, run {i + 1}/{args.repeats}  {show('minyi', m)}")
+            print(f"{'':27}{show('baseline', b)}")
+            level.minyi.append(m)
+            level.baseline.append(b)
+        levels.append(level)
+    return levels
 
 
 def per_update(m: Measured) -> str:
     return (
-        f"{m.statements / m.updates:.1f} SQL statements + 1 commit and "
-        f"{m.api_calls / m.updates:.2f} Bot API calls per update"
+        f"{m.statements / m.updates:.1f} SQL statements in {m.transactions / m.updates:.2f} "
+        f"transactions and {m.api_calls / m.updates:.2f} Bot API calls per update"
     )
 
 
-def report(args: argparse.Namespace, minyi_runs: list[Measured], bases: list[Measured]) -> bool:
-    minyi_rate = statistics.median(m.rate for m in minyi_runs)
-    minyi_answer_rate = statistics.median(m.answer_rate for m in minyi_runs)
-    base_rate = statistics.median(b.rate for b in bases)
-    ratio = minyi_rate / base_rate
-    minyi_cpu = statistics.median(m.cpu_ms for m in minyi_runs)
-    base_cpu = statistics.median(b.cpu_ms for b in bases)
-    last, last_base = minyi_runs[-1], bases[-1]
-    met = ratio >= TARGET_RATIO
+def percentile(values: list[float], share: float) -> float:
+    """The nearest-rank percentile (0 for no values)."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
+
+
+@dataclass(frozen=True)
+class Row:
+    """One side at one level: medians of the runs, latencies of all of them pooled."""
+
+    rate: float
+    p50_ms: float
+    p99_ms: float
+    failures: int
+    stranded: int
+    cpu_ms: float
+    transactions: float
+
+    @classmethod
+    def of(cls, runs: list[Measured]) -> Row:
+        latencies = [x for m in runs for x in m.tally.latencies]
+        return cls(
+            rate=statistics.median(m.rate for m in runs),
+            p50_ms=1000 * percentile(latencies, 0.50),
+            p99_ms=1000 * percentile(latencies, 0.99),
+            failures=sum(m.failures for m in runs),
+            stranded=sum(m.stranded for m in runs),
+            cpu_ms=statistics.median(m.cpu_ms for m in runs),
+            transactions=statistics.median(m.transactions / m.updates for m in runs),
+        )
+
+    def line(self, label: str) -> str:
+        return (
+            f"  {label:<9}{self.rate:9.1f}{self.p50_ms:9.0f}{self.p99_ms:9.0f}"
+            f"{self.failures:9d}{self.stranded:9d}{self.cpu_ms:10.2f}{self.transactions:9.2f}"
+        )
+
+
+HEADER = (
+    f"  {'':<9}{'updates/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'failures':>9}{'stranded':>9}"
+    f"{'CPU ms/u':>10}{'txn/u':>9}"
+)
+
+
+def report(args: argparse.Namespace, levels: list[Level]) -> bool:
+    """Per level: minyi beside the baseline and their ratio; then how minyi scales. True when
+    every level had no failure and no stranded citizen, and throughput held up at the highest
+    concurrency (no lower than at any lower level)."""
     print()
-    print(f"median of {args.repeats} runs:")
     print(
-        f"  minyi     {minyi_rate:7.1f} updates/s  ({minyi_answer_rate:.1f} answers/s, "
-        f"CPU {minyi_cpu:.2f} ms/update, {per_update(last)})"
+        f"medians of {args.repeats} runs per level (p50/p99: update fed -> its last Bot API "
+        f"call, all runs pooled; Bot API latency {args.api_latency_ms:g} ms):"
     )
+    rows: dict[int, Row] = {}
+    clean = True
+    for level in levels:
+        mine, base = Row.of(level.minyi), Row.of(level.baseline)
+        rows[level.concurrency] = mine
+        clean = clean and not (mine.failures or mine.stranded)
+        print(f"concurrency {level.concurrency}:")
+        print(HEADER)
+        print(mine.line("minyi"))
+        print(base.line("baseline"))
+        print(
+            f"  ratio minyi/baseline = {mine.rate / base.rate:.3f} by updates/s "
+            f"(target >= {TARGET_RATIO}), {base.cpu_ms / mine.cpu_ms:.3f} by CPU time; "
+            f"{per_update(level.minyi[-1])}"
+        )
+    top = max(rows)
+    lower = [c for c in rows if c < top]
+    holds = all(rows[top].rate >= rows[c].rate for c in lower)
+    if lower:
+        scaling = ", ".join(f"{rows[top].rate / rows[c].rate:.2f}x at {c}" for c in lower)
+        print(
+            f"minyi at concurrency {top}: {scaling} (updates/s); CPU per update "
+            + ", ".join(f"{rows[top].cpu_ms / rows[c].cpu_ms:.2f}x at {c}" for c in lower)
+        )
+    met = clean and holds
     print(
-        f"  baseline  {base_rate:7.1f} updates/s  (CPU {base_cpu:.2f} ms/update, "
-        f"{per_update(last_base)})"
+        f"target (0 failures, 0 stranded, updates/s at {top} no lower than below): "
+        f"{'met' if met else 'NOT met'}"
     )
+    last = levels[-1]
+    m, b = last.minyi[-1], last.baseline[-1]
     print(
-        f"  ratio minyi/baseline = {ratio:.3f}  (target >= {TARGET_RATIO}: "
-        f"{'met' if met else 'NOT met'}); by CPU time {base_cpu / minyi_cpu:.3f}"
-    )
-    print(
-        f"rows: minyi stored {last.rows} answers = {last.answers} answer updates sent "
-        f"({last.tally.citizens} completed responses); baseline stored {last_base.rows} rows "
-        f"= {last_base.updates} updates"
+        f"rows (last run): minyi stored {m.rows} answers = {m.answers} answer updates handled "
+        f"({m.tally.finished} of {m.tally.citizens} citizens thanked); baseline stored "
+        f"{b.rows} rows for {b.updates} updates"
     )
     print(f"machine: {machine()}; load average now {load_average()}")
     return met
 
 
-def profile_minyi(args: argparse.Namespace, root: Path) -> None:
+def profile_minyi(args: argparse.Namespace, root: Path, concurrency: int) -> None:
     """One more minyi run under cProfile; prints the top functions by own and total time."""
     profiler = cProfile.Profile()
-    workdir = root / "profile"
+    workdir = root / f"profile-c{concurrency}"
     workdir.mkdir()
-    load = Load(args.concurrency, args.api_latency_ms / 1000)
+    load = Load(concurrency, args.api_latency_ms / 1000)
     measured = asyncio.run(run_minyi(workdir, args.answers, load, profiler))
-    print(f"\nprofiled: {show('minyi', measured)} (slower under the profiler)")
+    print(
+        f"\nprofiled at concurrency {concurrency}: {show('minyi', measured)} "
+        "(slower under the profiler)"
+    )
+    print(f"  {per_update(measured)}")
     print("main-thread time by package (own time; epoll/queue waits are the DB thread's work):")
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out)
@@ -719,7 +990,10 @@ def profile_minyi(args: argparse.Namespace, root: Path) -> None:
     stats.strip_dirs().sort_stats("tottime").print_stats(args.top)
     print(out.getvalue())
     if args.profile_out:
-        profiler.dump_stats(args.profile_out)
+        path = Path(args.profile_out)
+        if len(args.concurrency) > 1:
+            path = path.with_name(f"{path.stem}-c{concurrency}{path.suffix}")
+        profiler.dump_stats(path)
 
 
 def by_package(stats: pstats.Stats) -> Counter[str]:
@@ -740,21 +1014,36 @@ def by_package(stats: pstats.Stats) -> Counter[str]:
     return totals
 
 
+def levels_arg(text: str) -> list[int]:
+    """``8,32,128`` -> [8, 32, 128]."""
+    try:
+        levels = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of whole numbers: {text!r}") from None
+    if not levels or min(levels) < 1:
+        raise argparse.ArgumentTypeError("concurrency levels are whole numbers >= 1")
+    return levels
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument(
         "--answers",
         type=int,
         default=400,
-        help="answers to send per timed minyi run (citizens finish their survey; default 400)",
+        help="answers to send per timed minyi run (citizens finish their survey, and each of "
+        "the concurrent citizens answers a whole survey; default 400)",
     )
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs per side (median)")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="timed runs per side and level (median)"
+    )
     parser.add_argument("--warmup-answers", type=int, default=50, help="untimed first run")
     parser.add_argument(
         "--concurrency",
-        type=int,
-        default=1,
-        help="updates in flight at once (citizens answering in parallel); default 1",
+        type=levels_arg,
+        default=[1],
+        help="updates in flight at once (citizens answering in parallel), or several levels "
+        "measured in turn: 8,32,128; default 1",
     )
     parser.add_argument(
         "--api-latency-ms",
@@ -762,7 +1051,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0.0,
         help="make every Bot API call wait this long, like a network round trip; default 0",
     )
-    parser.add_argument("--profile", action="store_true", help="also profile one minyi run")
+    parser.add_argument(
+        "--profile", action="store_true", help="also profile one minyi run at each level"
+    )
     parser.add_argument("--profile-out", help="write the cProfile stats to this file")
     parser.add_argument("--top", type=int, default=30, help="functions shown when profiling")
     return parser.parse_args(argv)
@@ -772,22 +1063,25 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     print(f"minyi answer benchmark, {datetime.now(UTC).date().isoformat()}; {machine()}")
+    levels_text = ", ".join(str(c) for c in args.concurrency)
     print(
-        f"workload: about {args.answers} answers per minyi run, concurrency {args.concurrency}, "
+        f"workload: about {args.answers} answers per minyi run, concurrency {levels_text}, "
         f"Bot API latency {args.api_latency_ms:g} ms"
     )
     print(f"load average before: {load_average()} (other processes on the machine skew wall time)")
     with tempfile.TemporaryDirectory(prefix="minyi-bench-") as tmp:
         root = Path(tmp)
-        minyi_runs, base_runs = asyncio.run(measure(args, root))
-        m = minyi_runs[-1].tally
+        levels = asyncio.run(measure(args, root))
+        m = levels[-1].minyi[-1].tally
         print(
-            f"per run: {m.citizens} citizens, {m.updates} updates = {m.starts} /start + "
-            f"{m.answers} answers + {m.toggles} option ticks"
+            f"per run at concurrency {levels[-1].concurrency}: {m.citizens} citizens, "
+            f"{m.updates} updates = {m.starts} /start + {m.answers} answers + {m.toggles} "
+            "option ticks"
         )
-        report(args, minyi_runs, base_runs)
+        report(args, levels)
         if args.profile:
-            profile_minyi(args, root)
+            for concurrency in args.concurrency:
+                profile_minyi(args, root, concurrency)
     return 0
 
 

@@ -13,6 +13,10 @@
 
 One worker at a time sends (:class:`surveys.delivery.leases.Leadership`): the limits hold
 across workers, and when that worker dies another takes over within seconds.
+
+Its bookkeeping takes turns with the handlers for the database's one writer (SQLite), so it
+takes few: a look for due messages is a read, and a writer's turn is taken only to claim
+what it found; the runs of many chats that end meanwhile are recorded in one transaction.
 """
 
 from __future__ import annotations
@@ -49,12 +53,12 @@ from aiolimiter import AsyncLimiter
 from bot.log_privacy import describe, summary
 from bot.outbox import ANSWER_CALLBACK, EDIT_MARKUP, EDIT_TEXT, SEND
 from surveys.core import db, metrics
-from surveys.core.db import SessionMaker, unit_of_work
+from surveys.core.db import SessionMaker, read_only, unit_of_work
 from surveys.core.exceptions import DatabaseBusy, DatabaseUnavailable
 from surveys.core.models import utcnow
 from surveys.core.settings import Settings
 from surveys.delivery import leases, outbox
-from surveys.delivery.outbox import Claimed, Result
+from surveys.delivery.outbox import Claimed, Result, Try
 
 log = logging.getLogger(__name__)
 METHODS: dict[str, type[TelegramMethod[Any]]] = {
@@ -69,6 +73,7 @@ LEASE = "sender"
 SETTLE_TRIES = 8
 SPACING = 1.02  # a little under the rate: clocks and the limiter's rounding differ
 Tried = tuple[Claimed, Result, dict[str, Any]]
+Record = tuple[list[Tried], list[int]]  # a run's tries, and the claimed ids it put back
 RUN = 20  # messages of one chat claimed at once, sent one after the other
 LEAD_POLL_SECONDS = 2.0  # how often a worker that does not send asks to take over
 MOOT = {
@@ -111,6 +116,9 @@ class Sender:
         )
         self.books = db.create_sessionmaker(self._books_engine)
         self._swept = 0.0
+        # Runs' records waiting for the recorder, which writes all that wait in one go.
+        self._unrecorded: list[tuple[Record, asyncio.Future[None]]] = []
+        self._recorder: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
         """Something was queued: look now rather than at the next poll."""
@@ -161,7 +169,7 @@ class Sender:
                 continue
             if not self._retrying:
                 return
-            async with unit_of_work(self.books) as session:
+            async with read_only(self.books) as session:
                 due = await outbox.next_due(session)
             if due is None:
                 self._retrying = False
@@ -175,6 +183,8 @@ class Sender:
         """Let the calls in hand end (graceful shutdown), then give the lease up."""
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=10)
+        if self._recorder is not None and not self._recorder.done():
+            await asyncio.wait({self._recorder}, timeout=10)
         await self.leadership.release()
         await self.close()
 
@@ -192,16 +202,19 @@ class Sender:
             return 0
         sweep = time.monotonic() - self._swept >= 1.0
         self._dirty = False
-        async with unit_of_work(self.books) as session:
-            batch = await outbox.claim(
-                session,
-                now=utcnow(),
-                limit=free,
-                lease=self.lease,
-                skip_chats=frozenset(self._busy),
-                sweep=sweep,
-                per_chat=RUN,
+        now = utcnow()
+        # Looking is a read: it waits for no writer, and finding nothing takes no turn.
+        async with read_only(self.books) as session:
+            found = await outbox.due(
+                session, now=now, limit=free, skip_chats=frozenset(self._busy), per_chat=RUN
             )
+            stale = sweep and await outbox.unreachable_waiting(session)
+        batch: list[Claimed] = []
+        if found or stale:
+            async with unit_of_work(self.books) as session:
+                if stale:
+                    await outbox.sweep_unreachable(session)
+                batch = await outbox.take(session, found, now=now, lease=self.lease)
         if sweep:
             self._swept = time.monotonic()
         if self._busy:  # their chats were passed over: look again when one is done
@@ -270,24 +283,59 @@ class Sender:
             if self._dirty:
                 self._wake.set()
 
-    async def _record(
-        self, tried: list[tuple[Claimed, Result, dict[str, Any]]], rest: list[int]
-    ) -> None:
+    async def _record(self, tried: list[Tried], rest: list[int]) -> None:
+        """Record a run's tries (and put back ``rest``), returning once they are stored.
+
+        The runs of other chats that end meanwhile are recorded in the same transaction: the
+        recorder writes whatever waits, and what comes in while it writes goes next time.
+        """
+        done = asyncio.get_running_loop().create_future()
+        self._unrecorded.append(((tried, rest), done))
+        if self._recorder is None or self._recorder.done():
+            self._recorder = asyncio.create_task(self._record_waiting())
+        await done
+
+    async def _record_waiting(self) -> None:
+        while self._unrecorded:
+            waiting, self._unrecorded = self._unrecorded, []
+            try:
+                await self._write([record for record, _ in waiting])
+            except Exception as exc:
+                if len(waiting) == 1:
+                    _settle(waiting[0][1], exc)
+                    continue
+                # One bad record must not cost the others theirs: each on its own.
+                for record, done in waiting:
+                    try:
+                        await self._write([record])
+                    except Exception as one:
+                        _settle(done, one)
+                    else:
+                        _settle(done, None)
+                continue
+            for _, done in waiting:
+                _settle(done, None)
+
+    async def _write(self, records: list[Record]) -> None:
         """Record tries in one transaction. A database busy with a long write is waited
         for, since a message sent and not recorded would be sent again."""
+        tries = [
+            Try(
+                message_id=item.id,
+                result=result,
+                forget=item.purpose == outbox.ERASURE,
+                **details,
+            )
+            for tried, _ in records
+            for item, result, details in tried
+        ]
+        rest = [message_id for _, ids in records for message_id in ids]
         for attempt in range(SETTLE_TRIES):
             try:
                 async with unit_of_work(self.books) as session:
-                    for item, result, details in tried:
-                        await outbox.settle(
-                            session,
-                            message_id=item.id,
-                            result=result,
-                            forget=item.purpose == outbox.ERASURE,
-                            **details,
-                        )
+                    await outbox.settle_many(session, tries)
                     await outbox.unclaim(session, ids=rest)
-                if any(item.purpose == outbox.ERASURE for item, _, _ in tried):
+                if any(t.forget for t in tries):
                     async with self.books() as session:  # no copy left in the WAL file
                         await db.checkpoint(session)
                 return
@@ -387,3 +435,13 @@ class Sender:
         if throttled and full and sum(self._recent) >= FLOOD_SHARE * FLOOD_WINDOW:
             self._paused_until = max(self._paused_until, time.monotonic() + retry_after)
             self._recent.clear()
+
+
+def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
+    """Tell a run waiting for its record how it went (unless it stopped waiting)."""
+    if done.done():
+        return
+    if error is None:
+        done.set_result(None)
+    else:
+        done.set_exception(error)

@@ -132,8 +132,11 @@ async def _one_writer(sessionmaker: SessionMaker) -> AsyncIterator[None]:
     if task is not None and writer.owner is task:
         yield
         return
+    # Waiting costs a timer, not a task of its own, and no connection: the session that
+    # writes is opened only once the turn has come (see unit_of_work).
     try:
-        await asyncio.wait_for(writer.lock.acquire(), WRITER_WAIT_SECONDS)
+        async with asyncio.timeout(WRITER_WAIT_SECONDS):
+            await writer.lock.acquire()
     except TimeoutError:
         raise DatabaseBusy() from None
     writer.owner = task

@@ -4,10 +4,15 @@ reports, and sent later by the sender in order per chat.
 A handler or job queues with :func:`enqueue`; the sender takes the head of each chat's queue
 with :func:`claim` and records what Telegram said with :func:`settle`. Nothing here talks to
 Telegram: the payload is the Bot API method's parameters, kept as given.
+
+A sender that shares the database's one writer with the handlers (SQLite) looks with
+:func:`due` in a read transaction, and takes a writer's turn only when it found something:
+:func:`take` claims what was found, and :func:`settle_many` records many tries at once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -118,10 +123,21 @@ _FOLLOWING = (
     )
     .order_by(_T.c.id)
 )
-_MARK_CLAIMED = (
+# Claims those of the messages found that are still open (pending, or their claim lapsed).
+_TAKE = (
     sa.update(_T)
-    .where(_T.c.id.in_(sa.bindparam("ids", expanding=True)))
+    .where(
+        _T.c.id.in_(sa.bindparam("ids", expanding=True)),
+        sa.or_(
+            _T.c.status == OutboxStatus.pending.value,
+            sa.and_(
+                _T.c.status == OutboxStatus.sending.value,
+                _T.c.lease_until < sa.bindparam("now"),
+            ),
+        ),
+    )
     .values(status=OutboxStatus.sending.value, lease_until=sa.bindparam("until"))
+    .returning(_T.c.id)
 )
 
 
@@ -143,14 +159,21 @@ async def claim(
     the bot are settled unsent. The result lists each chat's run together, oldest first.
     """
     if sweep:  # the sender sweeps now and then, not on every look
-        await session.exec(
-            update(OutboxMessage)
-            .where(
-                col(OutboxMessage.status) == OutboxStatus.pending,
-                col(OutboxMessage.chat_id).in_(select(UnreachableChat.chat_id)),
-            )
-            .values(status=OutboxStatus.unreachable, outcome="403")
-        )
+        await sweep_unreachable(session)
+    found = await due(session, now=now, limit=limit, skip_chats=skip_chats, per_chat=per_chat)
+    return await take(session, found, now=now, lease=lease)
+
+
+async def due(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    limit: int,
+    skip_chats: frozenset[int] = frozenset(),
+    per_chat: int = 1,
+) -> list[Claimed]:
+    """What :func:`claim` would take, without taking it: reads only, so a read transaction
+    (which waits for no writer) will do. Hand the result to :func:`take`."""
     params = {"now": now, "skip": sorted(skip_chats) or [0], "limit": limit}
     connection = await session.connection()
     heads = (await connection.execute(_DUE_HEADS, params)).all()
@@ -169,11 +192,59 @@ async def claim(
                 run.append(_STOP)  # the run ends at the first message not due
                 continue
             run.append(_claimed(row))
-    claimed = [item for run in runs.values() for item in run if item is not _STOP]
-    await connection.execute(
-        _MARK_CLAIMED, {"ids": [item.id for item in claimed], "until": now + lease}
+    return [item for run in runs.values() for item in run if item is not _STOP]
+
+
+async def take(
+    session: AsyncSession, found: Sequence[Claimed], *, now: datetime, lease: timedelta
+) -> list[Claimed]:
+    """Claim what :func:`due` found, in a write transaction, as far as it is still open (a
+    message settled or deleted since is left out, and with it the rest of its chat's run).
+    One statement; nothing at all when nothing was found."""
+    if not found:
+        return []
+    connection = await session.connection()
+    taken = {
+        int(row.id)
+        for row in await connection.execute(
+            _TAKE, {"ids": [item.id for item in found], "now": now, "until": now + lease}
+        )
+    }
+    kept: list[Claimed] = []
+    broken: set[int] = set()  # chats whose run stopped at a message no longer open
+    for item in found:
+        if item.chat_id in broken or item.id not in taken:
+            broken.add(item.chat_id)
+            continue
+        kept.append(item)
+    if len(kept) < len(taken):  # taken after a gap in their run: put them back
+        await unclaim(session, ids=sorted(taken - {item.id for item in kept}))
+    return kept
+
+
+async def sweep_unreachable(session: AsyncSession) -> None:
+    """Settle unsent what waits for chats that blocked the bot."""
+    await session.exec(
+        update(OutboxMessage)
+        .where(
+            col(OutboxMessage.status) == OutboxStatus.pending,
+            col(OutboxMessage.chat_id).in_(select(UnreachableChat.chat_id)),
+        )
+        .values(status=OutboxStatus.unreachable, outcome="403")
     )
-    return claimed
+
+
+async def unreachable_waiting(session: AsyncSession) -> bool:
+    """Whether :func:`sweep_unreachable` has anything to do (a read)."""
+    found = await session.exec(
+        select(OutboxMessage.id)
+        .where(
+            col(OutboxMessage.status) == OutboxStatus.pending,
+            col(OutboxMessage.chat_id).in_(select(UnreachableChat.chat_id)),
+        )
+        .limit(1)
+    )
+    return found.first() is not None
 
 
 def _utc(moment: datetime) -> datetime:
@@ -270,6 +341,73 @@ async def settle(
     await session.exec(
         update(OutboxMessage).where(col(OutboxMessage.id) == message_id).values(**values)
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Try:
+    """One try of a claimed message, as :func:`settle` takes it."""
+
+    message_id: int
+    result: Result
+    now: datetime
+    outcome: str | None = None
+    sent_message_id: int | None = None
+    not_before: datetime | None = None
+    count_attempt: bool = True
+    forget: bool = False
+
+
+# A message taken or let go, one row of an executemany (bound names differ from columns).
+_DONE = (
+    sa.update(_T)
+    .where(_T.c.id == sa.bindparam("done_id"))
+    .values(
+        status=OutboxStatus.sent.value,
+        sent_at=sa.bindparam("done_at"),
+        message_id=sa.bindparam("done_message_id"),
+        outcome=sa.bindparam("done_outcome"),
+        lease_until=None,
+        attempts=_T.c.attempts + 1,
+    )
+)
+
+
+async def settle_many(session: AsyncSession, tries: Sequence[Try]) -> None:
+    """Record many tries as :func:`settle` does one by one; those that went (sent or moot)
+    in one statement."""
+    done = [
+        t
+        for t in tries
+        if t.result in (Result.sent, Result.moot) and t.count_attempt and not t.forget
+    ]
+    if done:
+        connection = await session.connection()
+        await connection.execute(
+            _DONE,
+            [
+                {
+                    "done_id": t.message_id,
+                    "done_at": t.now,
+                    "done_message_id": t.sent_message_id,
+                    "done_outcome": t.outcome,
+                }
+                for t in done
+            ],
+        )
+    chosen = {id(t) for t in done}
+    for t in tries:
+        if id(t) not in chosen:
+            await settle(
+                session,
+                message_id=t.message_id,
+                result=t.result,
+                now=t.now,
+                outcome=t.outcome,
+                sent_message_id=t.sent_message_id,
+                not_before=t.not_before,
+                count_attempt=t.count_attempt,
+                forget=t.forget,
+            )
 
 
 async def reachable_again(session: AsyncSession, *, chat_id: int) -> None:

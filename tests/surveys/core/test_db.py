@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import QueuePool
 from sqlmodel import func, select
 
 from surveys.accounts.models import Unit, UnitKind
@@ -127,6 +128,42 @@ class TestWritersTakeTurns:
         assert entered == list(range(20))
         async with read_only(impatient) as session:
             assert (await session.exec(select(func.count()).select_from(Unit))).one() == 20
+
+    async def test_writers_waiting_for_their_turn_hold_no_connection_and_no_task(
+        self, engine: AsyncEngine, sessionmaker: SessionMaker
+    ) -> None:
+        """While one writer has the turn, the others wait on the queue alone: none has taken a
+        pooled connection (a crowd of waiters would empty the pool and open new ones), and
+        waiting makes no task of its own beside the writer's."""
+        release = asyncio.Event()
+
+        async def first() -> None:
+            async with unit_of_work(sessionmaker) as session:
+                session.add(Unit(code="first", name="某局", kind=UnitKind.department))
+                await session.flush()
+                await release.wait()
+
+        async def later(n: int) -> None:
+            await _store_unit(unit_of_work, sessionmaker, f"w{n}")
+
+        pool = engine.pool
+        assert isinstance(pool, QueuePool)
+        holder = asyncio.create_task(first())
+        while pool.checkedout() == 0:  # the first writer is in its transaction
+            await asyncio.sleep(0.01)
+        tasks_before = len(asyncio.all_tasks())
+        waiters = [asyncio.create_task(later(n)) for n in range(12)]
+        for _ in range(5):  # let each of them reach the queue
+            await asyncio.sleep(0)
+
+        assert pool.checkedout() == 1
+        assert len(asyncio.all_tasks()) == tasks_before + len(waiters)
+        assert not any(task.done() for task in waiters)
+
+        release.set()
+        await asyncio.gather(holder, *waiters)
+        async with read_only(sessionmaker) as session:
+            assert (await session.exec(select(func.count()).select_from(Unit))).one() == 13
 
 
 def _wal(settings: Settings) -> Path:

@@ -223,6 +223,60 @@ class TestClaimOrder:
         assert await outbox.next_due(session) is None
 
 
+class TestLookThenTake:
+    """The sender looks in a read transaction (:func:`outbox.due`) and takes what it found in
+    a write transaction (:func:`outbox.take`); what changed in between is left."""
+
+    async def test_due_claims_nothing_and_take_claims_what_it_found(
+        self, session: AsyncSession
+    ) -> None:
+        a1, a2, b1 = await put(session, A), await put(session, A), await put(session, B)
+        found = await outbox.due(session, now=NOW, limit=100, per_chat=5)
+        assert await statuses(session, a1, a2, b1) == ["pending"] * 3
+
+        taken = await outbox.take(session, found, now=NOW, lease=LEASE)
+
+        assert [c.id for c in taken] == [c.id for c in found]
+        assert sorted(c.id for c in taken) == [a1, a2, b1]
+        assert await statuses(session, a1, a2, b1) == ["sending"] * 3
+        assert await outbox.take(session, found, now=NOW, lease=LEASE) == []  # taken once
+
+    async def test_a_message_gone_in_between_leaves_the_rest_of_its_chat_pending(
+        self, session: AsyncSession
+    ) -> None:
+        a1, a2, a3 = [await put(session, A) for _ in range(3)]
+        b1 = await put(session, B)
+        found = await outbox.due(session, now=NOW, limit=100, per_chat=5)
+        await settle(session, a2, Result.sent, sent_message_id=7)  # settled meanwhile
+
+        taken = await outbox.take(session, found, now=NOW, lease=LEASE)
+
+        assert sorted(c.id for c in taken) == [a1, b1]
+        # a3 comes after a message that was not taken: it waits for the next look.
+        assert await statuses(session, a1, a2, a3, b1) == ["sending", "sent", "pending", "sending"]
+
+    async def test_settle_many_records_like_settle_one_by_one(self, session: AsyncSession) -> None:
+        a1, b1, c1 = await put(session, A), await put(session, B), await put(session, C)
+        await take(session)
+
+        await outbox.settle_many(
+            session,
+            [
+                outbox.Try(a1, Result.sent, now=at(2), sent_message_id=11),
+                outbox.Try(b1, Result.moot, now=at(2), outcome="expired"),
+                outbox.Try(c1, Result.later, now=at(2), outcome="5xx", not_before=at(9)),
+            ],
+        )
+
+        sent, moot, later = [await stored(session, x) for x in (a1, b1, c1)]
+        assert (sent.status, sent.message_id, sent.attempts) == (OutboxStatus.sent, 11, 1)
+        assert aware(sent.sent_at) == at(2)
+        assert (moot.status, moot.outcome, moot.message_id) == (OutboxStatus.sent, "expired", None)
+        assert (later.status, later.attempts, later.outcome) == (OutboxStatus.pending, 1, "5xx")
+        assert aware(later.not_before) == at(9)
+        assert {sent.lease_until, moot.lease_until, later.lease_until} == {None}
+
+
 class TestLeases:
     async def test_a_claim_whose_lease_lapsed_is_taken_again(self, session: AsyncSession) -> None:
         """The sender died between sending and recording: the message goes once more."""
