@@ -29,6 +29,8 @@ T = TypeVar("T")
 MINYI = str(Path(sys.executable).with_name("minyi"))
 TOKEN = "123456:TEST"
 SECRET = "e2e-secret"
+CSRF_FIELD = re.compile(r'name="csrftoken" value="([^"]+)"')
+PASSWORD = "correct-horse-battery"  # of the console accounts made by MinyiProcess.account
 
 
 def free_port() -> int:
@@ -108,6 +110,40 @@ class MinyiProcess:
         except TimeoutError:
             self.process.kill()
             await self.process.wait()
+
+    async def in_transaction(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """Run ``work`` in one committed transaction on the same database (test set-up)."""
+        engine = create_engine(self.db_url)
+        try:
+            async with unit_of_work(create_sessionmaker(engine)) as session:
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    async def token(self, name: str, unit_code: str | None) -> dict[str, str]:
+        """Bearer headers of a new API token (a unit's staff, or admin without a unit)."""
+
+        async def create(session: AsyncSession) -> str:
+            unit = (
+                await units.get_unit_or_raise(session=session, code=unit_code)
+                if unit_code
+                else None
+            )
+            _, raw = await tokens.create_token(session=session, name=name, unit=unit)
+            return raw
+
+        return {"Authorization": f"Bearer {await self.in_transaction(create)}"}
+
+    async def account(self, username: str, role: StaffRole, unit_codes: list[str]) -> None:
+        """A console account whose password is already changed to :data:`PASSWORD`."""
+
+        async def create(session: AsyncSession) -> None:
+            user, once = await accounts.create_user(
+                session=session, username=username, role=role, unit_codes=unit_codes
+            )
+            await accounts.change_password(session=session, user=user, current=once, new=PASSWORD)
+
+        await self.in_transaction(create)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -204,9 +240,6 @@ async def eventually(tg: FakeTelegram, read: Callable[[], T], expected: T) -> No
 # ``minyi serve`` without BOT_TOKEN (no Telegram), for tests of the HTTP API and the console:
 # killing it mid-flight, restarting it on the same SQLite file, reading that file directly.
 
-CSRF_FIELD = re.compile(r'name="csrftoken" value="([^"]+)"')
-PASSWORD = "correct-horse-battery"
-
 
 class MinyiApi(MinyiProcess):
     """``minyi serve`` answering HTTP on 127.0.0.1 only, no bot."""
@@ -264,40 +297,6 @@ class MinyiApi(MinyiProcess):
             return list(connection.execute(sql, params).fetchall())
         finally:
             connection.close()
-
-    async def in_transaction(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        """Run ``work`` in one committed transaction on the same database (test set-up)."""
-        engine = create_engine(self.db_url)
-        try:
-            async with unit_of_work(create_sessionmaker(engine)) as session:
-                return await work(session)
-        finally:
-            await engine.dispose()
-
-    async def token(self, name: str, unit_code: str | None) -> dict[str, str]:
-        """Bearer headers of a new API token (a unit's staff, or admin without a unit)."""
-
-        async def create(session: AsyncSession) -> str:
-            unit = (
-                await units.get_unit_or_raise(session=session, code=unit_code)
-                if unit_code
-                else None
-            )
-            _, raw = await tokens.create_token(session=session, name=name, unit=unit)
-            return raw
-
-        return {"Authorization": f"Bearer {await self.in_transaction(create)}"}
-
-    async def account(self, username: str, role: StaffRole, unit_codes: list[str]) -> None:
-        """A console account whose password is already changed to :data:`PASSWORD`."""
-
-        async def create(session: AsyncSession) -> None:
-            user, once = await accounts.create_user(
-                session=session, username=username, role=role, unit_codes=unit_codes
-            )
-            await accounts.change_password(session=session, user=user, current=once, new=PASSWORD)
-
-        await self.in_transaction(create)
 
 
 class ConsoleClient:
