@@ -56,13 +56,24 @@ class Rating(SQLModel, table=True):
         sa.Index("ix_rating_unit_rated_at_id", "unit_id", "rated_at", "id"),
         sa.Index(
             "ix_rating_counted",
-            "unit_id", "period", "level", "item_code", "window_code",
-            "active", "is_default", "excluded",
-        ),  # fmt: skip
+            "unit_id",
+            "period",
+            "level",
+            "item_code",
+            "window_code",
+            "active",
+            "is_default",
+            "excluded",
+        ),
         sa.Index(
             "ix_rating_unit_level_time",
-            "unit_id", "level", "active", "is_default", "excluded", "rated_at",
-        ),  # fmt: skip
+            "unit_id",
+            "level",
+            "active",
+            "is_default",
+            "excluded",
+            "rated_at",
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
