@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -15,18 +19,35 @@ from scoring.models import IMPORTED_COMPONENTS, Component, ImportLayout, Monitor
 from surveys.core.db import AsyncSession
 from surveys.core.models import utcnow
 from surveys.core.settings import get_settings
+from surveys.core.table_files import MB, TableLimits
 from surveys.flows import imports as import_flows
-from surveys.haochaping import feedback
+from surveys.haochaping import imports as ratings_imports
+from surveys.haochaping.imports import Progress, Received
 
 app = typer.Typer(help="Imports from other systems.", no_args_is_help=True)
 
 
 @app.command("ratings")
-def import_ratings(file: FileArg) -> None:
-    """Import 好差评 ratings from .csv or .xlsx: every row is stored, or none."""
-    settings = get_settings()
+def import_ratings(
+    file: FileArg,
+    max_rows: Annotated[
+        int | None,
+        typer.Option(min=2, help="Rows this file may have, the header included (default 200000)"),
+    ] = None,
+    max_mb: Annotated[
+        int | None, typer.Option(min=1, help="MB this file may have (default 64)")
+    ] = None,
+) -> None:
+    """Import 好差评 ratings from .csv or .xlsx: every row is stored, or none.
 
-    async def receive(session: AsyncSession) -> feedback.Received:
+    The file is read and stored in chunks (memory stays flat), in one transaction; a
+    progress bar shows on a terminal. ``--max-rows`` and ``--max-mb`` raise the limits of
+    an upload for one big file imported on the server.
+    """
+    settings = get_settings()
+    limits = _ratings_limits(max_rows, max_mb)
+
+    async def receive(session: AsyncSession, progress: Progress | None) -> Received:
         actor = await cli_actor(session)
         return await import_flows.import_ratings(
             session=session,
@@ -35,14 +56,50 @@ def import_ratings(file: FileArg) -> None:
             source=file.name,
             settings=settings,
             now=utcnow(),
+            limits=limits,
+            progress=progress,
         )
 
-    received = in_transaction(receive)
+    with _progress_bar(file.name) as progress:
+        received = in_transaction(lambda session: receive(session, progress))
     result = received.result
     typer.echo(
         f"{len(result.created)} rating(s) imported, {len(result.duplicates)} already imported "
         f"(skipped), {len(received.opened)} 差评 follow-up case(s) opened"
     )
+
+
+def _ratings_limits(max_rows: int | None, max_mb: int | None) -> TableLimits:
+    limits = ratings_imports.LIMITS
+    if max_rows is not None:
+        limits = replace(limits, rows=max_rows)
+    if max_mb is not None:
+        size = max_mb * MB  # an .xlsx unpacks to about 4 times its size
+        limits = replace(
+            limits, file_bytes=size, unpacked_bytes=max(limits.unpacked_bytes, 4 * size)
+        )
+    return limits
+
+
+@contextmanager
+def _progress_bar(name: str) -> Iterator[Progress | None]:
+    """A progress bar on stderr when it is a terminal (nothing in a pipe or a log)."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as Bar
+
+    columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+               TextColumn("{task.fields[rows]:,} rows"), TimeElapsedColumn())  # fmt: skip
+    with Bar(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(name, total=1.0, rows=0)
+
+        def show(rows: int, fraction: float | None) -> None:
+            bar.update(task, completed=fraction or 0.0, rows=rows)
+
+        yield show
 
 
 class ImportedComponent(StrEnum):

@@ -11,7 +11,9 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import ColumnElement, not_, or_
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -102,6 +104,76 @@ async def open_case(
     session.add(_event(case, SYSTEM, "opened", to_state=S.pending.value))
     await session.flush()
     return case
+
+
+@dataclass(frozen=True)
+class StoredRating:
+    """A rating just stored in bulk (no ORM object): what opening its follow-up needs."""
+
+    id: int
+    unit_id: int
+    unit_kind: str
+    level: str
+    rated_at: datetime
+    is_default: bool = False
+    active: bool = True
+
+
+class Deadlines:
+    """:meth:`DeadlinePolicy.deadlines` remembered per local date and unit kind: a file of a
+    year has a few hundred dates, and each is counted through the calendar once."""
+
+    def __init__(self, calendar: WorkCalendar, policy: DeadlinePolicy) -> None:
+        self.calendar, self.policy = calendar, policy
+        self._known: dict[tuple[date, str], tuple[date, date]] = {}
+
+    def __call__(self, trigger: datetime, kind: str) -> tuple[date, date]:
+        key = (self.calendar.local_date(as_utc(trigger)), kind)
+        found = self._known.get(key)
+        if found is None:
+            found = self._known[key] = self.policy.deadlines(self.calendar, key[0], kind)
+        return found
+
+
+async def open_cases(
+    *, session: AsyncSession, ratings: Sequence[StoredRating], deadlines: Deadlines
+) -> list[int]:
+    """:func:`open_case` for many ratings at once, in set-based statements (one query for
+    cases already open, one insert of the cases, one of their "opened" events): the ids of
+    the cases opened, in the order of ``ratings``. Deadlines are all computed (and
+    :class:`CalendarNotCovered` raised) before anything is written."""
+    bad = [r for r in ratings if r.active and not r.is_default and is_bad(r.level)]
+    if not bad:
+        return []
+    connection = await session.connection()
+    cases: sa.Table = FollowUpCase.__table__  # type: ignore[attr-defined]
+    open_already = await connection.execute(
+        sa.select(cases.c.rating_id).where(cases.c.rating_id.in_([r.id for r in bad]))
+    )
+    taken = set(open_already.scalars())
+    rows: list[dict[str, Any]] = []
+    for rating in bad:
+        if rating.id in taken:
+            continue
+        contact_due, rectify_due = deadlines(rating.rated_at, rating.unit_kind)
+        rows.append({"rating_id": rating.id, "unit_id": rating.unit_id, "contact_due": contact_due,
+                     "rectify_due": rectify_due})  # fmt: skip
+    if not rows:
+        return []
+    now = utcnow()
+    defaults = {"state": S.pending.value, "rerating": None, "opened_at": now, "closed_at": None,
+                "escalated_at": None}  # fmt: skip
+    # Returned in no promised order (asking for the rows' order makes SQLite insert them
+    # one by one): matched by rating.
+    statement = sa.insert(cases).returning(cases.c.rating_id, cases.c.id)
+    inserted = await connection.execute(statement, [{**row, **defaults} for row in rows])
+    case_of = {int(rating_id): int(case_id) for rating_id, case_id in inserted}
+    ids = [case_of[row["rating_id"]] for row in rows]
+    events: sa.Table = CaseEvent.__table__  # type: ignore[attr-defined]
+    opened = {"actor": SYSTEM, "kind": "opened", "from_state": None, "to_state": S.pending.value,
+              "note": None, "delivered_at": None, "at": now}  # fmt: skip
+    await connection.execute(sa.insert(events), [{"case_id": id_, **opened} for id_ in ids])
+    return ids
 
 
 def _check_move(case: FollowUpCase, to: CaseState, actor_role: str, note: str | None) -> None:

@@ -12,24 +12,51 @@ and the size it declares.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import zipfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Any
-
-import openpyxl  # type: ignore[import-untyped]
-from openpyxl.utils.cell import get_column_letter  # type: ignore[import-untyped]
-from openpyxl.utils.exceptions import InvalidFileException  # type: ignore[import-untyped]
+from typing import Any, BinaryIO, Generic, TypeVar
 
 from surveys.core.exceptions import InvalidFile
 from surveys.core.i18n import N_, Translator
-from surveys.core.text import decode_office_text
+from surveys.core.text import UTF8_BOM
 
 MB = 1024 * 1024
 Cell = str | datetime
+T = TypeVar("T", bound=Cell)
+
+
+class TableRows(Generic[T]):
+    """The rows of a table as they are read (each a list of cells), and how far the reading
+    has got: :meth:`fraction` is 0..1, or None when the file does not tell its size."""
+
+    def __init__(
+        self,
+        rows: Iterator[list[T]],
+        fraction: Callable[[], float | None],
+        release: Callable[[], None],
+    ) -> None:
+        self._rows = rows
+        self.fraction = fraction
+        self._release = release
+
+    def __iter__(self) -> Iterator[list[T]]:
+        return self._rows
+
+    def __next__(self) -> list[T]:
+        return next(self._rows)
+
+    def close(self) -> None:
+        """Stop reading and release the file (also done when the rows run out)."""
+        close = getattr(self._rows, "close", None)
+        if close is not None:
+            close()
+        self._release()
 
 
 @dataclass(frozen=True)
@@ -83,30 +110,112 @@ def check_file_size(
 def read_csv(source: str, content: bytes | Path, limits: TableLimits) -> list[list[str]]:
     """The records of a CSV file, UTF-8 or GBK (its bytes or its path), cells stripped; refused
     over ``limits``, a file too large before it is read."""
+    return list(iter_csv(source, content, limits))
+
+
+def iter_csv(source: str, content: bytes | Path, limits: TableLimits) -> TableRows[str]:
+    """:func:`read_csv` one record at a time, in bounded memory: the file's size and encoding
+    are checked now (one pass over its bytes, in chunks), the records are read as iterated."""
     t = Translator()
-    name = file_name(source)
     check_file_size(source, content, limits, t)
-    if isinstance(content, Path):
-        content = content.read_bytes()
-    text = decode_office_text(content, source)  # UTF-8, else GB18030 (GBK)
-    rows: list[list[str]] = []
+    encoding = text_encoding(source, content)
+    raw = _binary(content)
+    size = content.stat().st_size if isinstance(content, Path) else len(content)
+    text = io.TextIOWrapper(raw, encoding=encoding, newline="")
+    return TableRows(
+        _csv_records(source, text, limits, t),
+        lambda: 1.0 if raw.closed or not size else raw.tell() / size,
+        text.close,
+    )
+
+
+def _csv_records(
+    source: str, text: io.TextIOWrapper, limits: TableLimits, t: Translator
+) -> Iterator[list[str]]:
+    name = file_name(source)
+    count = 0
     # Records, not physical lines: a quoted cell with a line break keeps the spreadsheet's
     # row number.
-    reader = csv.reader(io.StringIO(text))
-    try:
-        for record in reader:
-            if len(rows) >= limits.rows:
-                raise _refuse(source, t(N_("import.limit.csv_rows"), file=name, limit=limits.rows))
-            if len(record) > limits.columns:
-                raise _refuse(
-                    source,
-                    t(N_("import.limit.csv_columns"), file=name, line=reader.line_num,
-                      columns=len(record), limit=limits.columns),
-                )  # fmt: skip
-            rows.append([cell.strip() for cell in record])
-    except csv.Error as exc:
-        raise InvalidFile(source, [f"line {reader.line_num}: not a readable CSV ({exc})"]) from exc
-    return rows
+    with text:
+        reader = csv.reader(text)
+        try:
+            for record in reader:
+                if count >= limits.rows:
+                    raise _refuse(
+                        source, t(N_("import.limit.csv_rows"), file=name, limit=limits.rows)
+                    )
+                if len(record) > limits.columns:
+                    raise _refuse(
+                        source,
+                        t(N_("import.limit.csv_columns"), file=name, line=reader.line_num,
+                          columns=len(record), limit=limits.columns),
+                    )  # fmt: skip
+                count += 1
+                yield [cell.strip() for cell in record]
+        except csv.Error as exc:
+            problem = f"line {reader.line_num}: not a readable CSV ({exc})"
+            raise InvalidFile(source, [problem]) from exc
+
+
+def _binary(content: bytes | Path) -> BinaryIO:
+    return content.open("rb") if isinstance(content, Path) else io.BytesIO(content)
+
+
+class _Undecodable(Exception):
+    def __init__(self, byte: int) -> None:
+        self.byte = byte
+
+
+def text_encoding(source: str, content: bytes | Path, chunk_bytes: int = MB) -> str:
+    """The encoding :func:`surveys.core.text.decode_office_text` picks for these bytes (UTF-8,
+    else GB18030), found reading ``chunk_bytes`` at a time; refused with the same
+    :class:`InvalidFile` (the same byte or character named) when neither fits or it holds a
+    NUL."""
+    t = Translator()
+    with _binary(content) as raw:
+        bom = raw.read(len(UTF8_BOM)) == UTF8_BOM
+        raw.seek(len(UTF8_BOM) if bom else 0)
+        try:
+            nul = _scan(raw, "utf-8", chunk_bytes)
+            encoding = "utf-8-sig"
+        except _Undecodable as utf8_error:
+            if bom:  # said it was UTF-8 and is not: do not guess
+                raise InvalidFile(
+                    source, [t(N_("error.file_encoding"), byte=utf8_error.byte + 1)]
+                ) from None
+            raw.seek(0)
+            try:
+                nul = _scan(raw, "gb18030", chunk_bytes)
+            except _Undecodable as exc:
+                raise InvalidFile(
+                    source, [t(N_("error.file_encoding"), byte=exc.byte + 1)]
+                ) from None
+            encoding = "gb18030"
+    if nul is not None:
+        raise InvalidFile(source, [t(N_("error.file_binary"), char=nul + 1)])
+    return encoding
+
+
+def _scan(raw: BinaryIO, encoding: str, chunk_bytes: int) -> int | None:
+    """Decode the rest of ``raw``; the first NUL's character index, or None. A byte that does
+    not decode raises :class:`_Undecodable` with its index from the start of the scan."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    fed = chars = 0
+    nul: int | None = None
+    while True:
+        data = raw.read(chunk_bytes)
+        pending = len(decoder.getstate()[0])
+        try:
+            text = decoder.decode(data, final=not data)
+        except UnicodeDecodeError as exc:
+            # The decoder's error counts from the bytes it still held from the last chunk.
+            raise _Undecodable(fed - pending + exc.start) from None
+        if nul is None and (at := text.find("\x00")) >= 0:
+            nul = chars + at
+        fed += len(data)
+        chars += len(text)
+        if not data:
+            return nul
 
 
 # XLSX ---------------------------------------------------------------------------------
@@ -119,6 +228,15 @@ def read_xlsx(source: str, content: bytes | Path, limits: TableLimits) -> list[l
     empty cells are left out, empty rows are kept as ``[]`` so row i is spreadsheet row
     i + 1.
     """
+    return list(iter_xlsx(source, content, limits))
+
+
+def iter_xlsx(source: str, content: bytes | Path, limits: TableLimits) -> TableRows[Cell]:
+    """:func:`read_xlsx` one row at a time, in openpyxl's streaming mode: the file, its zip
+    directory and the sheet's declared size are checked now, the rows as iterated."""
+    import openpyxl  # type: ignore[import-untyped]  # here: it takes numpy along
+    from openpyxl.utils.exceptions import InvalidFileException  # type: ignore[import-untyped]
+
     t = Translator()
     check_file_size(source, content, limits, t)
     try:
@@ -134,7 +252,27 @@ def read_xlsx(source: str, content: bytes | Path, limits: TableLimits) -> list[l
             SyntaxError) as exc:  # fmt: skip
         raise InvalidFile(source, [f"not a readable .xlsx workbook: {exc}"]) from exc
     try:
-        return _read_first_sheet(source, workbook, limits, t)
+        sheet = _first_sheet(source, workbook, limits, t)
+        declared = sheet.max_row
+        # Then read what is there, not what was declared (a sheet may declare less than it
+        # holds): every row, each cut at limits.columns + 1 cells.
+        sheet.reset_dimensions()
+    except (zipfile.BadZipFile, ValueError, KeyError, OSError, SyntaxError) as exc:
+        workbook.close()
+        raise InvalidFile(source, [f"not a readable .xlsx workbook: {exc}"]) from exc
+    except BaseException:
+        workbook.close()
+        raise
+    position = [0]
+    rows = _closing(source, workbook, _rows(source, sheet, limits, t, position))
+    return TableRows(
+        rows, lambda: min(position[0] / declared, 1.0) if declared else None, workbook.close
+    )
+
+
+def _closing(source: str, workbook: Any, rows: Iterator[list[Cell]]) -> Iterator[list[Cell]]:
+    try:
+        yield from rows
     except (zipfile.BadZipFile, ValueError, KeyError, OSError, SyntaxError) as exc:
         raise InvalidFile(source, [f"not a readable .xlsx workbook: {exc}"]) from exc
     finally:
@@ -167,9 +305,7 @@ def _check_archive(
         )  # fmt: skip
 
 
-def _read_first_sheet(
-    source: str, workbook: Any, limits: TableLimits, t: Translator
-) -> list[list[Cell]]:
+def _first_sheet(source: str, workbook: Any, limits: TableLimits, t: Translator) -> Any:
     if len(workbook.sheetnames) > limits.sheets:
         raise _refuse(
             source,
@@ -178,13 +314,12 @@ def _read_first_sheet(
         )  # fmt: skip
     sheet = workbook.worksheets[0]
     _check_declared(source, sheet, limits, t)
-    # Then read what is there, not what was declared (a sheet may declare less than it
-    # holds): every row, each cut at limits.columns + 1 cells.
-    sheet.reset_dimensions()
-    return _rows(source, sheet, limits, t)
+    return sheet
 
 
 def _check_declared(source: str, sheet: Any, limits: TableLimits, t: Translator) -> None:
+    from openpyxl.utils.cell import get_column_letter  # type: ignore[import-untyped]
+
     rows, columns = sheet.max_row, sheet.max_column
     if rows is None or columns is None:
         return  # no <dimension>: the rows are counted while read
@@ -198,17 +333,21 @@ def _check_declared(source: str, sheet: Any, limits: TableLimits, t: Translator)
         )  # fmt: skip
 
 
-def _rows(source: str, sheet: Any, limits: TableLimits, t: Translator) -> list[list[Cell]]:
+def _rows(
+    source: str, sheet: Any, limits: TableLimits, t: Translator, position: list[int]
+) -> Iterator[list[Cell]]:
     """Row by row, refused at the first filled row past ``limits.rows`` or a cell in column
     ``limits.columns + 1``; cells further right are not read at all (a sheet that declares
     its size, as every spreadsheet program writes it, was refused before). Empty rows cost
-    nothing until a filled one follows them."""
-    rows: list[list[Cell]] = []
-    empty = 0  # empty rows since the last filled one, kept only if one follows
+    nothing until a filled one follows them. ``position[0]`` is the row number reached."""
+    from openpyxl.utils.cell import get_column_letter  # type: ignore[import-untyped]
+
+    empty = 0  # empty rows since the last filled one, given only if one follows
     cells_by_row = sheet.iter_rows(
         min_row=1, min_col=1, max_col=limits.columns + 1, values_only=True
     )
     for number, values in enumerate(cells_by_row, start=1):
+        position[0] = number
         cells = [_cell(value) for value in values]
         while cells and cells[-1] == "":
             cells.pop()
@@ -222,10 +361,10 @@ def _rows(source: str, sheet: Any, limits: TableLimits, t: Translator) -> list[l
                   cell=f"{get_column_letter(len(cells))}{number}", max_rows=limits.rows,
                   max_columns=limits.columns),
             )  # fmt: skip
-        rows.extend([] for _ in range(empty))
+        for _ in range(empty):
+            yield []
         empty = 0
-        rows.append(cells)
-    return rows
+        yield cells
 
 
 def _cell(value: object) -> Cell:

@@ -11,8 +11,10 @@ from surveys.accounts import audit
 from surveys.accounts.access import Actor, Perm
 from surveys.cases import workdays
 from surveys.core.settings import Settings
+from surveys.core.table_files import TableLimits
 from surveys.flows.registry import Adapter, flow
-from surveys.haochaping import feedback
+from surveys.haochaping import feedback, imports
+from surveys.haochaping.imports import Progress, Received
 
 
 @flow("import.ratings", perm=Perm.manage, adapters=frozenset({Adapter.console, Adapter.cli}))
@@ -25,12 +27,16 @@ async def import_ratings(
     settings: Settings,
     now: datetime,
     name: str | None = None,
-) -> feedback.Received:
+    limits: TableLimits | None = None,
+    progress: Progress | None = None,
+) -> Received:
     """Every row stored and a case opened for each 差评, or none (:class:`InvalidFile`).
 
     ``source`` is recorded in the audit log. ``name`` is the file's name as the person
     chose it when ``path`` is a copy (an upload stored under a temporary name): problems
-    name it; without it they name ``path``.
+    name it; without it they name ``path``. ``limits`` replace the file limits of
+    :data:`surveys.haochaping.imports.LIMITS` (the command line's ``--max-rows``);
+    ``progress`` is called as the file is read.
     """
     received = await feedback.import_ratings_file(
         session=session,
@@ -40,6 +46,8 @@ async def import_ratings(
         grace_days=settings.rating_grace_days,
         policy=workdays.policy_from(settings),
         name=name,
+        limits=limits or imports.LIMITS,
+        progress=progress,
     )
     result = received.result
     await audit.record(

@@ -16,6 +16,7 @@ from surveys.accounts.models import Unit
 from surveys.cases import service as cases
 from surveys.cases import workdays
 from surveys.cases.models import FollowUpCase
+from surveys.core.table_files import TableLimits
 from surveys.haochaping import imports, ratings
 from surveys.haochaping.models import RatingSource
 from surveys.haochaping.ratings import IngestResult, RowError
@@ -73,15 +74,20 @@ async def import_ratings_file(
     grace_days: int,
     policy: workdays.DeadlinePolicy,
     name: str | None = None,
-) -> Received:
-    """A whole file or nothing (InvalidFile lists every problem); 差评 open cases.
+    limits: TableLimits = imports.LIMITS,
+    progress: imports.Progress | None = None,
+) -> imports.Received:
+    """A whole file or nothing (InvalidFile lists every problem); 差评 open cases as each
+    chunk of the file is stored (set-based, :func:`surveys.cases.service.open_cases`).
 
     Problems name the file ``name`` (an upload's own name), by default ``path``.
     """
+    calendar = await workdays.load_calendar(session=session, tz=tz)
     result = await imports.import_ratings(
-        session=session, path=path, tz=tz, now=now, grace_days=grace_days, name=name
-    )
-    return await _open_cases(session, result, tz, policy)
+        session=session, path=path, tz=tz, now=now, grace_days=grace_days, name=name,
+        limits=limits, deadlines=cases.Deadlines(calendar, policy), progress=progress,
+    )  # fmt: skip
+    return imports.Received(result, result.opened)
 
 
 async def _open_cases(

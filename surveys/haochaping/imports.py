@@ -8,16 +8,25 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable, Sequence
+import struct
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from hashlib import blake2b
+from itertools import accumulate, islice
 from pathlib import Path
+from typing import Any, overload
 from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from surveys.accounts.models import Unit
+from surveys.cases import service as cases
 from surveys.core import table_files
 from surveys.core.exceptions import InvalidFile
+from surveys.core.i18n import N_, Translator
+from surveys.core.models import pk, utcnow
 from surveys.haochaping import ratings
 from surveys.haochaping.models import RatingSource
 from surveys.questionnaire.definitions import Level
@@ -46,11 +55,15 @@ CHINESE_FLAGS = {"是": "true", "否": "false"}
 LEVEL_COLUMNS = ("level", "level_scale")
 
 # A ratings file: up to 200,000 rows of at most 50 columns (the header names 15), 64 MB;
-# over that it is refused before it is read (surveys.core.table_files).
+# over that it is refused before it is read, or at the first row past the limit
+# (surveys.core.table_files). The command line may raise them for one import.
 LIMITS = table_files.TableLimits(rows=200_000, columns=50)
+CHUNK = 5_000  # rows read, checked and stored at a time
+MAX_PROBLEMS = 1_000  # problems listed; the rest are counted
 
 Cell = table_files.Cell
 _Problem = tuple[int, str, str]  # (line, column, message)
+Progress = Callable[[int, float | None], None]  # rows read, share of the file read (or None)
 
 
 @dataclass
@@ -60,6 +73,138 @@ class _Line:
     number: int
     row: dict[str, object]
     problems: list[tuple[str, str]] = field(default_factory=list)  # (column, message)
+
+
+@dataclass(frozen=True)
+class CreatedRating:
+    """A rating a file import stored (its id stays in the database)."""
+
+    source_id: str
+    unit_id: int
+    level: str
+    period: str
+    rated_at: datetime
+
+
+class TextColumn(Sequence[str]):
+    """Many short texts in little memory: each chunk's texts joined, with their end offsets
+    (a million source ids take about 10 MB instead of 70 MB of separate strings)."""
+
+    def __init__(self) -> None:
+        self._blocks: list[tuple[str, array[int]]] = []
+        self._length = 0
+
+    def extend(self, texts: Iterable[str]) -> None:
+        parts = list(texts)
+        if not parts:
+            return
+        ends = array("L", accumulate(len(text) for text in parts))
+        self._blocks.append(("".join(parts), ends))
+        self._length += len(parts)
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __iter__(self) -> Iterator[str]:
+        for block, ends in self._blocks:
+            start = 0
+            for end in ends:
+                yield block[start:end]
+                start = end
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        return list(self)[index]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, str):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(list(self))
+
+
+class CreatedRatings(Sequence[CreatedRating]):
+    """The ratings a file import stored, kept column by column (about 30 bytes a rating)."""
+
+    def __init__(self) -> None:
+        self.source_ids = TextColumn()
+        self._units = array("q")
+        self._levels = array("B")
+        self._periods = array("H")
+        self._microseconds = array("q")  # rated_at, since 1970 in UTC
+        self._codes: dict[str, int] = {}  # level and period texts, each stored once
+        self._texts: list[str] = []
+
+    def extend(self, rows: Sequence[dict[str, Any]]) -> None:
+        self.source_ids.extend(str(row["source_id"]) for row in rows)
+        self._units.extend(int(row["unit_id"]) for row in rows)
+        self._levels.extend(self._code(row["level"]) for row in rows)
+        self._periods.extend(self._code(row["period"]) for row in rows)
+        self._microseconds.extend(_microseconds(row["rated_at"]) for row in rows)
+
+    def _code(self, text: str) -> int:
+        code = self._codes.get(text)
+        if code is None:
+            code = self._codes[text] = len(self._texts)
+            self._texts.append(text)
+        return code
+
+    def __len__(self) -> int:
+        return len(self._units)
+
+    def __iter__(self) -> Iterator[CreatedRating]:
+        for n, source_id in enumerate(self.source_ids):
+            yield self._row(n, source_id)
+
+    def _row(self, n: int, source_id: str) -> CreatedRating:
+        return CreatedRating(
+            source_id=source_id,
+            unit_id=self._units[n],
+            level=self._texts[self._levels[n]],
+            period=self._texts[self._periods[n]],
+            rated_at=EPOCH + timedelta(microseconds=self._microseconds[n]),
+        )
+
+    @overload
+    def __getitem__(self, index: int) -> CreatedRating: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[CreatedRating]: ...
+    def __getitem__(self, index: int | slice) -> CreatedRating | list[CreatedRating]:
+        return list(self)[index]
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _microseconds(moment: datetime) -> int:
+    return (moment - EPOCH) // timedelta(microseconds=1)
+
+
+@dataclass
+class Imported:
+    """What a file import stored: every rating, the source ids skipped as already imported,
+    and (when it opened them) the ids of the 差评 follow-up cases. ``errors`` is always
+    empty: a file with a problem raises :class:`InvalidFile` and stores nothing."""
+
+    created: CreatedRatings = field(default_factory=CreatedRatings)
+    duplicates: TextColumn = field(default_factory=TextColumn)
+    errors: list[ratings.RowError] = field(default_factory=list)
+    opened: array[int] = field(default_factory=lambda: array("q"))
+
+
+@dataclass
+class Received:
+    """A file import with the cases it opened (``len(opened)``, as the API batch reports)."""
+
+    result: Imported
+    opened: Sequence[int]
 
 
 def read_ratings_file(
@@ -73,7 +218,13 @@ def read_ratings_file(
     (an upload's own name, not its temporary copy's), by default ``path``.
     """
     source = name or str(path)
-    lines = _read_lines(path, source, tz)
+    read = _read_lines(path, source, tz, LIMITS)
+    try:
+        lines = list(read)
+    finally:
+        read.close()
+    if not lines:
+        raise InvalidFile(source, ["the file has no rating rows"])
     problems = [_where(line.number, c, m) for line in lines for c, m in line.problems]
     if problems:
         raise InvalidFile(source, problems)
@@ -88,33 +239,147 @@ async def import_ratings(
     now: datetime,
     grace_days: int,
     name: str | None = None,
-) -> ratings.IngestResult:
+    limits: table_files.TableLimits = LIMITS,
+    deadlines: cases.Deadlines | None = None,
+    progress: Progress | None = None,
+) -> Imported:
     """Import every rating of the file or none; already imported source ids are skipped.
 
-    Problems name the file ``name`` (an upload's own name), by default ``path``.
+    The file is read, checked and stored :data:`CHUNK` rows at a time (memory stays flat
+    whatever its length) inside a savepoint: a problem anywhere, even on the last line,
+    rolls every chunk back and raises :class:`InvalidFile` naming every problem (the first
+    :data:`MAX_PROBLEMS`). With ``deadlines``, each 差评 opens its follow-up case as it is
+    stored. ``progress`` is called after each chunk. Problems name the file ``name`` (an
+    upload's own name), by default ``path``.
     """
     source = name or str(path)
-    lines = await asyncio.to_thread(_read_lines, path, source, tz)
-    items, found = _validate(lines)
-    # Checked before anything is added: a refused file leaves nothing to flush.
-    checked = await ratings.check(
-        session=session, items=items, source=RatingSource.file, tz=tz, now=now,
-        grace_days=grace_days,
-    )  # fmt: skip
-    found += [(lines[e.row].number, _column(e.field), e.message) for e in checked.errors]
-    if found:
-        found.sort(key=lambda problem: problem[0])
-        raise InvalidFile(source, [_where(*problem) for problem in found])
-    return await ratings.ingest(
-        session=session, items=items, source=RatingSource.file, tz=tz, now=now,
-        grace_days=grace_days,
-    )  # fmt: skip
+    units = await ratings.load_units(session)
+    run = _Run(source, units, tz, now, grace_days, deadlines)
+    run.new_units = await ratings.units_without(
+        session=session, source=RatingSource.file, unit_ids=[pk(u) for u in units.values()]
+    )
+    lines = await asyncio.to_thread(_read_lines, path, source, tz, limits)
+    savepoint = await session.begin_nested()
+    # The next chunk is read and validated in a worker thread while this one is stored:
+    # SQLite and psycopg leave the interpreter lock while the database works.
+    reading = asyncio.ensure_future(asyncio.to_thread(_next_chunk, lines, run.seen))
+    try:
+        while chunk := await reading:
+            reading = asyncio.ensure_future(asyncio.to_thread(_next_chunk, lines, run.seen))
+            await run.take(session, chunk)
+            if progress is not None:
+                progress(run.rows, lines.fraction())
+        run.finish()
+    except BaseException:
+        await savepoint.rollback()
+        raise
+    finally:
+        await asyncio.wait([reading])  # a thread cannot be cancelled: let it finish first
+        if not reading.cancelled():
+            reading.exception()  # retrieved: an error past the first one is not reported
+        lines.close()
+    await savepoint.commit()
+    return run.imported
 
 
-def _validate(lines: Sequence[_Line]) -> tuple[list[ratings.RatingIn | None], list[_Problem]]:
+@dataclass
+class _Chunk:
+    lines: list[_Line]
+    items: list[ratings.RatingIn | None]
+    found: list[_Problem]
+
+
+def _next_chunk(lines: _Lines, seen: FirstLines) -> _Chunk | None:
+    """The next :data:`CHUNK` lines read and validated (in a worker thread)."""
+    chunk = list(islice(lines, CHUNK))
+    if not chunk:
+        return None
+    items, found = _validate(chunk, seen)
+    return _Chunk(chunk, items, found)
+
+
+class _Run:
+    """One file's import, chunk by chunk: what was stored, and the problems found so far."""
+
+    def __init__(
+        self,
+        source: str,
+        units: dict[str, Unit],
+        tz: ZoneInfo,
+        now: datetime,
+        grace_days: int,
+        deadlines: cases.Deadlines | None,
+    ) -> None:
+        self.source, self.units, self.tz, self.now = source, units, tz, now
+        self.grace_days, self.deadlines = grace_days, deadlines
+        self.imported = Imported()
+        self.seen = FirstLines()  # (unit, source id) -> first line
+        self.rows = 0
+        self.problems: list[str] = []
+        self.unlisted = 0
+        self.new_units: frozenset[int] = frozenset()  # no file rating before this import
+
+    async def take(self, session: AsyncSession, chunk: _Chunk) -> None:
+        self.rows += len(chunk.lines)
+        planned, accepted = await ratings.plan(
+            session=session, items=chunk.items, units=self.units, source=RatingSource.file,
+            tz=self.tz, now=self.now, grace_days=self.grace_days, new_units=self.new_units,
+        )  # fmt: skip
+        found = chunk.found + [
+            (chunk.lines[e.row].number, _column(e.field), e.message) for e in planned.errors
+        ]
+        if found:
+            found.sort(key=lambda problem: problem[0])
+            room = max(MAX_PROBLEMS - len(self.problems), 0)
+            self.problems += [_where(*problem) for problem in found[:room]]
+            self.unlisted += len(found[room:])
+        if self.problems:
+            return  # nothing more is stored: the file will be refused, all of it
+        self.imported.duplicates.extend(planned.duplicates)
+        await self._store(session, accepted)
+
+    async def _store(self, session: AsyncSession, accepted: list[ratings.Accepted]) -> None:
+        stored = await ratings.store(
+            session=session, accepted=accepted, source=RatingSource.file, tz=self.tz,
+            received_at=utcnow(),
+        )  # fmt: skip
+        self.imported.created.extend(stored)
+        if self.deadlines is None:
+            return
+        new = [
+            cases.StoredRating(
+                id=row["id"],
+                unit_id=row["unit_id"],
+                unit_kind=str(unit.kind),
+                level=row["level"],
+                rated_at=item.rated_at,
+                is_default=item.is_default,
+            )  # fmt: skip
+            for row, (item, unit, _) in zip(stored, accepted, strict=True)
+            if ratings.is_bad(row["level"]) and not item.is_default
+        ]
+        opened = await cases.open_cases(session=session, ratings=new, deadlines=self.deadlines)
+        self.imported.opened.extend(opened)
+
+    def finish(self) -> None:
+        if not self.rows:
+            raise InvalidFile(self.source, ["the file has no rating rows"])
+        if not self.problems:
+            return
+        if self.unlisted:
+            more = Translator()(
+                N_("import.more_problems"), count=self.unlisted, shown=MAX_PROBLEMS
+            )
+            self.problems.append(more)
+        raise InvalidFile(self.source, self.problems)
+
+
+def _validate(
+    lines: Sequence[_Line], seen: FirstLines
+) -> tuple[list[ratings.RatingIn | None], list[_Problem]]:
     items, errors = ratings.validate_rows([line.row for line in lines])
     found = [(line.number, c, m) for line in lines for c, m in line.problems]
-    found += _repeated_source_ids(lines)
+    found += _repeated_source_ids(lines, seen)
     for error in errors:
         line = lines[error.row]
         column = _column(error.field)
@@ -136,21 +401,63 @@ def _column(loc: str) -> str:
     return "" if head == "(row)" else head
 
 
-def _repeated_source_ids(lines: Sequence[_Line]) -> list[_Problem]:
+def _repeated_source_ids(lines: Sequence[_Line], first: FirstLines) -> list[_Problem]:
     # Source ids are the unit's own (as in the API batch): the same id for two units is
-    # two ratings; the same unit twice in one file is refused.
-    first: dict[tuple[object, object], int] = {}
+    # two ratings; the same unit twice in one file is refused. ``first`` holds the file's
+    # earlier lines, chunk after chunk.
     found: list[_Problem] = []
     for line in lines:
         source_id, unit = _key_part(line.row.get("source_id")), _key_part(line.row.get("unit"))
         if source_id is None or unit is None:
             continue  # refused by validation, which names the missing value
-        key = (unit, source_id)
-        if key in first:
-            message = f"{source_id!r} is also on line {first[key]}"
+        earlier = first.first(repr((unit, source_id)), line.number)
+        if earlier is not None:
+            message = f"{source_id!r} is also on line {earlier}"
             found.append((line.number, "source_id", message))
-        first.setdefault(key, line.number)
     return found
+
+
+class FirstLines:
+    """The line where each key of a file first appears, in about 40 bytes a key (a dict of
+    a million (unit, source id) tuples takes 200 MB): 128-bit BLAKE2b fingerprints in an
+    open-addressing table of arrays. Two keys share a fingerprint with probability 2**-128
+    per pair, far below any file's chance of a disk error."""
+
+    def __init__(self, capacity: int = 1 << 12) -> None:
+        self._high = array("Q", bytes(8 * capacity))
+        self._low = array("Q", bytes(8 * capacity))
+        self._lines = array("L", bytes(array("L").itemsize * capacity))  # 0: an empty slot
+        self._count = 0
+
+    def first(self, key: str, line: int) -> int | None:
+        """The line ``key`` was first seen on; None, and ``line`` remembered, if new."""
+        high, low = _FINGERPRINT.unpack(blake2b(key.encode(), digest_size=16).digest())
+        mask = len(self._lines) - 1
+        slot = low & mask
+        while found := self._lines[slot]:
+            if self._low[slot] == low and self._high[slot] == high:
+                return int(found)
+            slot = (slot + 1) & mask
+        self._high[slot], self._low[slot], self._lines[slot] = high, low, line
+        self._count += 1
+        if 2 * self._count > len(self._lines):
+            self._grow()
+        return None
+
+    def _grow(self) -> None:
+        old = zip(self._high, self._low, self._lines, strict=True)
+        bigger = FirstLines(2 * len(self._lines))
+        mask = len(bigger._lines) - 1
+        for high, low, line in old:
+            if line:
+                slot = low & mask
+                while bigger._lines[slot]:
+                    slot = (slot + 1) & mask
+                bigger._high[slot], bigger._low[slot], bigger._lines[slot] = high, low, line
+        self._high, self._low, self._lines = bigger._high, bigger._low, bigger._lines
+
+
+_FINGERPRINT = struct.Struct("<QQ")
 
 
 def _key_part(value: object) -> object:
@@ -161,28 +468,50 @@ def _key_part(value: object) -> object:
 # Reading ------------------------------------------------------------------------------
 
 
-def _read_lines(path: Path, source: str, tz: ZoneInfo | None) -> list[_Line]:
-    table = _read_table(path, source)
-    if not table:
-        raise InvalidFile(source, ["the file is empty"])
-    header = [str(cell).strip() for cell in table[0]]
-    _check_header(source, header)
-    lines: list[_Line] = []
-    for number, cells in enumerate(table[1:], start=2):
+class _Lines:
+    """The data lines of a file as they are read (blank lines skipped, numbers kept)."""
+
+    def __init__(self, table: table_files.TableRows[Cell], lines: Iterator[_Line]) -> None:
+        self._table, self._lines = table, lines
+        self.fraction, self.close = table.fraction, table.close
+
+    def __iter__(self) -> Iterator[_Line]:
+        return self._lines
+
+
+def _read_lines(
+    path: Path, source: str, tz: ZoneInfo | None, limits: table_files.TableLimits
+) -> _Lines:
+    table = _read_table(path, source, limits)
+    try:
+        first = next(table, None)
+        if first is None:
+            raise InvalidFile(source, ["the file is empty"])
+        header = [str(cell).strip() for cell in first]
+        _check_header(source, header)
+    except BaseException:
+        table.close()
+        raise
+    return _Lines(table, _data_lines(table, header, tz))
+
+
+def _data_lines(
+    table: Iterable[Sequence[Cell]], header: Sequence[str], tz: ZoneInfo | None
+) -> Iterator[_Line]:
+    for number, cells in enumerate(table, start=2):
         if all(cell == "" for cell in cells):
             continue
-        lines.append(_line(number, header, cells, tz))
-    if not lines:
-        raise InvalidFile(source, ["the file has no rating rows"])
-    return lines
+        yield _line(number, header, cells, tz)
 
 
-def _read_table(path: Path, source: str) -> Sequence[Sequence[Cell]]:
+def _read_table(
+    path: Path, source: str, limits: table_files.TableLimits
+) -> table_files.TableRows[Cell]:
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        return table_files.read_csv(source, path, LIMITS)
+        return table_files.iter_csv(source, path, limits)  # type: ignore[return-value]
     if suffix == ".xlsx":
-        return table_files.read_xlsx(source, path, LIMITS)
+        return table_files.iter_xlsx(source, path, limits)
     raise InvalidFile(source, [f"{suffix or 'no extension'}: only .csv and .xlsx are read"])
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -32,7 +32,9 @@ GBT39046_LEVELS = {1: Level.very_satisfied, 2: Level.satisfied, 3: Level.neutral
 INTERFACE_LEVELS = {6 - n: level for n, level in GBT39046_LEVELS.items()}
 # Clocks of integrations drift; a rating a few minutes ahead of ours is not from the future.
 FUTURE_SLACK = timedelta(minutes=5)
-IN_CHUNK = 500
+# Keys per IN (...) list: under the bound-parameter limits of SQLite (32,766) and psycopg
+# (65,535), and a file's whole chunk of 5,000 rows in one statement per unit.
+KEYS_PER_QUERY = 5_000
 
 
 def level_from_gbt39046(number: int) -> Level:
@@ -137,6 +139,78 @@ async def check(
     return result
 
 
+async def load_units(session: AsyncSession) -> dict[str, Unit]:
+    """Every unit by its code, as ratings name them (read once per batch or file)."""
+    return {u.code: u for u in (await session.exec(select(Unit))).all()}
+
+
+async def plan(
+    *,
+    session: AsyncSession,
+    items: Sequence[RatingIn | None],
+    units: dict[str, Unit],
+    source: RatingSource,
+    tz: ZoneInfo,
+    now: datetime,
+    grace_days: int,
+    new_units: frozenset[int] = frozenset(),
+) -> tuple[IngestResult, list[Accepted]]:
+    """:func:`check` of one chunk of a file against ``units``, and the ratings it would store
+    with their unit and 办件: a query per unit for the source ids it already has (a seek
+    per id; none for ``new_units``, see :func:`units_without`), one for the 办件 named."""
+    return await _plan(session, items, source, tz, now, grace_days, units, new_units)
+
+
+async def units_without(
+    *, session: AsyncSession, source: RatingSource, unit_ids: Iterable[int]
+) -> frozenset[int]:
+    """The units that have no rating from ``source`` (one index seek each). Until the
+    transaction adds some, none of their source ids can be a duplicate: an import looks
+    them up only for the other units, and catches repeats within its own file."""
+    connection = await session.connection()
+    found = set()
+    for unit_id in unit_ids:
+        params = {"unit_id": unit_id, "source": source.value}
+        if (await connection.execute(_ANY, params)).first() is None:
+            found.add(unit_id)
+    return frozenset(found)
+
+
+async def store(
+    *,
+    session: AsyncSession,
+    accepted: Sequence[Accepted],
+    source: RatingSource,
+    tz: ZoneInfo,
+    received_at: datetime,
+) -> list[dict[str, Any]]:
+    """Insert ratings planned by :func:`plan` (SQLAlchemy Core, no ORM objects): a few
+    multi-row ``INSERT … VALUES … RETURNING`` statements. The values stored, in order, each
+    with its ``id``. Nothing is added to the session."""
+    rows = [
+        {**rating_values(item, source, unit, event, tz), **_STORED_DEFAULTS,
+         "received_at": received_at}
+        for item, unit, event in accepted
+    ]  # fmt: skip
+    if not rows:
+        return rows
+    table: sa.Table = Rating.__table__  # type: ignore[attr-defined]
+    # Returned in no promised order (asking for the rows' order makes SQLite insert them
+    # one by one): matched by the key, unique per unit and source.
+    statement = sa.insert(table).returning(table.c.unit_id, table.c.source_id, table.c.id)
+    connection = await session.connection()
+    ids = {(u, s): i for u, s, i in await connection.execute(statement, rows)}
+    for row in rows:
+        row["id"] = ids[row["unit_id"], row["source_id"]]
+    return rows
+
+
+# Columns the ORM fills from the model's defaults; Core inserts name them.
+_STORED_DEFAULTS: dict[str, object] = {
+    "respondent_id": None, "voice_file_id": None, "active": True, "excluded": False,
+}  # fmt: skip
+
+
 async def ingest(
     *,
     session: AsyncSession,
@@ -161,7 +235,7 @@ async def ingest(
     return result
 
 
-_Accepted = tuple[RatingIn, Unit, ServiceEvent | None]
+Accepted = tuple[RatingIn, Unit, ServiceEvent | None]  # a rating to store, its unit and 办件
 
 
 async def _plan(
@@ -171,14 +245,23 @@ async def _plan(
     tz: ZoneInfo,
     now: datetime,
     grace_days: int,
-) -> tuple[IngestResult, list[_Accepted]]:
+    units: dict[str, Unit] | None = None,
+    new_units: frozenset[int] = frozenset(),
+) -> tuple[IngestResult, list[Accepted]]:
     # Everything is read before anything is added, so no query autoflushes half a batch.
-    present = [item for item in items if item is not None]
-    units = {u.code: u for u in (await session.exec(select(Unit))).all()}
-    known = await _known_source_ids(session, source, [item.source_id for item in present])
-    events = await _events(session, [item.case_no for item in present if item.case_no])
+    if units is None:
+        units = await load_units(session)
+    present = [
+        (item, units[item.unit]) for item in items if item is not None and item.unit in units
+    ]
+    keys = [(pk(unit), item.source_id) for item, unit in present]
+    known = await _known_source_ids(session, source, [k for k in keys if k[0] not in new_units])
+    events = await _events(
+        session, [(pk(unit), item.case_no) for item, unit in present if item.case_no]
+    )
     result = IngestResult()
-    accepted: list[_Accepted] = []
+    accepted: list[Accepted] = []
+    today = today_in(tz, now)
     seen: set[_Key] = set()
     for index, item in enumerate(items):
         if item is None:
@@ -187,46 +270,73 @@ async def _plan(
         if unit is None:
             result.errors.append(RowError(index, *_unknown_unit(item)))
             continue
-        key = (pk(unit), item.source_id)
+        unit_id = pk(unit)
+        key = (unit_id, item.source_id)
         if key in known or key in seen:
             result.duplicates.append(item.source_id)
             continue
-        problem = _problem(item, unit, events, tz, now, grace_days)
+        problem = _problem(item, unit, events, tz, (today, now), grace_days)
         if problem is not None:
             result.errors.append(RowError(index, *problem))
             continue
         seen.add(key)
-        event = events.get((pk(unit), item.case_no)) if item.case_no else None
+        event = events.get((unit_id, item.case_no)) if item.case_no else None
         accepted.append((item, unit, event))
     return result, accepted
-
-
-def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
-    # Keeps IN (...) lists under the bound-parameter limits of SQLite and psycopg.
-    for start in range(0, len(values), IN_CHUNK):
-        yield values[start : start + IN_CHUNK]
 
 
 _Key = tuple[int, str]  # (unit id, source id or 办件编号): keys are unique per unit
 
 
+def _by_unit(keys: Iterable[_Key]) -> dict[int, list[str]]:
+    by_unit: dict[int, list[str]] = {}
+    for unit_id, key in keys:
+        by_unit.setdefault(unit_id, []).append(key)
+    return by_unit
+
+
+# One statement per unit, ``unit = u AND key IN (...)``: a seek on the (unit_id, …) unique
+# index per key in SQLite and PostgreSQL (a row-value IN would scan the table), compiled
+# once (the IN list is expanded at execution).
+_KNOWN = select(Rating.source_id).where(
+    Rating.unit_id == sa.bindparam("unit_id"),
+    Rating.source == sa.bindparam("source"),
+    col(Rating.source_id).in_(sa.bindparam("keys", expanding=True)),
+)
+_ANY = (
+    select(Rating.id)
+    .where(Rating.unit_id == sa.bindparam("unit_id"), Rating.source == sa.bindparam("source"))
+    .limit(1)
+)
+_EVENTS = select(ServiceEvent).where(
+    ServiceEvent.unit_id == sa.bindparam("unit_id"),
+    col(ServiceEvent.case_no).in_(sa.bindparam("keys", expanding=True)),
+)
+
+
+def _per_unit(keys: Sequence[_Key], **params: object) -> Iterator[dict[str, object]]:
+    """The parameters of :data:`_KNOWN` or :data:`_EVENTS` for ``keys``:
+    one set per unit and :data:`KEYS_PER_QUERY` keys (under the bound-parameter limits)."""
+    for unit_id, values in _by_unit(keys).items():
+        for start in range(0, len(values), KEYS_PER_QUERY):
+            yield {"unit_id": unit_id, "keys": values[start : start + KEYS_PER_QUERY], **params}
+
+
 async def _known_source_ids(
-    session: AsyncSession, source: RatingSource, source_ids: Sequence[str]
+    session: AsyncSession, source: RatingSource, keys: Sequence[_Key]
 ) -> set[_Key]:
     known: set[_Key] = set()
-    for chunk in _chunks(source_ids):
-        statement = select(Rating.unit_id, Rating.source_id).where(
-            Rating.source == source, col(Rating.source_id).in_(chunk)
-        )
-        known.update((unit_id, source_id) for unit_id, source_id in await session.exec(statement))
+    connection = await session.connection()
+    for params in _per_unit(keys, source=source.value):
+        found = await connection.execute(_KNOWN, params)
+        known.update((int(str(params["unit_id"])), source_id) for (source_id,) in found)
     return known
 
 
-async def _events(session: AsyncSession, case_nos: Sequence[str]) -> dict[_Key, ServiceEvent]:
+async def _events(session: AsyncSession, keys: Sequence[_Key]) -> dict[_Key, ServiceEvent]:
     events: dict[_Key, ServiceEvent] = {}
-    for chunk in _chunks(case_nos):
-        statement = select(ServiceEvent).where(col(ServiceEvent.case_no).in_(chunk))
-        found = (await session.exec(statement)).all()
+    for params in _per_unit(keys):
+        found = (await session.exec(_EVENTS, params=params)).all()
         events.update(((event.unit_id, event.case_no), event) for event in found)
     return events
 
@@ -240,14 +350,15 @@ def _problem(
     unit: Unit,
     events: dict[_Key, ServiceEvent],
     tz: ZoneInfo,
-    now: datetime,
+    clock: tuple[date, datetime],  # today in tz, now
     grace_days: int,
 ) -> tuple[str, str] | None:
+    today, now = clock
     if not unit.active:
         return _unknown_unit(item)
     _, _, last_day = half_year(item.rated_at.astimezone(tz).date())
     closes_on = last_day + timedelta(days=grace_days)
-    if today_in(tz, now) > closes_on:
+    if today > closes_on:
         return "rated_at", f"period {period_of(item.rated_at, tz)} closed on {closes_on}"
     if item.rated_at > now + FUTURE_SLACK:
         return "rated_at", "rated_at is in the future"
@@ -263,24 +374,33 @@ def _problem(
 def _rating(
     item: RatingIn, source: RatingSource, unit: Unit, event: ServiceEvent | None, tz: ZoneInfo
 ) -> Rating:
-    return Rating(
-        source=source,
-        source_id=item.source_id,
-        service_event_id=event.id if event else None,
-        unit_id=pk(unit),
-        item_code=item.item_code or (event.item_code if event else None),
-        item_name=item.item_name or (event.item_name if event else None),
-        window_code=item.window or (event.window_code if event else None),
-        channel=item.channel,
-        level=item.level.value,
-        reasons=item.reasons,
-        comment=item.comment,
-        contact_ok=item.contact_ok,
-        round=item.round,
-        is_default=item.is_default,
-        period=period_of(item.rated_at, tz),
-        rated_at=item.rated_at.astimezone(UTC),
+    return Rating.model_validate(
+        {**rating_values(item, source, unit, event, tz), "source": source}
     )
+
+
+def rating_values(
+    item: RatingIn, source: RatingSource, unit: Unit, event: ServiceEvent | None, tz: ZoneInfo
+) -> dict[str, object]:
+    """The stored fields of a rating (those given by the integration or its 办件)."""
+    return {
+        "source": source.value,
+        "source_id": item.source_id,
+        "service_event_id": event.id if event else None,
+        "unit_id": pk(unit),
+        "item_code": item.item_code or (event.item_code if event else None),
+        "item_name": item.item_name or (event.item_name if event else None),
+        "window_code": item.window or (event.window_code if event else None),
+        "channel": item.channel,
+        "level": item.level.value,
+        "reasons": item.reasons,
+        "comment": item.comment,
+        "contact_ok": item.contact_ok,
+        "round": item.round,
+        "is_default": item.is_default,
+        "period": period_of(item.rated_at, tz),
+        "rated_at": item.rated_at.astimezone(UTC),
+    }
 
 
 def today_in(tz: ZoneInfo, now: datetime) -> date:
