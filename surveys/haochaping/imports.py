@@ -268,7 +268,7 @@ async def import_ratings(
             reading = asyncio.ensure_future(asyncio.to_thread(_next_chunk, lines, run.seen))
             await run.take(session, chunk)
             if progress is not None:
-                progress(run.rows, lines.fraction())
+                progress(run.rows, chunk.read)
         run.finish()
     except BaseException:
         await savepoint.rollback()
@@ -287,6 +287,7 @@ class _Chunk:
     lines: list[_Line]
     items: list[ratings.RatingIn | None]
     found: list[_Problem]
+    read: float | None  # the share of the file read up to this chunk's end
 
 
 def _next_chunk(lines: _Lines, seen: FirstLines) -> _Chunk | None:
@@ -295,7 +296,7 @@ def _next_chunk(lines: _Lines, seen: FirstLines) -> _Chunk | None:
     if not chunk:
         return None
     items, found = _validate(chunk, seen)
-    return _Chunk(chunk, items, found)
+    return _Chunk(chunk, items, found, lines.fraction())
 
 
 class _Run:
