@@ -304,7 +304,9 @@ def pages(con: sqlite3.Connection, survey: str, period: str, today: str) -> list
     ]
 
 
-async def measure(base: str, token: str, db: Path, runs: int, period: str) -> list[Page]:
+async def measure(
+    base: str, token: str, db: Path, runs: int, period: str, only: str = ""
+) -> list[Page]:
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, check_same_thread=False)
     (survey,) = con.execute(
         "SELECT s.code FROM survey s JOIN survey_version v ON v.survey_id = s.id"
@@ -312,7 +314,7 @@ async def measure(base: str, token: str, db: Path, runs: int, period: str) -> li
         (period,),
     ).fetchone()
     today = datetime.now(TZ).date().isoformat()
-    found = pages(con, survey, period, today)
+    found = [page for page in pages(con, survey, period, today) if only in page.name]
     api = httpx.AsyncClient(
         base_url=base, timeout=600, headers={"Authorization": f"Bearer {token}"}
     )
@@ -401,6 +403,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--small", action="store_true", help="50,000 ratings, 10,000 answers")
     parser.add_argument("--runs", type=int, default=3, help="requests per page (median)")
     parser.add_argument("--period", default="2026H1", choices=bench_scoring.PERIODS)
+    parser.add_argument("--only", default="", help="measure only pages whose name has this")
     args = parser.parse_args(argv)
     ratings, answers = bench_scoring.SMALL if args.small else bench_scoring.FULL
     db = bench_scoring.cache_path(ratings, answers, bench_scoring.SEED)
@@ -426,7 +429,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             wait_ready(base, server)
             time.sleep(3)
             idle = rss_mb(server.pid)
-            found = asyncio.run(measure(base, token, db, args.runs, args.period))
+            found = asyncio.run(measure(base, token, db, args.runs, args.period, args.only))
             peak = rss_mb(server.pid, "VmHWM")
         finally:
             server.send_signal(signal.SIGTERM)

@@ -6,8 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from sqlalchemy import ColumnElement, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
 
 from surveys.accounts.access import StaffRole
 from surveys.accounts.models import StaffUnit, StaffUser, Unit
@@ -16,6 +18,9 @@ from surveys.cases import workdays
 from surveys.cases.models import CaseState, FollowUpCase, Notified
 from surveys.core.i18n import N_, Msg
 from surveys.core.models import pk
+
+STAFF = frozenset({StaffRole.staff})
+STAFF_AND_SUPERVISORS = frozenset({StaffRole.staff, StaffRole.supervisor})
 
 
 @dataclass(frozen=True)
@@ -43,23 +48,33 @@ async def due_notices(
 ) -> list[Notice]:
     """Notices not sent yet: each new 差评, deadlines within a working day, overdue cases.
 
-    Each is recorded as sent in the same transaction; staff see only masked references.
+    Each is recorded as sent in the same transaction; staff see only masked references. The
+    database picks the cases that still owe a notice (each round reads only those, not every
+    case ever opened), and each unit's recipients are looked up once per round.
     """
     await cases.escalate_overdue(session=session, today=today, now=now)  # 督办
-    sent = {(n.case_id, n.kind) for n in (await session.exec(select(Notified))).all()}
-    notices: list[Notice] = []
+    horizon = calendar.add_working_days(today, 1)
+    owing = (await session.exec(_owing(today, horizon))).all()
+    if not owing:
+        return []
+    ids = [pk(case) for case in owing]
+    sent_rows = await session.exec(
+        select(Notified.case_id, Notified.kind).where(col(Notified.case_id).in_(ids))
+    )
+    sent = set(sent_rows.all())
     unit_names = {u.id: u.name for u in (await session.exec(select(Unit))).all()}
-    open_cases = (await session.exec(select(FollowUpCase))).all()
-    soon = {c.id for c in await cases.due_soon(session=session, calendar=calendar, today=today)}
-    for case in open_cases:
-        kinds = []
+    recipients: dict[tuple[int, frozenset[StaffRole]], list[int]] = {}
+    notices: list[Notice] = []
+    for case in owing:
+        kinds: list[tuple[str, frozenset[StaffRole]]] = []
         if case.state == CaseState.pending:
-            kinds.append(("new", {StaffRole.staff, StaffRole.supervisor}))
+            kinds.append(("new", STAFF_AND_SUPERVISORS))
         # The new-case notice already names the contact deadline; this one is for 整改.
-        if case.id in soon and case.state != CaseState.pending:
-            kinds.append(("due", {StaffRole.staff}))
+        due = cases.current_due(case)
+        if case.state != CaseState.pending and due is not None and today <= due <= horizon:
+            kinds.append(("due", STAFF))
         if cases.is_overdue(case, today):
-            kinds.append(("overdue", {StaffRole.staff, StaffRole.supervisor}))
+            kinds.append(("overdue", STAFF_AND_SUPERVISORS))
         for kind, roles in kinds:
             if (case.id, kind) in sent:
                 continue
@@ -74,12 +89,38 @@ async def due_notices(
                     "rectify_due": str(case.rectify_due),
                 },
             )
-            notices += [
-                Notice(chat_id, text)
-                for chat_id in await _recipients(session, case.unit_id, roles)
-            ]
+            key = (case.unit_id, roles)
+            if key not in recipients:
+                recipients[key] = await _recipients(session, case.unit_id, set(roles))
+            notices += [Notice(chat_id, text) for chat_id in recipients[key]]
     await session.flush()
     return notices
+
+
+def _owing(today: date, horizon: date) -> SelectOfScalar[FollowUpCase]:
+    """Open cases with a notice not recorded yet: new, 整改 due by ``horizon``, overdue."""
+    state = col(FollowUpCase.state)
+    pending = state == CaseState.pending.value
+
+    def unsent(kind: str) -> ColumnElement[bool]:
+        recorded = select(Notified.case_id).where(
+            col(Notified.case_id) == col(FollowUpCase.id), Notified.kind == kind
+        )
+        return ~recorded.exists()
+
+    rectify_due = col(FollowUpCase.rectify_due)
+    return (
+        select(FollowUpCase)
+        .where(
+            state.in_([s.value for s in cases.AWAITING_RECTIFY]),
+            or_(
+                pending & unsent("new"),
+                ~pending & (rectify_due >= today) & (rectify_due <= horizon) & unsent("due"),
+                cases.overdue_condition(today) & unsent("overdue"),
+            ),
+        )
+        .order_by(col(FollowUpCase.id))
+    )
 
 
 NOTICE_KEYS = [N_("staff.notice.new"), N_("staff.notice.due"), N_("staff.notice.overdue")]

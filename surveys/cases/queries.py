@@ -215,9 +215,9 @@ def _conditions(actor: Actor, where: cases.CaseFilter) -> list[sa.ColumnElement[
         end = cases._day_start(where.opened_to + timedelta(days=1))
         found.append(col(FollowUpCase.opened_at) < end)
     if where.overdue_on is not None:
-        found.append(cases._overdue(where.overdue_on))
+        found.append(cases.overdue_condition(where.overdue_on))
     if where.on_time_on is not None:
-        found.append(not_(cases._overdue(where.on_time_on)))
+        found.append(not_(cases.overdue_condition(where.on_time_on)))
     return found
 
 

@@ -296,7 +296,7 @@ async def record_rerating(*, session: AsyncSession, case: FollowUpCase, level: s
     return await _move(session, case, S.rerated, CITIZEN, "rerating", level)
 
 
-def _due(case: FollowUpCase) -> date | None:
+def current_due(case: FollowUpCase) -> date | None:
     """The deadline the unit is working against now; None once it has answered."""
     if case.state in AWAITING_CONTACT:
         return case.contact_due
@@ -307,37 +307,55 @@ def _due(case: FollowUpCase) -> date | None:
 
 def is_overdue(case: FollowUpCase, today: date) -> bool:
     """Past the contact deadline while 待核实, or past the 整改 deadline before 已反馈."""
-    due = _due(case)
+    due = current_due(case)
     return due is not None and today > due
 
 
-async def _open_cases(session: AsyncSession, unit_id: int | None = None) -> Sequence[FollowUpCase]:
-    statement = select(FollowUpCase).where(col(FollowUpCase.state).in_(AWAITING_RECTIFY))
-    if unit_id is not None:
-        statement = statement.where(FollowUpCase.unit_id == unit_id)
-    return (await session.exec(statement.order_by(col(FollowUpCase.id)))).all()
+def overdue_condition(on: date) -> ColumnElement[bool]:
+    """:func:`is_overdue` on the day ``on`` as a SQL condition on ``follow_up_case``."""
+    return or_(
+        (col(FollowUpCase.state).in_([s.value for s in AWAITING_CONTACT]))
+        & (col(FollowUpCase.contact_due) < on),
+        (col(FollowUpCase.state).in_([s.value for s in AWAITING_RECTIFY - AWAITING_CONTACT]))
+        & (col(FollowUpCase.rectify_due) < on),
+    )
+
+
+def _due_column() -> ColumnElement[date]:
+    """:func:`current_due` of a case still awaiting its unit, as a SQL expression."""
+    state = col(FollowUpCase.state)
+    return sa.case(
+        (state.in_([s.value for s in AWAITING_CONTACT]), col(FollowUpCase.contact_due)),
+        else_=col(FollowUpCase.rectify_due),
+    )
 
 
 async def overdue_cases(
     *, session: AsyncSession, today: date, unit_id: int | None = None
 ) -> list[FollowUpCase]:
-    """Cases past their current deadline, optionally of one unit."""
-    return [case for case in await _open_cases(session, unit_id) if is_overdue(case, today)]
+    """Cases past their current deadline, optionally of one unit (chosen by the database)."""
+    statement = select(FollowUpCase).where(overdue_condition(today))
+    if unit_id is not None:
+        statement = statement.where(FollowUpCase.unit_id == unit_id)
+    return list((await session.exec(statement.order_by(col(FollowUpCase.id)))).all())
 
 
 async def escalate_overdue(
     *, session: AsyncSession, today: date, now: datetime
 ) -> list[FollowUpCase]:
-    """Mark newly overdue cases 督办 (once per case) and return them."""
-    escalated = []
-    for case in await overdue_cases(session=session, today=today):
-        if case.escalated_at is not None:
-            continue
+    """Mark newly overdue cases 督办 (once per case) and return them.
+
+    Only cases not escalated yet are read, so a round with nothing new reads nothing.
+    """
+    statement = select(FollowUpCase).where(
+        overdue_condition(today), col(FollowUpCase.escalated_at).is_(None)
+    )
+    escalated = list((await session.exec(statement.order_by(col(FollowUpCase.id)))).all())
+    for case in escalated:
         case.escalated_at = now
         which = "核实" if case.state in AWAITING_CONTACT else "整改反馈"
-        note = f"超过{which}期限（{_due(case)}），已督办"
+        note = f"超过{which}期限（{current_due(case)}），已督办"
         session.add(_event(case, SYSTEM, "escalated", from_state=_state(case), note=note, at=now))
-        escalated.append(case)
     await session.flush()
     return escalated
 
@@ -347,11 +365,13 @@ async def due_soon(
 ) -> list[FollowUpCase]:
     """Cases not yet overdue whose current deadline falls within one working day."""
     horizon = calendar.add_working_days(today, 1)
-    return [
-        case
-        for case in await _open_cases(session)
-        if (due := _due(case)) is not None and today <= due <= horizon
-    ]
+    due = _due_column()
+    statement = select(FollowUpCase).where(
+        col(FollowUpCase.state).in_([s.value for s in AWAITING_RECTIFY]),
+        due >= today,
+        due <= horizon,
+    )
+    return list((await session.exec(statement.order_by(col(FollowUpCase.id)))).all())
 
 
 def masked_reference(case: FollowUpCase) -> str:
@@ -415,23 +435,13 @@ async def list_cases(
             col(FollowUpCase.opened_at) < _day_start(where.opened_to + timedelta(days=1))
         )
     if where.overdue_on is not None:
-        statement = statement.where(_overdue(where.overdue_on))
+        statement = statement.where(overdue_condition(where.overdue_on))
     if where.on_time_on is not None:
-        statement = statement.where(not_(_overdue(where.on_time_on)))
+        statement = statement.where(not_(overdue_condition(where.on_time_on)))
     total = (await session.exec(select(func.count()).select_from(statement.subquery()))).one()
     statement = statement.order_by(col(FollowUpCase.rectify_due), col(FollowUpCase.id))
     found = (await session.exec(statement.offset(offset).limit(limit))).all()
     return list(found), int(total)
-
-
-def _overdue(on: date) -> ColumnElement[bool]:
-    """:func:`is_overdue` in SQL."""
-    return or_(
-        (col(FollowUpCase.state).in_([s.value for s in AWAITING_CONTACT]))
-        & (col(FollowUpCase.contact_due) < on),
-        (col(FollowUpCase.state).in_([s.value for s in AWAITING_RECTIFY]))
-        & (col(FollowUpCase.rectify_due) < on),
-    )
 
 
 def _day_start(day: date) -> datetime:

@@ -27,7 +27,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from surveys.accounts.access import Actor, Perm
 from surveys.accounts.models import Unit
 from surveys.cases.models import CaseEvent, CaseState, FollowUpCase
-from surveys.cases.service import AWAITING_CONTACT, AWAITING_RECTIFY
+from surveys.cases.service import overdue_condition
 from surveys.core.masking import mask_text
 from surveys.haochaping.models import Rating
 from surveys.haochaping.ratings import BAD_LEVELS
@@ -186,14 +186,8 @@ def counted(
 
 
 def overdue(today: date) -> ColumnElement[bool]:
-    """:func:`surveys.cases.service.is_overdue` of a case on ``today``, as a condition: past
-    ``contact_due`` while 待核实, else past ``rectify_due`` while the 整改 is still owed."""
-    state = col(FollowUpCase.state)
-    return sa.or_(
-        state.in_(_values(AWAITING_CONTACT)) & (col(FollowUpCase.contact_due) < today),
-        state.in_(_values(AWAITING_RECTIFY - AWAITING_CONTACT))
-        & (col(FollowUpCase.rectify_due) < today),
-    )
+    """:func:`surveys.cases.service.is_overdue` of a case on ``today``, as a condition."""
+    return overdue_condition(today)
 
 
 def _key_column(group_by: GroupBy) -> Any:

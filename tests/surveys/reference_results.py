@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import date, timedelta
 
-from sqlalchemy import not_
+from sqlalchemy import ColumnElement, not_, or_
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -42,7 +42,7 @@ from surveys.cases.queries import (
     _visible_units,
     summarize,
 )
-from surveys.cases.service import CaseFilter, _day_start, _overdue
+from surveys.cases.service import AWAITING_CONTACT, AWAITING_RECTIFY, CaseFilter, _day_start
 from surveys.core.clock import as_utc
 from surveys.core.exceptions import DomainError
 from surveys.core.masking import mask_text
@@ -399,4 +399,14 @@ async def scoring_page(
         rows=report.halves[chosen],
         charts=charts(report, trend),
         imports=await list_imports(session=session),
+    )
+
+
+def _overdue(on: date) -> ColumnElement[bool]:
+    """The previous ``surveys.cases.service._overdue``, verbatim."""
+    return or_(
+        (col(FollowUpCase.state).in_([s.value for s in AWAITING_CONTACT]))
+        & (col(FollowUpCase.contact_due) < on),
+        (col(FollowUpCase.state).in_([s.value for s in AWAITING_RECTIFY]))
+        & (col(FollowUpCase.rectify_due) < on),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
+from sqlalchemy import event
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from surveys.accounts import staff
@@ -143,3 +144,35 @@ class TestDueNotices:
             session=session, today=date(2025, 10, 13), now=NOW, calendar=CAL
         )
         assert [n.text.key for n in notices] == ["staff.notice.due"]
+
+    async def test_a_round_with_nothing_owed_loads_no_case(self, session: AsyncSession) -> None:
+        """Each round asks the database for the cases that still owe a notice: once every
+        notice went out (and every overdue case was escalated), a round loads no case at all,
+        however many cases the units have, closed or open."""
+        a, _ = await _units(session)
+        await _linked(session, "boss", StaffRole.supervisor, ["a"], 909)
+        opened = [await _bad_case(session, a, 10 + n) for n in range(6)]
+        for case in opened[:3]:  # closed ones never owe anything
+            for to in (CaseState.verifying, CaseState.unfounded):
+                await cases.transition(
+                    session=session, case=case, to=to, actor="x",
+                    actor_role="supervisor", note="核实不属实",
+                )  # fmt: skip
+        late = date(2025, 10, 10)
+        first = await due_notices(session=session, today=late, now=NOW, calendar=CAL)
+        assert len(first) == 6  # new + overdue for each of the three open cases
+        session.expunge_all()  # what a later round loads is counted afresh
+
+        loaded: list[object] = []
+
+        def count(_session: object, instance: object) -> None:
+            loaded.append(instance)
+
+        sync = session.sync_session
+        event.listen(sync, "loaded_as_persistent", count)
+        try:
+            again = await due_notices(session=session, today=late, now=NOW, calendar=CAL)
+        finally:
+            event.remove(sync, "loaded_as_persistent", count)
+        assert again == []
+        assert [o for o in loaded if isinstance(o, cases.FollowUpCase)] == []
