@@ -3,6 +3,7 @@ the demo data and the generated 200,000-rating database; cursor pages are one lo
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -150,11 +151,22 @@ class TestCursor:
         assert (last.rows, last.next, last.total) == ([], None, 6)
 
     @pytest.mark.parametrize(
-        "after", ["", "x", "2025-10-01", "2025-13-45_3", "2025-10-01_0", f"2025-10-01_{2**63}"]
+        "after",
+        ["", "x", "739525", "2025-10-01_3", "0_3", "739525_0", "1234567_3", f"739525_{2**63}"],
     )
     async def test_a_garbled_cursor_is_refused(self, session: AsyncSession, after: str) -> None:
         with pytest.raises(BadCursor):
             await queries.case_queue(session, ADMIN, Q(after=after), TODAY)
+
+    @pytest.mark.parametrize("after", ["1_1", "999999_999999999999999999", "739525_7"])
+    async def test_every_text_of_the_cursor_shape_reads(
+        self, session: AsyncSession, after: str
+    ) -> None:
+        """The REST API checks ``after=`` by QUEUE_CURSOR_PATTERN alone (a standard 422):
+        whatever passes it must read as a cursor, at the edges of its range too."""
+        assert re.fullmatch(queries.QUEUE_CURSOR_PATTERN, after)
+        page = await queries.case_queue(session, ADMIN, Q(after=after), TODAY)
+        assert page.rows == [] or page.rows[0].id != 0
 
 
 class TestBigDatabase:
