@@ -123,7 +123,10 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
         )
     # 503 (the database was busy): nothing was stored; a client may simply send it again.
     headers = {"Retry-After": "5"} if exc.status_code == 503 else None
-    body = {"code": exc.key, "message": message}
+    body: dict[str, object] = {"code": exc.key, "message": message}
+    if exc.status_code == 422:  # every 422 of the API has the documented shape (api/errors.py)
+        problems = getattr(exc, "problems", None)
+        body.update(problems=[str(p) for p in problems] if problems else [message], detail=[])
     return JSONResponse(body, status_code=exc.status_code, headers=headers)
 
 

@@ -70,3 +70,26 @@ async def test_moves_and_replies_are_audited_like_the_consoles(
         ),
         ("token:t-spj", "case.reply", f"case:{case_id}", {"event": reply_event.id}),
     ]
+
+
+async def test_a_refused_move_without_its_note_has_the_documented_422_shape(
+    client: AsyncClient,  # noqa: F811
+    sessionmaker: SessionMaker,
+) -> None:
+    """A rule of the case loop (不属实 needs a reason) answers 422 like a request that does not
+    match the schema: code, message, problems and detail, as /openapi.json says."""
+    headers = await make_token(sessionmaker, "spj")
+    await client.post(
+        "/api/v1/ratings", json=rating("pj-note", level="dissatisfied"), headers=headers
+    )
+    (listed,) = (await client.get("/api/v1/cases", headers=headers)).json()["data"]
+    url = f"/api/v1/cases/{listed['id']}/transition"
+    await client.post(url, json={"to": "核实中"}, headers=headers)
+    refused = await client.post(url, json={"to": "不属实"}, headers=headers)
+    assert refused.status_code == 422
+    body = refused.json()
+    assert body["code"] == "error.note_required"
+    assert body["problems"] == [body["message"]]
+    assert "不属实" in body["message"]
+    assert body["detail"] == []
+    assert (await last_event(sessionmaker, listed["id"])).to_state == "核实中"  # nothing stored
