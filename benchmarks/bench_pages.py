@@ -334,7 +334,8 @@ async def measure(
                 started = time.perf_counter()
                 await asyncio.to_thread(page.plain, con)
                 page.plain_times.append((time.perf_counter() - started) * 1000)
-            print(f"  measured {page.name}: {statistics.median(page.times):,.0f} ms", flush=True)
+            runs_ms = ", ".join(f"{t:,.0f}" for t in page.times)
+            print(f"  measured {page.name}: {runs_ms} ms", flush=True)
     finally:
         for client in (api, console, health):
             await client.aclose()
