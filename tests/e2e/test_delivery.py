@@ -27,7 +27,7 @@ import pytest_asyncio
 from surveys.core.clock import today
 from surveys.core.periods import half_year
 from surveys.core.settings import Settings
-from tests.e2e.harness import TOKEN, MinyiProcess, eventually, question_text
+from tests.e2e.harness import TOKEN, MinyiProcess, eventually, prompt_message, question_text
 from tests.fakes.telegram import (
     QUERY_ID_INVALID,
     FakeMessage,
@@ -166,6 +166,10 @@ async def converse(
     """
     prompt = await start(tg, who, timeout, repressed)
     for kind, label in who.steps:
+        if not prompt.buttons and any(m.buttons for m in tg.messages(who.user)):
+            # After kill -9 (or a link sent twice) the question may have been asked again and
+            # the copy in hand closed: a citizen presses the newest question's button.
+            prompt = prompt_message(tg, who.user)
         if kind == "tick":
             wait = partial(tg.wait_for_edit, who.user, prompt)
         elif kind == "next":
