@@ -216,6 +216,11 @@ def prompt_message(tg: FakeTelegram, user: FakeUser) -> FakeMessage:
 
 async def press(tg: FakeTelegram, user: FakeUser, label: str) -> FakeMessage:
     """Press the button labelled ``label`` on the current question and wait for the bot."""
+    # The bot answers a press at once and sends the next question through its outbox: on a
+    # busy machine the question may come a little after the previous one was closed.
+    await tg.wait_until(
+        lambda: any(m.buttons for m in tg.messages(user)), message="a question with buttons"
+    )
     message = prompt_message(tg, user)
     update = tg.press(user, message, label)
     await tg.wait_for_callback_answer(update)
