@@ -12,11 +12,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
-from datetime import date, timedelta
+from datetime import date
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlmodel import col, func, not_, select
+from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from surveys.accounts import units
@@ -197,26 +197,6 @@ def _parse_queue_cursor(after: str) -> tuple[date, int]:
     return date.fromordinal(int(day)), int(case_id)
 
 
-def _conditions(actor: Actor, where: cases.CaseFilter) -> list[sa.ColumnElement[bool]]:
-    """The filters of :func:`surveys.cases.service.list_cases`, as SQL conditions."""
-    found: list[sa.ColumnElement[bool]] = []
-    units = actor.unit_filter(where.unit_id)
-    if units is not None:
-        found.append(col(FollowUpCase.unit_id).in_(units))
-    if where.state is not None:
-        found.append(col(FollowUpCase.state) == where.state.value)
-    if where.opened_from is not None:
-        found.append(col(FollowUpCase.opened_at) >= cases._day_start(where.opened_from))
-    if where.opened_to is not None:
-        end = cases._day_start(where.opened_to + timedelta(days=1))
-        found.append(col(FollowUpCase.opened_at) < end)
-    if where.overdue_on is not None:
-        found.append(cases.overdue_condition(where.overdue_on))
-    if where.on_time_on is not None:
-        found.append(not_(cases.overdue_condition(where.on_time_on)))
-    return found
-
-
 def _order_key() -> sa.ColumnElement[tuple[date, int]]:
     return sa.tuple_(col(FollowUpCase.rectify_due), col(FollowUpCase.id))
 
@@ -263,7 +243,7 @@ async def case_queue(
         opened_from=filters.opened_from,
         opened_to=filters.opened_to,
     )
-    conditions = _conditions(actor, where)
+    conditions = cases.filter_conditions(actor, where)
     total = await _count(session, conditions)
     page = select(FollowUpCase).where(*conditions)
     start = filters.offset

@@ -422,26 +422,30 @@ async def list_cases(
 ) -> tuple[list[FollowUpCase], int]:
     """The actor's cases by deadline, earliest first, one page of them and the total."""
     actor.require(Perm.view)
-    statement = select(FollowUpCase)
-    units = actor.unit_filter(where.unit_id)
-    if units is not None:
-        statement = statement.where(col(FollowUpCase.unit_id).in_(units))
-    if where.state is not None:
-        statement = statement.where(FollowUpCase.state == where.state.value)
-    if where.opened_from is not None:
-        statement = statement.where(col(FollowUpCase.opened_at) >= _day_start(where.opened_from))
-    if where.opened_to is not None:
-        statement = statement.where(
-            col(FollowUpCase.opened_at) < _day_start(where.opened_to + timedelta(days=1))
-        )
-    if where.overdue_on is not None:
-        statement = statement.where(overdue_condition(where.overdue_on))
-    if where.on_time_on is not None:
-        statement = statement.where(not_(overdue_condition(where.on_time_on)))
+    statement = select(FollowUpCase).where(*filter_conditions(actor, where))
     total = (await session.exec(select(func.count()).select_from(statement.subquery()))).one()
     statement = statement.order_by(col(FollowUpCase.rectify_due), col(FollowUpCase.id))
     found = (await session.exec(statement.offset(offset).limit(limit))).all()
     return list(found), int(total)
+
+
+def filter_conditions(actor: Actor, where: CaseFilter) -> list[ColumnElement[bool]]:
+    """A :class:`CaseFilter` within the actor's units, as SQL conditions on the cases."""
+    found: list[ColumnElement[bool]] = []
+    units = actor.unit_filter(where.unit_id)
+    if units is not None:
+        found.append(col(FollowUpCase.unit_id).in_(units))
+    if where.state is not None:
+        found.append(col(FollowUpCase.state) == where.state.value)
+    if where.opened_from is not None:
+        found.append(col(FollowUpCase.opened_at) >= _day_start(where.opened_from))
+    if where.opened_to is not None:
+        found.append(col(FollowUpCase.opened_at) < _day_start(where.opened_to + timedelta(days=1)))
+    if where.overdue_on is not None:
+        found.append(overdue_condition(where.overdue_on))
+    if where.on_time_on is not None:
+        found.append(not_(overdue_condition(where.on_time_on)))
+    return found
 
 
 def _day_start(day: date) -> datetime:

@@ -20,6 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from surveys.accounts.access import Actor, Perm
 from surveys.accounts.models import Unit
 from surveys.cases.models import CaseState, FollowUpCase
+from surveys.cases.service import overdue_condition
 from surveys.haochaping import indicators
 from surveys.haochaping.models import Rating
 from surveys.haochaping.ratings import BAD_LEVELS
@@ -227,7 +228,7 @@ async def _overdue(session: AsyncSession, unit_ids: list[int], today: date) -> d
             col(Rating.unit_id).in_(unit_ids),
             col(Rating.is_default).is_(False),
             col(Rating.excluded).is_(False),
-            indicators.overdue(today),
+            overdue_condition(today),
         )
         .group_by(col(Rating.unit_id))
     )

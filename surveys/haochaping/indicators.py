@@ -185,11 +185,6 @@ def counted(
     return statement
 
 
-def overdue(today: date) -> ColumnElement[bool]:
-    """:func:`surveys.cases.service.is_overdue` of a case on ``today``, as a condition."""
-    return overdue_condition(today)
-
-
 def _key_column(group_by: GroupBy) -> Any:
     if group_by == "item":
         return col(Rating.item_code)
@@ -280,7 +275,7 @@ def _case_counts(
             sa.func.sum(_flag(on_time)).label("on_time"),
             sa.func.sum(_flag(rerating.is_not(None))).label("rerated"),
             sa.func.sum(_flag(rerating.in_(_values(RERATING_OK)))).label("rerated_ok"),
-            sa.func.sum(_flag(overdue(today))).label("overdue_open"),
+            sa.func.sum(_flag(overdue_condition(today))).label("overdue_open"),
             # The name of a group whose ratings were all replaced: its first case's rating's.
             (
                 sa.func.min(
