@@ -38,6 +38,8 @@ class FollowUpCase(SQLModel, table=True):
         sa.Index("ix_follow_up_case_queue", "rectify_due", "id"),
         sa.Index("ix_follow_up_case_unit_queue", "unit_id", "rectify_due", "id"),
         sa.Index("ix_follow_up_case_unit_state", "unit_id", "state"),
+        # 我的工单 and the workload per person.
+        sa.Index("ix_follow_up_case_assignee_state", "assignee_id", "state"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -50,6 +52,35 @@ class FollowUpCase(SQLModel, table=True):
     opened_at: datetime = _ts()
     closed_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
     escalated_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    # 承办人: one of the unit's staff (None: not assigned yet).
+    assignee_id: int | None = Field(default=None, foreign_key="staff_user.id")
+    # How a 已关闭 case ended (CloseReason); None while open.
+    close_reason: str | None = Field(default=None, max_length=16)
+
+
+class CloseReason(StrEnum):
+    """How a case reached 已关闭; names shown in Chinese through the catalogue."""
+
+    rerated = "rerated"  # after the citizen's 复评
+    no_rerating = "no_rerating"  # 已关闭（未复评）: the 复评 window passed
+    supervisor = "supervisor"  # closed by a supervisor with a note
+    unreachable = "unreachable"  # 无法联系: the citizen erased their data
+    unfounded = "unfounded"  # after 不属实
+    appeal_upheld = "appeal_upheld"  # after 申诉成立
+
+
+class CaseView(SQLModel, table=True):
+    """A staff member's saved queue filter (a named view of the case queue)."""
+
+    __tablename__ = "case_view"
+    __table_args__ = (sa.UniqueConstraint("user_id", "name", name="uq_case_view_user_name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="staff_user.id", index=True)
+    name: str = Field(max_length=40)
+    # The queue's filter as its query string (state=整改中&q=...), validated when applied.
+    query: str = Field(max_length=500)
+    created_at: datetime = _ts()
 
 
 class CaseEvent(SQLModel, table=True):
