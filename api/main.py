@@ -20,6 +20,7 @@ from api.console import auth as console_auth
 from api.console import cases as console_cases
 from api.console import dashboard as console_dashboard
 from api.console import delivery as console_delivery
+from api.console import feedback as console_feedback
 from api.console import results as console_results
 from api.console import scoring as console_scoring
 from api.console.web import redirect, render
@@ -76,6 +77,7 @@ def create_app(settings: Settings, sessionmaker: SessionMaker) -> FastAPI:
         console_admin,
         console_delivery,
         console_scoring,
+        console_feedback,
     ):
         app.include_router(console.router)
     for page in (webchat_chat, webchat_prefs, webchat_rating, webchat_contact):

@@ -157,7 +157,7 @@ def feedback(
     ] = None,
 ) -> None:
     """Write each unit's 评估情况反馈单 as PDF and printable HTML (each one audited)."""
-    from api.console.scoring import printable, render_pdf
+    from api.console.feedback import printable, render_pdf
 
     setup = _setup()
 

@@ -1,18 +1,17 @@
-"""Console pages: the evaluation results (考评结果), monitoring imports and the 反馈单."""
+"""Console pages: the evaluation results (考评结果) and monitoring imports."""
 
 from __future__ import annotations
 
 import asyncio
-import io
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
 from api.auth import console_actor
-from api.console.web import redirect, render, templates, translate
+from api.console.web import redirect, render, translate
 from api.deps import SessionDep, SettingsDep, WriteSessionDep
-from scoring import export, feedback_sheet, flows, service
+from scoring import export, flows, service
 from scoring.models import IMPORTED_COMPONENTS
 from surveys.accounts.access import Actor, Perm
 from surveys.core.exceptions import DomainError, InvalidFile
@@ -95,53 +94,3 @@ async def scoring_import(
             request, "console/scoring_import.html", context, actor=actor, status_code=422
         )
     return redirect(f"/console/scoring?period={period}&imported={stored.id}")
-
-
-@router.get("/feedback/{unit_code}", response_class=HTMLResponse)
-async def feedback_page(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    actor: Viewer,
-    unit_code: str,
-    period: Annotated[str | None, Query(pattern=PERIOD_PATTERN)] = None,
-) -> Response:
-    sheet = await feedback_sheet.sheet_for(
-        session=session, actor=actor, unit_code=unit_code, period=period,
-        setup=service.setup(settings),
-    )  # fmt: skip
-    context = {"sheet": sheet, "layout": "console/base.html"}
-    return render(request, "console/feedback.html", context, actor=actor)
-
-
-@router.get("/feedback/{unit_code}/pdf")
-async def feedback_pdf(
-    session: WriteSessionDep,
-    settings: SettingsDep,
-    actor: Viewer,
-    unit_code: str,
-    period: Annotated[str | None, Query(pattern=PERIOD_PATTERN)] = None,
-) -> Response:
-    sheet = await flows.export_feedback(
-        session=session, actor=actor, unit_code=unit_code, period=period,
-        setup=service.setup(settings),
-    )  # fmt: skip
-    pdf = await asyncio.to_thread(render_pdf, printable(sheet))
-    name = f"feedback_{sheet.unit.code}_{sheet.period}.pdf"
-    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
-    return Response(pdf, media_type="application/pdf", headers=headers)
-
-
-def printable(sheet: feedback_sheet.FeedbackSheet) -> str:
-    """The 反馈单 as a stand-alone HTML page to print or turn into PDF."""
-    page = templates.get_template("console/feedback.html")
-    return page.render(sheet=sheet, layout="console/print.html", t=translate, actor=None)
-
-
-def render_pdf(html: str) -> bytes:
-    """The printable 反馈单 as PDF (WeasyPrint; Chinese needs a CJK font, see scripts/fonts.sh)."""
-    from weasyprint import HTML  # type: ignore[import-untyped]
-
-    buffer = io.BytesIO()
-    HTML(string=html).write_pdf(buffer)
-    return buffer.getvalue()
