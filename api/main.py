@@ -23,6 +23,7 @@ from api.console import delivery as console_delivery
 from api.console import feedback as console_feedback
 from api.console import results as console_results
 from api.console import scoring as console_scoring
+from api.console import scoring_imports as console_scoring_imports
 from api.console.web import redirect, render
 from api.csrf import CSRFMiddleware
 from api.headers import SecurityHeaders
@@ -78,6 +79,7 @@ def create_app(settings: Settings, sessionmaker: SessionMaker) -> FastAPI:
         console_delivery,
         console_scoring,
         console_feedback,
+        console_scoring_imports,
     ):
         app.include_router(console.router)
     for page in (webchat_chat, webchat_prefs, webchat_rating, webchat_contact):

@@ -34,7 +34,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Every active unit: 民意 (n, 95% interval), components, half-year or year score, rank.",
     ),
     "feedback": (
-        "scoring",
+        "feedback",
         "feedback",
         "Write each unit's 评估情况反馈单 as PDF and printable HTML (each one audited).",
     ),

@@ -1,4 +1,4 @@
-"""``minyi score`` and ``minyi feedback``: the scoring commands."""
+"""``minyi score``: every unit's scores, on screen and as exports."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from api.cli.common import SERVER_READER, cli_actor, fail, in_transaction, parse, reading_actor
-from scoring import export, feedback_sheet, flows, service
+from scoring import export, flows, service
 from scoring.compute import Estimate, HalfResult, YearResult
 from surveys.core.db import AsyncSession
 from surveys.core.settings import get_settings
@@ -147,37 +147,3 @@ def score(
     if out is not None:
         for path in export.write_exports(report, out, formats):
             typer.echo(f"wrote {path}")
-
-
-def feedback(
-    period: Annotated[str, typer.Option(help="Half-year, e.g. 2026H1")],
-    out: Annotated[Path, typer.Option(file_okay=False, help="Folder for the files")],
-    unit: Annotated[
-        list[str] | None, typer.Option(help="Unit code (repeat); default every active unit")
-    ] = None,
-) -> None:
-    """Write each unit's 评估情况反馈单 as PDF and printable HTML (each one audited)."""
-    from api.console.feedback import printable, render_pdf
-
-    setup = _setup()
-
-    async def build(session: AsyncSession) -> list[feedback_sheet.FeedbackSheet]:
-        actor = await cli_actor(session)
-        codes = await feedback_sheet.sheet_units(
-            session=session, actor=actor, unit_codes=unit or ()
-        )
-        return [
-            await flows.export_feedback(
-                session=session, actor=actor, unit_code=code, period=period, setup=setup
-            )
-            for code in codes
-        ]
-
-    sheets = in_transaction(build)
-    out.mkdir(parents=True, exist_ok=True)
-    for sheet in sheets:
-        html = printable(sheet)
-        stem = out / f"feedback_{sheet.unit.code}_{sheet.period}"
-        stem.with_suffix(".html").write_text(html, "utf-8")
-        stem.with_suffix(".pdf").write_bytes(render_pdf(html))
-        typer.echo(f"wrote {stem}.pdf")
