@@ -14,6 +14,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import PureWindowsPath
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -31,9 +32,11 @@ from scoring.models import Component, MonitoringImport, MonitoringScore
 from scoring.monitoring import list_imports
 from scoring.periods import check_period, halves, recent
 from surveys.accounts.access import Actor, Perm
-from surveys.accounts.models import Unit
+from surveys.accounts.models import Unit, UnitKind
 from surveys.cases.models import CaseEvent
+from surveys.core.clock import local_minutes
 from surveys.core.exceptions import DomainError
+from surveys.core.i18n import N_, Label, Msg
 from surveys.core.periods import half_year
 from surveys.core.settings import Settings
 from surveys.haochaping.models import Rating
@@ -169,12 +172,92 @@ TREND_PERIODS = 4
 
 
 @dataclass(frozen=True)
+class RankedRow:
+    """One unit's line on the page: its result and every flag on it said in words."""
+
+    result: HalfResult
+    notes: tuple[Label, ...]
+
+
+@dataclass(frozen=True)
+class ImportLine:
+    """A monitoring import as the office reads it: the file's name, local time."""
+
+    period: str
+    component: str
+    file_name: str
+    rows: int
+    imported_at: str
+    current: bool
+
+
+@dataclass(frozen=True)
 class ScoringPage:
     report: ScoreReport
     period: str
     rows: list[HalfResult]
     charts: dict[str, object]
     imports: list[MonitoringImport]
+    # What the page shows: each kind's units in rank order, the imports in local time.
+    groups: tuple[tuple[str, tuple[RankedRow, ...]], ...] = ()
+    import_lines: tuple[ImportLine, ...] = ()
+    computed_at: str = ""
+
+
+KIND_ORDER = {kind.value: index for index, kind in enumerate(UnitKind)}
+
+
+def rank_key(result: HalfResult | YearResult) -> tuple[int, bool, int, str]:
+    """Kind (旗县区, 高新区, 市直部门), then rank (unranked last), then unit code."""
+    placing = result.placing
+    return (
+        KIND_ORDER.get(result.unit.kind, len(KIND_ORDER)),
+        placing is None,
+        placing.rank if placing else 0,
+        result.unit.code,
+    )
+
+
+def notes(result: HalfResult, method: Method) -> tuple[Label, ...]:
+    """Every flag of a unit's line in words: a small sample with its n, shrinkage, gaps."""
+    found: list[Label] = []
+    raw = result.opinion_raw
+    if result.small_sample:
+        n = raw.n if raw else 0
+        found.append(Msg(N_("scoring.note.small_sample"), {"n": n, "min": method.min_sample}))
+    if raw and result.opinion and round(raw.score, 2) != round(result.opinion.score, 2):
+        found.append(Msg(N_("scoring.note.shrunk"), {"raw": f"{raw.score:.2f}"}))
+    found.extend(result.missing)
+    return tuple(found)
+
+
+def ranked_groups(
+    rows: list[HalfResult], method: Method
+) -> tuple[tuple[str, tuple[RankedRow, ...]], ...]:
+    """The units of each kind in rank order, each with its notes."""
+    groups: dict[str, list[RankedRow]] = {}
+    for result in sorted(rows, key=rank_key):
+        groups.setdefault(result.unit.kind, []).append(RankedRow(result, notes(result, method)))
+    return tuple((kind, tuple(lines)) for kind, lines in groups.items())
+
+
+def file_name(stored: str) -> str:
+    """The name of an imported file without the folder it came from (either separator)."""
+    return PureWindowsPath(stored).name or stored
+
+
+def import_lines(imports: list[MonitoringImport], tz: ZoneInfo) -> tuple[ImportLine, ...]:
+    return tuple(
+        ImportLine(
+            period=i.period,
+            component=str(i.component),
+            file_name=file_name(i.file_name),
+            rows=i.rows,
+            imported_at=local_minutes(i.imported_at, tz),
+            current=i.superseded_at is None,
+        )
+        for i in imports
+    )
 
 
 def _bins(rows: list[HalfResult]) -> tuple[list[str], list[int]]:
@@ -342,10 +425,14 @@ async def scoring_page(
             )
         except DomainError:
             continue
+    imports = await list_imports(session=session)
     return ScoringPage(
         report=report,
         period=chosen,
         rows=report.halves[chosen],
         charts=charts(report, trend),
-        imports=await list_imports(session=session),
+        imports=imports,
+        groups=ranked_groups(report.halves[chosen], setup.method),
+        import_lines=import_lines(imports, setup.tz),
+        computed_at=local_minutes(report.computed_at, setup.tz),
     )

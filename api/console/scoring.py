@@ -35,9 +35,10 @@ async def scoring_page(
     context = {
         "report": page.report,
         "period": page.period,
-        "rows": page.rows,
+        "groups": page.groups,
+        "computed_at": page.computed_at,
         "charts": page.charts,
-        "imports": page.imports,
+        "import_lines": page.import_lines,
         "components": IMPORTED_COMPONENTS,
         "imported": request.query_params.get("imported"),
     }

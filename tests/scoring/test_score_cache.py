@@ -8,6 +8,7 @@ import threading
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -16,6 +17,7 @@ from scoring import monitoring, service
 from scoring.demo import activity as demo_scores
 from scoring.demo import generate as demo_data
 from scoring.demo import survey as demo
+from scoring.periods import recent
 from surveys.accounts import units
 from surveys.accounts.access import Actor, StaffRole
 from surveys.cases import workdays
@@ -175,3 +177,36 @@ async def test_concurrent_views_agree(
 
     first, second = await asyncio.gather(view(), view())
     assert first == second
+
+
+async def test_each_half_year_shown_is_computed_once(
+    session: AsyncSession, scored: service.Setup, computed: list[str]
+) -> None:
+    first = await _page(session, scored)
+    shown = first.charts["periods"]
+    assert shown == recent(PERIOD, service.TREND_PERIODS)  # all four on the trend
+    assert sorted(computed) == sorted(shown)  # each once, the chosen one included
+    await _page(session, scored)
+    await _page(session, scored)
+    assert sorted(computed) == sorted(shown)  # later views compute none of the four
+
+
+async def test_a_method_or_zone_change_computes_again(
+    session: AsyncSession, scored: service.Setup, computed: list[str]
+) -> None:
+    before = await _page(session, scored)
+    count = len(computed)
+    other = next(name for name in scored.method.methods if name != scored.method.method)
+    changed = replace(scored, method=scored.method.model_copy(update={"method": other}))
+    after = await _page(session, changed)
+    assert len(computed) == count + service.TREND_PERIODS
+    assert after.report.fingerprint != before.report.fingerprint
+    assert after.rows != before.rows
+    stricter = replace(scored, method=scored.method.model_copy(update={"min_sample": 50}))
+    await _page(session, stricter)
+    assert len(computed) == count + 2 * service.TREND_PERIODS
+    await _page(session, replace(scored, tz=ZoneInfo("Asia/Urumqi")))
+    assert len(computed) == count + 3 * service.TREND_PERIODS
+    again = await _page(session, scored)  # the first method again: still cached
+    assert len(computed) == count + 3 * service.TREND_PERIODS
+    assert again.rows == before.rows

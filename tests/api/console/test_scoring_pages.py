@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +17,7 @@ from scoring.models import MonitoringImport, MonitoringScore
 from surveys.accounts.access import StaffRole
 from surveys.accounts.models import AuditEvent
 from surveys.cases import workdays
+from surveys.core.clock import local_minutes
 from surveys.core.db import SessionMaker, unit_of_work
 from surveys.core.settings import Settings
 from surveys.questionnaire import catalog
@@ -143,3 +146,54 @@ class TestFeedbackSheet:
                 )
             ).all()
         assert [a.target for a in audited] == [f"{OWN_UNIT} {PERIOD}"]
+
+
+def _ranking_tables(html: str) -> dict[str, list[str]]:
+    """Each kind's table: the data-rank of its rows, in the order shown."""
+    tables = re.findall(
+        r'<table class="grid ranking" data-kind="([^"]+)">(.*?)</table>', html, re.S
+    )
+    return {
+        kind: re.findall(r'<tr data-unit="[^"]+" data-rank="(\d*)"', body) for kind, body in tables
+    }
+
+
+class TestResultsReadRight:
+    async def test_each_kind_is_listed_by_rank(self, scored: FastAPI, browser_for: Any) -> None:
+        browser = await browser_for("boss")
+        html = (await browser.get(f"/console/scoring?period={PERIOD}")).text
+        tables = _ranking_tables(html)
+        assert list(tables) == ["旗县区", "高新区", "市直部门"]
+        for kind, ranks in tables.items():
+            ranked = [int(r) for r in ranks if r]
+            assert ranked == sorted(ranked), kind
+            assert ranked[0] == 1, kind
+            assert ranks[: len(ranked)] == [str(r) for r in ranked]  # unranked ones last
+        assert len(tables["市直部门"]) == 25
+
+    async def test_import_times_are_local_and_files_have_no_folder(
+        self, scored: FastAPI, browser_for: Any, sessionmaker: SessionMaker, settings: Settings
+    ) -> None:
+        async with sessionmaker() as session:
+            imports = (await session.exec(select(MonitoringImport))).all()
+        assert imports
+        assert any("/" in i.file_name for i in imports)
+        browser = await browser_for("boss")
+        html = (await browser.get(f"/console/scoring?period={PERIOD}")).text
+        for stored in imports:
+            local = local_minutes(stored.imported_at, settings.tz)
+            assert f"<td>{local}</td>" in html
+            assert f"<td>{Path(stored.file_name).name}</td>" in html
+            assert stored.file_name not in html
+        assert not re.search(r"\d{2}:\d{2}:\d{2}\.\d{6}", html)  # no microseconds
+        assert "+00:00" not in html
+        assert "T0" not in html
+
+    async def test_every_flag_is_said_in_words(self, scored: FastAPI, browser_for: Any) -> None:
+        browser = await browser_for("boss")
+        html = (await browser.get(f"/console/scoring?period={PERIOD}")).text
+        assert "⚠" not in html
+        flagged = re.findall(r"样本不足：n = (\d+) &lt; 385", html)
+        assert flagged
+        assert all(int(n) < 385 for n in flagged)
+        assert "名次区间" in html  # the bands in brackets are explained
