@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -21,10 +22,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from surveys.accounts import units
 from surveys.accounts.access import Actor, Perm
-from surveys.accounts.models import Unit
-from surveys.cases import contact
+from surveys.accounts.models import StaffUser, Unit
+from surveys.cases import assign as assigning
+from surveys.cases import closing, contact
 from surveys.cases import service as cases
-from surveys.cases.models import CaseEvent, CaseState, FollowUpCase
+from surveys.cases.models import CaseEvent, CaseState, CitizenContact, FollowUpCase
+from surveys.cases.workdays import CalendarNotCovered, WorkCalendar, load_calendar
 from surveys.core.clock import local_minutes, today
 from surveys.core.exceptions import BadCursor
 from surveys.core.masking import mask_text
@@ -57,6 +60,8 @@ class CasePublic:
     contact_due: date
     rectify_due: date
     overdue: bool
+    close_reason: str | None  # how a 已关闭 case ended (CloseReason); None while open
+    state_label: str  # the state as staff read it, e.g. 已关闭（未复评）
 
 
 @dataclass(frozen=True)
@@ -76,11 +81,28 @@ class CaseSummary(CasePublic):
         return CasePublic(**{f.name: getattr(self, f.name) for f in fields(CasePublic)})
 
 
+# A case as the REST API lists it: the summary, its 承办人 and the working days left.
+@dataclass(frozen=True)
+class CaseRowPublic(CasePublic):
+    assignee: str | None  # the 承办人's username; None: not assigned
+    days_left: int | None  # working days to the current deadline, negative when overdue
+
+
 @dataclass(frozen=True)
 class QueueRow(CaseSummary):
     unit_code: str
     unit_name: str
     item: str | None  # the 事项 rated, by name
+    case_no: str | None = None  # 办件编号 (masked)
+    assignee: str | None = None  # the 承办人's username
+    # Working days from today to the current deadline (0: due today, negative: overdue);
+    # None once the unit has answered or the calendar does not cover the deadline.
+    days_left: int | None = None
+
+    def listed(self) -> CaseRowPublic:
+        return CaseRowPublic(
+            **vars(self.public()), assignee=self.assignee, days_left=self.days_left
+        )
 
 
 @dataclass(frozen=True)
@@ -96,6 +118,13 @@ class QueueFilters:
     offset: int = 0
     limit: int = PAGE_SIZE
     after: str | None = None  # a ``next`` handed out before: the page after that row
+    # 承办人: "me" (the signed-in account), "none" (未分配) or a username.
+    assignee: str | None = None
+    q: str | None = None  # 办件编号, case number, 事项 or text (cases.search_condition)
+
+
+ME = "me"
+UNASSIGNED = "none"
 
 
 @dataclass(frozen=True)
@@ -104,6 +133,7 @@ class QueuePage:
     rows: list[QueueRow] = field(default_factory=list)
     total: int = 0  # all matching cases, not only this page
     unknown_unit: bool = False  # filters.unit_code is none of ``units``
+    unknown_assignee: bool = False  # filters.assignee names no account (or "me" a token)
     next: str | None = None  # ``after=`` this for the next page; None on the last one
     start: int = 0  # how many matching cases come before the first row shown
 
@@ -147,6 +177,14 @@ class CaseDetail(CaseSummary):
     # How the citizen reads replies: "web" (their private page), "telegram" (the bot), or
     # None (a rating imported or pushed, no citizen to write to). Never who they are.
     reached_by: str | None = None
+    # The 办件 and the people on it.
+    case_no: str | None = None  # 办件编号 (masked)
+    consent: bool = False  # the citizen agreed to be contacted
+    assignee: str | None = None
+    days_left: int | None = None
+    assignees: list[str] = field(default_factory=list)  # whom this actor may assign it to
+    can_claim: bool = False  # unassigned, of the actor's unit: 认领
+    can_escalate: bool = False  # a supervisor's 督办 is open
 
     def detail_public(self) -> CaseDetailPublic:
         return CaseDetailPublic(**vars(self.public()), undeliverable=self.undeliverable)
@@ -162,6 +200,8 @@ def summarize(case: FollowUpCase, on: date) -> CaseSummary:
         contact_due=case.contact_due,
         rectify_due=case.rectify_due,
         overdue=cases.is_overdue(case, on),
+        close_reason=case.close_reason,
+        state_label=closing.state_label(case),
         escalated=case.escalated_at is not None,
     )
 
@@ -183,6 +223,17 @@ async def _item_names(
         for rating_id, name in rows.all()
         if rating_id is not None
     }
+
+
+def days_left(case: FollowUpCase, calendar: WorkCalendar, on: date) -> int | None:
+    """Working days from ``on`` to the case's current deadline, negative when overdue."""
+    due = cases.current_due(case)
+    if due is None:
+        return None
+    try:
+        return calendar.working_days_between(on, due)
+    except CalendarNotCovered:
+        return None
 
 
 def queue_cursor(row: CaseSummary) -> str:
@@ -211,6 +262,54 @@ async def _count(session: AsyncSession, conditions: Sequence[sa.ColumnElement[bo
     return int((await session.exec(statement)).one())
 
 
+@dataclass(frozen=True)
+class QueueWhere:
+    """:class:`QueueFilters` resolved: the SQL conditions on the cases, or which name typed
+    (a unit code, an assignee) is unknown to the actor."""
+
+    conditions: list[sa.ColumnElement[bool]]
+    unknown_unit: bool = False
+    unknown_assignee: bool = False
+
+
+async def queue_where(
+    session: AsyncSession,
+    actor: Actor,
+    filters: QueueFilters,
+    on: date,
+    choices: list[UnitChoice] | None = None,
+) -> QueueWhere:
+    """The queue's filters as SQL conditions: one form for the queue and its 台账
+    (surveys.cases.ledger), so a filter added here is both's. ``choices``: the actor's units
+    if already read."""
+    if choices is None:
+        visible = await _visible_units(session, actor)
+        choices = [UnitChoice(pk(u), u.code, u.name) for u in visible]
+    unit_id = filters.unit_id
+    if filters.unit_code:
+        chosen = next((u for u in choices if u.code == filters.unit_code), None)
+        if chosen is None:
+            return QueueWhere([], unknown_unit=True)
+        unit_id = chosen.id
+    assignee_id: int | None = None
+    if filters.assignee and filters.assignee != UNASSIGNED:
+        assignee_id = await _assignee_id(session, actor, filters.assignee)
+        if assignee_id is None:
+            return QueueWhere([], unknown_assignee=True)
+    where = cases.CaseFilter(
+        unit_id=unit_id,
+        state=filters.state,
+        overdue_on=on if filters.overdue is True else None,
+        on_time_on=on if filters.overdue is False else None,
+        opened_from=filters.opened_from,
+        opened_to=filters.opened_to,
+        assignee_id=assignee_id,
+        unassigned=filters.assignee == UNASSIGNED,
+        search=filters.q,
+    )
+    return QueueWhere(cases.filter_conditions(actor, where))
+
+
 async def case_queue(
     session: AsyncSession, actor: Actor, filters: QueueFilters | None, on: date
 ) -> QueuePage:
@@ -229,21 +328,12 @@ async def case_queue(
     choices = [UnitChoice(pk(u), u.code, u.name) for u in visible]
     if filters is None:
         return QueuePage(choices)
-    unit_id = filters.unit_id
-    if filters.unit_code:
-        chosen = next((u for u in choices if u.code == filters.unit_code), None)
-        if chosen is None:
-            return QueuePage(choices, unknown_unit=True)
-        unit_id = chosen.id
-    where = cases.CaseFilter(
-        unit_id=unit_id,
-        state=filters.state,
-        overdue_on=on if filters.overdue is True else None,
-        on_time_on=on if filters.overdue is False else None,
-        opened_from=filters.opened_from,
-        opened_to=filters.opened_to,
-    )
-    conditions = cases.filter_conditions(actor, where)
+    where = await queue_where(session, actor, filters, on, choices)
+    if where.unknown_unit or where.unknown_assignee:
+        return QueuePage(
+            choices, unknown_unit=where.unknown_unit, unknown_assignee=where.unknown_assignee
+        )
+    conditions = where.conditions
     total = await _count(session, conditions)
     page = select(FollowUpCase).where(*conditions)
     start = filters.offset
@@ -260,10 +350,20 @@ async def case_queue(
     )
 
 
+async def _assignee_id(session: AsyncSession, actor: Actor, assignee: str) -> int | None:
+    if assignee == ME:
+        return actor.user_id
+    statement = select(StaffUser.id).where(StaffUser.username == assignee.strip())
+    return (await session.exec(statement)).first()
+
+
 async def _rows(
     session: AsyncSession, found: Sequence[FollowUpCase], choices: list[UnitChoice], on: date
 ) -> list[QueueRow]:
     items = await _item_names(session, found)
+    numbers = await _case_numbers(session, found)
+    people = await assigning.names(session=session, user_ids=[c.assignee_id for c in found])
+    calendar = await load_calendar(session=session) if found else WorkCalendar()
     by_id = {u.id: u for u in choices}
     rows = []
     for case in found:
@@ -274,9 +374,59 @@ async def _rows(
                 unit_code=unit.code if unit else "",
                 unit_name=unit.name if unit else "",
                 item=items.get(case.rating_id),
+                case_no=numbers.get(case.rating_id),
+                assignee=people.get(case.assignee_id or 0),
+                days_left=days_left(case, calendar, on),
             )
         )
     return rows
+
+
+async def _case_numbers(session: AsyncSession, found: Sequence[FollowUpCase]) -> dict[int, str]:
+    """The masked 办件编号 of the cases' ratings, by rating id."""
+    ids = [case.rating_id for case in found]
+    if not ids:
+        return {}
+    ratings = (await session.exec(select(Rating).where(col(Rating.id).in_(ids)))).all()
+    numbers = await cases.service_numbers(session=session, ratings=ratings)
+    return {rating_id: mask_text(number) for rating_id, number in numbers.items()}
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One person's open cases (or, with ``assignee`` None, the unassigned ones)."""
+
+    assignee: str | None
+    open: int
+    overdue: int
+
+
+async def workload(session: AsyncSession, actor: Actor, on: date) -> list[Workload]:
+    """Open and overdue cases per 承办人 in the actor's units, busiest first, 未分配 last.
+
+    For those who hand out the work (supervisors, administrators); the same cases as the
+    queue counts: every case not 已关闭, overdue by :func:`cases.overdue_condition`.
+    """
+    actor.require(Perm.view)
+    units_filter = actor.unit_filter()
+    overdue = sa.case((cases.overdue_condition(on), 1), else_=0)
+    statement = (
+        sa.select(col(FollowUpCase.assignee_id), func.count(), func.sum(overdue))
+        .where(col(FollowUpCase.state) != CaseState.closed.value)
+        .group_by(col(FollowUpCase.assignee_id))
+    )
+    if units_filter is not None:
+        statement = statement.where(col(FollowUpCase.unit_id).in_(units_filter))
+    rows = (await session.exec(statement)).all()  # type: ignore[call-overload]
+    people = await assigning.names(session=session, user_ids=[row[0] for row in rows])
+    found = [
+        Workload(people.get(row[0], f"#{row[0]}"), int(row[1]), int(row[2] or 0))
+        for row in rows
+        if row[0] is not None
+    ]
+    found.sort(key=lambda w: (-w.open, -w.overdue, w.assignee or ""))
+    unassigned = [Workload(None, int(r[1]), int(r[2] or 0)) for r in rows if r[0] is None]
+    return found + unassigned
 
 
 async def case_rows(
@@ -347,6 +497,7 @@ async def case_detail(
     work_moves, appeal_moves = moves_open_to(actor, state)
     on = today(tz)
     undeliverable = await outbox.undeliverable_cases(session, case_ids=[pk(case)])
+    people = await _people(session, actor, case)
     return CaseDetail(
         **vars(summarize(case, on)),
         unit_code=unit.code if unit else "",
@@ -372,4 +523,44 @@ async def case_detail(
         can_reply=actor.can(Perm.work_cases) and state is not CaseState.closed,
         undeliverable=bool(undeliverable),
         reached_by=await contact.channel_of(session=session, case=case),
+        case_no=await _case_number(session, rating),
+        consent=await _consent(session, case, rating),
+        days_left=days_left(case, await load_calendar(session=session, tz=tz), on),
+        **people,
     )
+
+
+async def _case_number(session: AsyncSession, rating: Rating | None) -> str | None:
+    if rating is None:
+        return None
+    number = (await cases.service_numbers(session=session, ratings=[rating])).get(pk(rating))
+    return _masked(number)
+
+
+async def _consent(session: AsyncSession, case: FollowUpCase, rating: Rating | None) -> bool:
+    """Whether the citizen agreed to be contacted: in the web chat, a page link was made for
+    them (no link: 不需要联系); elsewhere, what the rating recorded (the bot's question)."""
+    statement = select(CitizenContact).where(CitizenContact.case_id == pk(case))
+    web = (await session.exec(statement)).first()
+    if web is not None:
+        return web.token_hash is not None
+    return bool(rating and rating.contact_ok)
+
+
+async def _people(session: AsyncSession, actor: Actor, case: FollowUpCase) -> dict[str, Any]:
+    """The 承办人, whom this actor may hand the case to, and whether they may take it."""
+    current = await assigning.names(session=session, user_ids=[case.assignee_id])
+    open_ = case.state != CaseState.closed
+    choices: list[str] = []
+    if open_ and assigning.may_assign_any(actor, case):
+        found = await assigning.eligible(session=session, unit_ids=[case.unit_id])
+        choices = [p.username for p in found.get(case.unit_id, [])]
+    state = CaseState(case.state)
+    return {
+        "assignee": current.get(case.assignee_id or 0),
+        "assignees": choices,
+        "can_claim": open_ and assigning.may_claim(actor, case),
+        "can_escalate": assigning.may_assign_any(actor, case)
+        and state in cases.AWAITING_RECTIFY
+        and case.escalated_at is None,
+    }

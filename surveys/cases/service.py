@@ -8,6 +8,9 @@ the bot, which relays the undelivered ones (:func:`pending_replies`).
 from __future__ import annotations
 
 import hashlib
+import json
+import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -33,7 +36,7 @@ from surveys.cases.workdays import DeadlinePolicy, WorkCalendar
 from surveys.core.clock import as_utc
 from surveys.core.exceptions import NotFound, UnknownUnit
 from surveys.core.models import pk, utcnow
-from surveys.haochaping.models import Rating
+from surveys.haochaping.models import Rating, RatingSource, ServiceEvent
 from surveys.haochaping.ratings import is_bad
 from surveys.questionnaire.definitions import Level
 
@@ -410,6 +413,9 @@ class CaseFilter:
     on_time_on: date | None = None  # only cases not overdue on that day
     opened_from: date | None = None
     opened_to: date | None = None
+    assignee_id: int | None = None  # only this 承办人's cases
+    unassigned: bool = False  # only cases without a 承办人
+    search: str | None = None  # 办件编号, case number, 事项 or text (search_condition)
 
 
 async def list_cases(
@@ -445,7 +451,92 @@ def filter_conditions(actor: Actor, where: CaseFilter) -> list[ColumnElement[boo
         found.append(overdue_condition(where.overdue_on))
     if where.on_time_on is not None:
         found.append(not_(overdue_condition(where.on_time_on)))
+    if where.assignee_id is not None:
+        found.append(col(FollowUpCase.assignee_id) == where.assignee_id)
+    if where.unassigned:
+        found.append(col(FollowUpCase.assignee_id).is_(None))
+    if where.search and where.search.strip():
+        found.append(search_condition(where.search))
     return found
+
+
+SEARCH_MAX = 64  # characters of a queue search
+_CASE_NUMBER = re.compile(r"#?\s*([1-9][0-9]{0,11})")
+
+
+def _text_safe(needle: str) -> bool:
+    """Whether the citizen's own text may be matched on what is stored, not what staff see.
+
+    Only for letters without case (漢字…, Unicode "Lo"): masking never changes such a letter
+    and a masked span holds none, so a stored match is a match in the masked text, and a
+    search cannot confirm a hidden phone, ID number or e-mail address (domain.md §7).
+    """
+    return bool(needle) and all(unicodedata.category(ch) == "Lo" for ch in needle)
+
+
+def _contains(column: Any, needle: str) -> ColumnElement[bool]:
+    return sa.func.lower(column).contains(needle.lower(), autoescape=True)
+
+
+def search_condition(text: str) -> ColumnElement[bool]:
+    """The queue search as a condition on ``follow_up_case``: the case number (#123 or 123),
+    the 办件编号 (:func:`service_number`), the 事项 (name or code), and the citizen's comment
+    and reasons when :func:`_text_safe` (so nothing masked can be found by what it hides)."""
+    needle = text.strip()[:SEARCH_MAX]
+    found: list[ColumnElement[bool]] = []
+    number = _CASE_NUMBER.fullmatch(needle)
+    if number:
+        found.append(col(FollowUpCase.id) == int(number.group(1)))
+    event_numbers = sa.select(col(ServiceEvent.id)).where(
+        _contains(col(ServiceEvent.case_no), needle)
+    )
+    on_rating = [
+        _contains(col(Rating.source_id), needle) & (col(Rating.source) != RatingSource.bot.value),
+        col(Rating.service_event_id).in_(event_numbers),
+        _contains(col(Rating.item_name), needle),
+        _contains(col(Rating.item_code), needle),
+    ]
+    if _text_safe(needle):
+        # JSON lists are stored with non-ASCII escaped (\uXXXX): match either spelling.
+        escaped = json.dumps(needle)[1:-1]
+        reasons = sa.cast(col(Rating.reasons), sa.Text)
+        on_rating += [
+            col(Rating.comment).contains(needle, autoescape=True),
+            reasons.contains(needle, autoescape=True),
+            reasons.contains(escaped, autoescape=True),
+        ]
+    found.append(sa.exists().where(col(Rating.id) == col(FollowUpCase.rating_id), or_(*on_rating)))
+    return or_(*found)
+
+
+async def service_numbers(*, session: AsyncSession, ratings: Sequence[Rating]) -> dict[int, str]:
+    """The 办件编号 of ratings by rating id (see :func:`service_number`); none for the rest."""
+    event_ids = {r.service_event_id for r in ratings if r.service_event_id is not None}
+    numbers: dict[int, str] = {}
+    if event_ids:
+        rows = await session.exec(
+            select(ServiceEvent.id, ServiceEvent.case_no).where(
+                col(ServiceEvent.id).in_(event_ids)
+            )
+        )
+        numbers = {int(event_id): case_no for event_id, case_no in rows.all() if event_id}
+    found: dict[int, str] = {}
+    for rating in ratings:
+        number = service_number(rating, numbers.get(rating.service_event_id or 0))
+        if number is not None:
+            found[pk(rating)] = number
+    return found
+
+
+def service_number(rating: Rating, event_case_no: str | None) -> str | None:
+    """A rating's 办件编号: its 办件's (a pushed service event), else the number the rating
+    came with from a 好差评 system (its source id, for imported or pushed ratings); None for a
+    rating given in our chat about no 办件 (its source id is our own)."""
+    if event_case_no:
+        return event_case_no
+    if RatingSource(rating.source) is RatingSource.bot:
+        return None
+    return rating.source_id
 
 
 def _day_start(day: date) -> datetime:

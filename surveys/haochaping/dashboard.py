@@ -93,8 +93,9 @@ async def overview(*, session: AsyncSession, actor: Actor, today: date, tz: Zone
     """The dashboard of the actor's units (every unit for admins and city-wide readers).
 
     Per unit, over all periods: counted ratings (active, not default, not excluded), 好评率
-    (基本满意 counted as 好评) and 差评率, 差评 cases not closed, overdue cases of counted
-    ratings (:func:`surveys.cases.is_overdue` on ``today``) and completed survey responses;
+    (基本满意 counted as 好评) and 差评率, 差评 cases not closed, overdue cases (as the case
+    queue counts them: :func:`surveys.cases.service.is_overdue` on ``today``, whatever the
+    rating's score became) and completed survey responses;
     and the counted ratings of the last :data:`TREND_MONTHS` months in ``tz``.
     """
     actor.require(Perm.view)
@@ -217,20 +218,15 @@ async def _rating_counts(
 
 
 async def _overdue(session: AsyncSession, unit_ids: list[int], today: date) -> dict[int, int]:
-    """Overdue cases of counted ratings per rating unit, any period or round."""
+    """Overdue cases per unit, any period or round: every case the queue shows as overdue
+    (cases.service.overdue_condition), whatever became of its rating's score. A case of an
+    excluded (申诉成立) or replaced rating is still work the unit owes until it is done."""
     if not unit_ids:
         return {}
     statement = (
-        sa.select(col(Rating.unit_id), func.count())
-        .select_from(FollowUpCase)
-        .join(Rating, col(Rating.id) == col(FollowUpCase.rating_id))
-        .where(
-            col(Rating.unit_id).in_(unit_ids),
-            col(Rating.is_default).is_(False),
-            col(Rating.excluded).is_(False),
-            overdue_condition(today),
-        )
-        .group_by(col(Rating.unit_id))
+        sa.select(col(FollowUpCase.unit_id), func.count())
+        .where(col(FollowUpCase.unit_id).in_(unit_ids), overdue_condition(today))
+        .group_by(col(FollowUpCase.unit_id))
     )
     rows = (await session.exec(statement)).all()  # type: ignore[call-overload]
     return {int(unit_id): int(n) for unit_id, n in rows}
