@@ -11,6 +11,7 @@ from api.cli.common import cli_actor, in_transaction
 from api.cli.scoring import _setup
 from scoring import feedback_sheet, flows
 from surveys.core.db import AsyncSession
+from surveys.core.settings import get_settings
 
 
 def feedback(
@@ -19,11 +20,16 @@ def feedback(
     unit: Annotated[
         list[str] | None, typer.Option(help="Unit code (repeat); default every active unit")
     ] = None,
+    at: Annotated[
+        str | None,
+        typer.Option(help="As of this time (ISO, e.g. 2026-12-01T09:00+08:00); default now"),
+    ] = None,
 ) -> None:
     """Write each unit's 评估情况反馈单 as PDF and printable HTML (each one audited)."""
     from api.console.feedback import printable, render_pdf
 
-    setup = _setup()
+    setup = _setup(at)
+    settings = get_settings()
 
     async def build(session: AsyncSession) -> list[feedback_sheet.FeedbackSheet]:
         actor = await cli_actor(session)
@@ -40,7 +46,7 @@ def feedback(
     sheets = in_transaction(build)
     out.mkdir(parents=True, exist_ok=True)
     for sheet in sheets:
-        html = printable(sheet)
+        html = printable(sheet, settings)
         stem = out / f"feedback_{sheet.unit.code}_{sheet.period}"
         stem.with_suffix(".html").write_text(html, "utf-8")
         stem.with_suffix(".pdf").write_bytes(render_pdf(html))

@@ -114,9 +114,29 @@ class Settings(BaseSettings):
 
     # Scoring: the 民意 method file (YAML); empty = the defaults of scoring/method.yaml.
     scoring_method_file: Path | None = None
+    # The 评估情况反馈单 as a paper: who issues it, its 文号 ({year}, {half} 1/2, {seq} =
+    # half × 100 + the unit's place by id, e.g. 206; {unit} = unit code) and the seal line.
+    feedback_issuer: str = Field(
+        default="包头市数字政府建设考评工作领导小组办公室", min_length=1, max_length=60
+    )
+    feedback_number: str = Field(default="包数政考〔{year}〕{seq}号", max_length=60)
+    feedback_seal: str = Field(
+        default="包头市数字政府建设考评办公室（印章）", min_length=1, max_length=60
+    )
 
     # The command line acts as this console account unless `minyi --as NAME` names one.
     minyi_user: str | None = None
+
+    @field_validator("feedback_number")
+    @classmethod
+    def _number_pattern(cls, value: str) -> str:
+        try:
+            value.format(year=2026, half=2, seq=206, unit="x")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(
+                f"FEEDBACK_NUMBER {value!r}: use only {{year}}, {{half}}, {{seq}}, {{unit}}"
+            ) from exc
+        return value
 
     @field_validator("timezone")
     @classmethod
