@@ -1,7 +1,8 @@
 """``minyi case …``: 差评 follow-up cases (domain.md §3).
 
-What is shown comes from the case queries (masked there); a move, a reply and 督办 are the
-case flows, run as the acting account (``minyi --as NAME``), which check, act and audit.
+What is shown comes from the case queries (masked there); a move, a reply, 督办, 承办人 and
+saved views are the case flows, run as the acting account (``minyi --as NAME``), which
+check, act and audit.
 """
 
 from __future__ import annotations
@@ -11,12 +12,22 @@ from typing import Annotated
 
 import typer
 
-from api.cli.common import SERVER_READER, cli_actor, fail, in_transaction, reading_actor
-from surveys.cases import queries
+from api.cli.common import (
+    SERVER_READER,
+    acting,
+    cli_actor,
+    fail,
+    in_transaction,
+    reading_actor,
+)
+from surveys.accounts.access import Actor
+from surveys.cases import queries, views
+from surveys.cases import service as case_service
 from surveys.cases.models import CaseState
 from surveys.core.clock import today
 from surveys.core.db import AsyncSession
 from surveys.core.exceptions import UnknownUnit
+from surveys.core.i18n import Translator
 from surveys.core.models import utcnow
 from surveys.core.settings import get_settings
 from surveys.flows import cases as case_flows
@@ -37,9 +48,11 @@ def _state(text: str) -> CaseState:  # noqa: RET503 (fail exits)
 def _case_line(row: queries.QueueRow) -> str:
     overdue = "OVERDUE" if row.overdue else "on time"
     escalated = "\tescalated" if row.escalated else ""
+    left = "-" if row.days_left is None else str(row.days_left)
     return (
         f"#{row.id}\t{row.unit_code}\t{row.state.value}\t{row.reference}\t"
-        f"contact by {row.contact_due}\trectify by {row.rectify_due}\t{overdue}{escalated}"
+        f"assignee {row.assignee or '-'}\tcontact by {row.contact_due}\t"
+        f"rectify by {row.rectify_due}\tdays left {left}\t{overdue}{escalated}"
     )
 
 
@@ -50,13 +63,25 @@ def case_list(
         str | None, typer.Option(help="Only cases in this state, e.g. 待核实")
     ] = None,
     overdue: Annotated[bool, typer.Option(help="Only cases past their deadline")] = False,
+    search: Annotated[
+        str | None,
+        typer.Option("--search", "-q", help="办件编号, case number, 事项 or the citizen's text"),
+    ] = None,
+    assignee: Annotated[
+        str | None, typer.Option(help="Only this 承办人's cases: a username, me, or none")
+    ] = None,
 ) -> None:
-    """Cases: id, unit, state, masked citizen reference, deadlines, overdue or not."""
+    """Cases: id, unit, state, masked citizen reference, 承办人, deadlines, working days left
+    (negative when overdue), overdue or not."""
+    if search is not None and len(search) > case_service.SEARCH_MAX:
+        fail(f"--search takes at most {case_service.SEARCH_MAX} characters")
     filters = queries.QueueFilters(
         unit_code=unit,
         state=_state(state) if state is not None else None,
         overdue=True if overdue else None,
         limit=LIST_PAGE,
+        q=search or None,
+        assignee=assignee or None,
     )
     day = today(get_settings().tz)
 
@@ -69,6 +94,8 @@ def case_list(
             )
             if page.unknown_unit:  # none of the actor's units: as if it did not exist
                 raise UnknownUnit(code=str(unit))
+            if page.unknown_assignee:
+                fail(f"no account {assignee!r} (me needs --as NAME)")
             lines.extend(_case_line(row) for row in page.rows)
             if not page.rows or len(lines) >= page.total:
                 return lines
@@ -95,6 +122,8 @@ def _detail_lines(case: queries.CaseDetail) -> list[str]:
     lines = [
         f"case #{case.id}\t{case.state.value}\t{case.reference}",
         f"unit: {case.unit_code} {case.unit_name}" if case.unit_code else f"unit: #{case.unit_id}",
+        f"办件编号: {case.case_no or '-'}\tconsent to contact: {'yes' if case.consent else 'no'}",
+        f"assignee: {case.assignee or '-'}",
         f"opened: {case.opened_at or '-'}",
         f"contact by: {case.contact_due}\trectify by: {case.rectify_due}\t"
         + ("OVERDUE" if case.overdue else "on time"),
@@ -183,3 +212,112 @@ def case_escalate() -> None:
     typer.echo(f"{len(lines)} overdue case(s) escalated on {day}")
     for line in lines:
         typer.echo(line)
+
+
+def _bulk_lines(result: case_flows.BulkResult, did: str) -> list[str]:
+    t = Translator()
+    lines = [f"{len(result.done)} case(s) {did}: {' '.join(f'#{i}' for i in result.done) or '-'}"]
+    lines.extend(f"#{case_id} refused: {t(e.key, **e.params)}" for case_id, e in result.refused)
+    return lines
+
+
+@app.command("assign")
+def case_assign(
+    case_id: Annotated[int, typer.Argument(metavar="ID")],
+    assignee: Annotated[str, typer.Argument(metavar="USER", help="a staff member of the unit")],
+    reason: Annotated[str | None, typer.Option(help="Required when reassigning")] = None,
+) -> None:
+    """Make USER the case's 承办人 (supervisors and administrators)."""
+
+    async def run(session: AsyncSession, actor: Actor) -> None:
+        await case_flows.assign(
+            session=session, actor=actor, case_id=case_id, assignee=assignee, reason=reason
+        )
+
+    acting(run)
+    typer.echo(f"case #{case_id}: assigned to {assignee}")
+
+
+@app.command("claim")
+def case_claim(case_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+    """Take an unassigned case of your unit (认领) as the acting account."""
+
+    async def run(session: AsyncSession, actor: Actor) -> None:
+        await case_flows.claim(session=session, actor=actor, case_id=case_id)
+
+    acting(run)
+    typer.echo(f"case #{case_id}: claimed")
+
+
+@app.command("bulk-assign")
+def case_bulk_assign(
+    case_ids: Annotated[list[int], typer.Argument(metavar="ID...")],
+    to: Annotated[str, typer.Option("--to", metavar="USER", help="the new 承办人")],
+    reason: Annotated[str | None, typer.Option(help="Required for cases already assigned")] = None,
+) -> None:
+    """Assign several cases to USER; each is checked alone and refusals are listed."""
+
+    async def run(session: AsyncSession, actor: Actor) -> case_flows.BulkResult:
+        return await case_flows.bulk_assign(
+            session=session, actor=actor, case_ids=case_ids, assignee=to, reason=reason
+        )
+
+    for line in _bulk_lines(acting(run), f"assigned to {to}"):
+        typer.echo(line)
+
+
+@app.command("bulk-escalate")
+def case_bulk_escalate(
+    case_ids: Annotated[list[int], typer.Argument(metavar="ID...")],
+    note: Annotated[str | None, typer.Option(help="The 督办 opinion")] = None,
+) -> None:
+    """督办 of several cases (supervisors); each is checked alone and refusals are listed."""
+
+    async def run(session: AsyncSession, actor: Actor) -> case_flows.BulkResult:
+        return await case_flows.bulk_escalate(
+            session=session, actor=actor, case_ids=case_ids, note=note
+        )
+
+    for line in _bulk_lines(acting(run), "escalated"):
+        typer.echo(line)
+
+
+view_app = typer.Typer(help="Saved queue views of the acting account.", no_args_is_help=True)
+app.add_typer(view_app, name="view")
+
+
+@view_app.command("save")
+def view_save(
+    name: Annotated[str, typer.Argument(metavar="NAME")],
+    query: Annotated[str, typer.Argument(metavar="QUERY", help="e.g. 'state=整改中&assignee=me'")],
+) -> None:
+    """Save a queue filter (the console's query string) under NAME."""
+
+    async def run(session: AsyncSession, actor: Actor) -> str:
+        view = await case_flows.view_save(session=session, actor=actor, name=name, query=query)
+        return f"view {view.name!r} saved: {view.query}"
+
+    typer.echo(acting(run))
+
+
+@view_app.command("delete")
+def view_delete(name: Annotated[str, typer.Argument(metavar="NAME")]) -> None:
+    """Delete one of your saved views."""
+
+    async def run(session: AsyncSession, actor: Actor) -> None:
+        await case_flows.view_delete(session=session, actor=actor, name=name)
+
+    acting(run)
+    typer.echo(f"view {name!r} deleted")
+
+
+@view_app.command("list")
+def view_list() -> None:
+    """Your saved views: name and filter."""
+
+    async def run(session: AsyncSession, actor: Actor) -> list[str]:
+        found = await views.list_views(session=session, actor=actor)
+        return [f"{v.name}\t{v.query}" for v in found]
+
+    lines = acting(run)
+    typer.echo("\n".join(lines) if lines else "no views")

@@ -111,12 +111,13 @@ def may_assign_any(actor: Actor, case: FollowUpCase) -> bool:
 
 def may_claim(actor: Actor, case: FollowUpCase) -> bool:
     """Whether the actor may take this unassigned case of their unit for themselves (认领)."""
+    # Serving the unit (StaffUnit) is checked with the person: an administrator who
+    # serves it may take its cases too.
     return (
         case.assignee_id is None
         and actor.user_id is not None
         and actor.can(Perm.work_cases)
-        and actor.units is not None
-        and case.unit_id in actor.units
+        and actor.sees(case.unit_id)
     )
 
 

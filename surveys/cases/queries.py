@@ -551,15 +551,17 @@ async def _people(session: AsyncSession, actor: Actor, case: FollowUpCase) -> di
     """The 承办人, whom this actor may hand the case to, and whether they may take it."""
     current = await assigning.names(session=session, user_ids=[case.assignee_id])
     open_ = case.state != CaseState.closed
+    found = await assigning.eligible(session=session, unit_ids=[case.unit_id])
+    people = found.get(case.unit_id, [])
     choices: list[str] = []
     if open_ and assigning.may_assign_any(actor, case):
-        found = await assigning.eligible(session=session, unit_ids=[case.unit_id])
-        choices = [p.username for p in found.get(case.unit_id, [])]
+        choices = [p.username for p in people]
+    serves = any(p.id == actor.user_id for p in people)
     state = CaseState(case.state)
     return {
         "assignee": current.get(case.assignee_id or 0),
         "assignees": choices,
-        "can_claim": open_ and assigning.may_claim(actor, case),
+        "can_claim": open_ and serves and assigning.may_claim(actor, case),
         "can_escalate": assigning.may_assign_any(actor, case)
         and state in cases.AWAITING_RECTIFY
         and case.escalated_at is None,

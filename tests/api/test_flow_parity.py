@@ -45,7 +45,9 @@ from api.main import create_app
 from scoring.demo import survey as demo
 from surveys.accounts import accounts, staff, units
 from surveys.accounts.access import StaffRole
+from surveys.accounts.models import StaffUnit
 from surveys.cases import service as cases
+from surveys.cases.models import CaseView
 from surveys.cases.workdays import DeadlinePolicy, load_calendar
 from surveys.core.clock import today
 from surveys.core.db import SessionMaker, create_engine, create_sessionmaker, unit_of_work
@@ -325,6 +327,87 @@ def _both(*steps: Prepare) -> Prepare:
 
 
 WORKER = _account("worker", StaffRole.staff, [UNIT])
+
+
+async def _boss_serves_unit(world: World) -> None:
+    """The case's unit with ``boss`` among its staff, who may then take its cases."""
+    await _open_case(world)
+    async with unit_of_work(world.sessionmaker) as session:
+        unit = await units.get_unit_or_raise(session=session, code=UNIT)
+        boss = await accounts.get_user(session=session, username=BOSS)
+        assert boss is not None
+        session.add(StaffUnit(user_id=pk(boss), unit_id=pk(unit)))
+
+
+async def _boss_view(world: World) -> None:
+    async with unit_of_work(world.sessionmaker) as session:
+        boss = await accounts.get_user(session=session, username=BOSS)
+        assert boss is not None
+        session.add(CaseView(user_id=pk(boss), name="整改中", query="state=整改中"))
+
+
+def _queue_post(url: str, data: dict[str, Any]) -> ConsoleCall:
+    async def call(browser: Browser, ctx: dict[str, Any]) -> Response:
+        await browser.get("/console/cases")
+        return await browser.post(url, {k: str(v).format(**ctx) for k, v in data.items()})
+
+    return call
+
+
+def _case_post(action: str, data: dict[str, Any]) -> ConsoleCall:
+    async def call(browser: Browser, ctx: dict[str, Any]) -> Response:
+        await browser.get(f"/console/cases/{ctx['case']}")
+        return await browser.post(f"/console/cases/{ctx['case']}/{action}", data)
+
+    return call
+
+
+async def _api_bulk(client: AsyncClient, ctx: dict[str, Any]) -> Response:
+    return await client.post(
+        "/api/v1/cases/bulk/assign", json={"cases": [ctx["case"]], "assignee": "worker"}
+    )
+
+
+async def _api_bulk_escalate(client: AsyncClient, ctx: dict[str, Any]) -> Response:
+    return await client.post("/api/v1/cases/bulk/escalate", json={"cases": [ctx["case"]]})
+
+
+CASE_WORK: dict[str, Scenario] = {
+    "case.assign": Scenario(
+        prepare=_both(_open_case, WORKER),
+        console=_case_post("assign", {"assignee": "worker"}),
+        api=_api_post("/api/v1/cases/{case}/assign", {"assignee": "worker"}),
+        cli=lambda ctx: ["case", "assign", str(ctx["case"]), "worker"],
+    ),
+    "case.claim": Scenario(
+        prepare=_boss_serves_unit,
+        console=_case_post("claim", {}),
+        cli=lambda ctx: ["case", "claim", str(ctx["case"])],
+    ),
+    "case.bulk_assign": Scenario(
+        prepare=_both(_open_case, WORKER),
+        console=_queue_post(
+            "/console/cases/bulk", {"case": "{case}", "action": "assign", "assignee": "worker"}
+        ),
+        api=_api_bulk,
+        cli=lambda ctx: ["case", "bulk-assign", str(ctx["case"]), "--to", "worker"],
+    ),
+    "case.bulk_escalate": Scenario(
+        prepare=_open_case,
+        console=_queue_post("/console/cases/bulk", {"case": "{case}", "action": "escalate"}),
+        api=_api_bulk_escalate,
+        cli=lambda ctx: ["case", "bulk-escalate", str(ctx["case"])],
+    ),
+    "case.view_save": Scenario(
+        console=_queue_post("/console/cases/views", {"name": "整改中", "query": "state=整改中"}),
+        cli=lambda ctx: ["case", "view", "save", "整改中", "state=整改中"],
+    ),
+    "case.view_delete": Scenario(
+        prepare=_boss_view,
+        console=_queue_post("/console/cases/views/delete", {"name": "整改中"}),
+        cli=lambda ctx: ["case", "view", "delete", "整改中"],
+    ),
+}
 NEW_PASSWORD = "parity-new-password-2026"
 USERS = "/console/users"
 TOKENS = "/console/tokens"
@@ -342,6 +425,8 @@ SCENARIOS: dict[str, Scenario] = {
         cli=lambda ctx: ["case", "reply", str(ctx["case"]), "已整改，请复评"],
     ),
     "case.escalate": Scenario(prepare=_open_case, cli=lambda ctx: ["case", "escalate"]),
+    # 承办人, 督办 of chosen cases, saved views.
+    **CASE_WORK,
     "user.create": Scenario(
         console=_page_post(USERS, USERS, {"username": "newbie", "role": "staff", "unit": UNIT}),
         cli=lambda ctx: ["user", "add", "newbie", "--role", "staff", "--unit", UNIT],
