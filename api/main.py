@@ -18,6 +18,7 @@ from api.auth import ConsoleLogin, PasswordChangeRequired
 from api.console import admin as console_admin
 from api.console import auth as console_auth
 from api.console import cases as console_cases
+from api.console import circular as console_circular
 from api.console import dashboard as console_dashboard
 from api.console import delivery as console_delivery
 from api.console import feedback as console_feedback
@@ -79,6 +80,7 @@ def create_app(settings: Settings, sessionmaker: SessionMaker) -> FastAPI:
         console_delivery,
         console_scoring,
         console_feedback,
+        console_circular,
         console_scoring_imports,
     ):
         app.include_router(console.router)

@@ -13,12 +13,13 @@ from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from scoring import export, feedback_sheet, monitoring, service
+from scoring import circular, export, feedback_sheet, monitoring, service
 from scoring.exceptions import UnknownComponent
 from scoring.models import Component, MonitoringImport
 from surveys.accounts import audit
 from surveys.accounts.access import Actor, Perm
 from surveys.core.models import pk
+from surveys.core.settings import Settings
 from surveys.flows.registry import Adapter, flow
 
 CONSOLE_AND_CLI = frozenset({Adapter.console, Adapter.cli})
@@ -85,3 +86,23 @@ async def export_feedback(
         target=f"{sheet.unit.code} {sheet.period}",
     )  # fmt: skip
     return sheet
+
+
+@flow("export.circular", perm=Perm.manage, adapters=CONSOLE_AND_CLI)
+async def export_circular(
+    *, session: AsyncSession, actor: Actor, formats: Sequence[str], setup: service.Setup,
+    settings: Settings, period: str | None = None, year: str | None = None,
+) -> circular.Circular:  # fmt: skip
+    """The 通报 of a half-year or of a year (every kind's ranking), to print or circulate."""
+    chosen = sorted(set(formats))
+    wrong = [fmt for fmt in chosen if fmt not in circular.FORMATS]
+    if wrong or not chosen:
+        raise ValueError(f"circular formats {formats!r}: choose from {circular.FORMATS}")
+    paper = await circular.circular_for(
+        session=session, actor=actor, setup=setup, settings=settings, period=period, year=year
+    )
+    await audit.record(
+        session=session, actor=actor, action="export.circular", target=paper.scope,
+        formats=chosen, number=paper.paper.number, fingerprint=paper.fingerprint,
+    )  # fmt: skip
+    return paper

@@ -38,6 +38,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "feedback",
         "Write each unit's 评估情况反馈单 as PDF and printable HTML (each one audited).",
     ),
+    "circular": (
+        "circular",
+        "circular_command",
+        "Write the 通报 (every kind's ranking, issued as a paper) of a half-year or a year.",
+    ),
     "db": ("db", "app", "Database schema."),
     "units": ("units", "app", "Evaluated units (考评对象)."),
     "survey": ("survey", "app", "Survey definitions (YAML)."),

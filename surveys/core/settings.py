@@ -123,6 +123,8 @@ class Settings(BaseSettings):
     feedback_seal: str = Field(
         default="包头市数字政府建设考评办公室（印章）", min_length=1, max_length=60
     )
+    # The 通报's 文号 ({year}; {seq} 1 = 上半年, 2 = 下半年, 3 = 年度); issuer and seal as above.
+    circular_number: str = Field(default="包数政考通〔{year}〕{seq}号", max_length=60)
 
     # The command line acts as this console account unless `minyi --as NAME` names one.
     minyi_user: str | None = None
@@ -135,6 +137,17 @@ class Settings(BaseSettings):
         except (KeyError, IndexError, ValueError) as exc:
             raise ValueError(
                 f"FEEDBACK_NUMBER {value!r}: use only {{year}}, {{half}}, {{seq}}, {{unit}}"
+            ) from exc
+        return value
+
+    @field_validator("circular_number")
+    @classmethod
+    def _circular_pattern(cls, value: str) -> str:
+        try:
+            value.format(year=2026, seq=2)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(
+                f"CIRCULAR_NUMBER {value!r}: use only {{year}} and {{seq}}"
             ) from exc
         return value
 

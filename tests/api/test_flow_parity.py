@@ -526,6 +526,10 @@ SCENARIOS: dict[str, Scenario] = {
         console=_download("/console/scoring/export?period=2026H1&fmt=csv"),
         cli=lambda ctx: ["score", "--period", "2026H1", "--out", "out", "--format", "csv"],
     ),
+    "export.circular": Scenario(
+        console=_download("/console/circular/export?period=2026H1&fmt=xlsx"),
+        cli=lambda ctx: ["circular", "--period", "2026H1", "--out", "out", "--format", "xlsx"],
+    ),
     "export.feedback": Scenario(
         console=_download(f"/console/feedback/{UNIT}/pdf?period=2026H1"),
         cli=lambda ctx: ["feedback", "--period", "2026H1", "--out", "out", "--unit", UNIT],
