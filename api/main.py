@@ -17,6 +17,7 @@ from api import refusals
 from api.auth import ConsoleLogin, PasswordChangeRequired
 from api.console import admin as console_admin
 from api.console import auth as console_auth
+from api.console import case_closing as console_case_closing
 from api.console import cases as console_cases
 from api.console import circular as console_circular
 from api.console import dashboard as console_dashboard
@@ -30,6 +31,7 @@ from api.csrf import CSRFMiddleware
 from api.headers import SecurityHeaders
 from api.limits import BodyLimit
 from api.routes import (
+    case_closing,
     cases,
     health,
     indicators,
@@ -67,6 +69,7 @@ def create_app(settings: Settings, sessionmaker: SessionMaker) -> FastAPI:
     app.include_router(surveys.router)
     app.include_router(integrations.router)
     app.include_router(cases.router)
+    app.include_router(case_closing.router)
     app.include_router(responses.router)
     app.include_router(units.router)
     app.include_router(indicators.router)
@@ -75,6 +78,7 @@ def create_app(settings: Settings, sessionmaker: SessionMaker) -> FastAPI:
         console_auth,
         console_dashboard,
         console_cases,
+        console_case_closing,
         console_results,
         console_admin,
         console_delivery,

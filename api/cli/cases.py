@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from api.cli import case_closing
 from api.cli.common import (
     SERVER_READER,
     acting,
@@ -50,7 +51,7 @@ def _case_line(row: queries.QueueRow) -> str:
     escalated = "\tescalated" if row.escalated else ""
     left = "-" if row.days_left is None else str(row.days_left)
     return (
-        f"#{row.id}\t{row.unit_code}\t{row.state.value}\t{row.reference}\t"
+        f"#{row.id}\t{row.unit_code}\t{row.state_label}\t{row.reference}\t"
         f"assignee {row.assignee or '-'}\tcontact by {row.contact_due}\t"
         f"rectify by {row.rectify_due}\tdays left {left}\t{overdue}{escalated}"
     )
@@ -120,7 +121,7 @@ def _event_line(event: queries.TimelineRow) -> str:
 
 def _detail_lines(case: queries.CaseDetail) -> list[str]:
     lines = [
-        f"case #{case.id}\t{case.state.value}\t{case.reference}",
+        f"case #{case.id}\t{case.state_label}\t{case.reference}",
         f"unit: {case.unit_code} {case.unit_name}" if case.unit_code else f"unit: #{case.unit_id}",
         f"办件编号: {case.case_no or '-'}\tconsent to contact: {'yes' if case.consent else 'no'}",
         f"assignee: {case.assignee or '-'}",
@@ -321,3 +322,6 @@ def view_list() -> None:
 
     lines = acting(run)
     typer.echo("\n".join(lines) if lines else "no views")
+
+
+case_closing.register(app)  # 结案 and closing without 复评
