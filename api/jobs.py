@@ -1,6 +1,6 @@
 """Scheduled jobs, run by one worker at a time (its ``scheduler`` leadership) whether or not the
 bot is configured: staff replies, reminders and staff notices queued in the outbox, 督办 of
-overdue cases, and the daily retention purge and pruning."""
+overdue cases, closing the cases left without 复评, and the daily retention purge and pruning."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 
 from bot import jobs as bot_jobs
 from bot.log_privacy import describe, summary
+from surveys.cases import closing, workdays
 from surveys.core.db import AsyncSession, SessionMaker, unit_of_work
 from surveys.core.exceptions import DatabaseBusy, DatabaseUnavailable, DomainError
 from surveys.core.models import utcnow
@@ -22,6 +23,21 @@ log = logging.getLogger(__name__)
 LEASE = "scheduler"
 DAY = 86400.0
 Job = Callable[[AsyncSession], Awaitable[int]]
+
+
+async def close_unrerated(session: AsyncSession, settings: Settings) -> int:
+    """已反馈 cases past their 复评 window (已关闭（未复评）) or whose citizen is gone (无法联系),
+    closed as the system on today's local date."""
+    calendar = await workdays.load_calendar(session=session, tz=settings.tz)
+    now = utcnow()
+    done = await closing.close_unrerated(
+        session=session,
+        calendar=calendar,
+        today=now.astimezone(settings.tz).date(),
+        now=now,
+        days=settings.case_rerating_days,
+    )
+    return len(done)
 
 
 class Jobs:
@@ -46,6 +62,7 @@ class Jobs:
             ("relay", bot_jobs.queue_replies),
             ("reminders", lambda session: bot_jobs.queue_reminders(session, settings)),
             ("notices", lambda session: bot_jobs.queue_staff_notices(session, settings)),
+            ("closing", lambda session: close_unrerated(session, settings)),
             ("invitations", lambda session: bot_jobs.queue_invitations(session, settings)),
         ]
 

@@ -12,6 +12,7 @@ from aiogram.types import CallbackQuery, Message
 from bot import render
 from bot.callbacks import Erase, ForgetCb
 from bot.middlewares import ChatContext
+from surveys.cases import closing
 from surveys.core import db
 from surveys.core.models import utcnow
 from surveys.delivery.outbox import ERASURE
@@ -46,7 +47,10 @@ async def confirm(query: CallbackQuery, callback_data: ForgetCb, ctx: ChatContex
         await ctx.outbox.answer(query.id, ctx.t("forget.stale"), show_alert=True)
         await _close_question(ctx, query)
         return
-    erased = await respondents.forget_respondent(session=ctx.session, respondent=ctx.respondent)
+    # Their open cases close the loop too: 无法联系 (surveys.cases.closing).
+    erased = await closing.forget_citizen(
+        session=ctx.session, respondent=ctx.respondent, now=utcnow()
+    )
     # The lines below are the last to this chat; each is deleted as soon as it is sent.
     after = ctx.outbox.after_commit
     # After the commit: no copy of the erased row may stay in SQLite's write-ahead log.

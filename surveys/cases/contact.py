@@ -29,11 +29,12 @@ from surveys.core.exceptions import NotFound
 from surveys.core.i18n import N_, Msg
 from surveys.core.models import pk
 from surveys.haochaping.models import Rating
-from surveys.questionnaire.models import Respondent
+from surveys.questionnaire.models import Identity, Respondent
 
 TOKEN_BYTES = 24  # 32 URL-safe characters: unguessable, short enough to copy by hand
 WEB = "web"
 TELEGRAM = "telegram"
+UNREACHABLE = "unreachable"
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 
@@ -61,12 +62,19 @@ async def record_web_case(
 
 
 async def channel_of(*, session: AsyncSession, case: FollowUpCase) -> str | None:
-    """How the case's citizen is reached: "web" (their page), "telegram", or None (imported)."""
+    """How the case's citizen is reached: "web" (their page), "telegram", "unreachable" (a
+    Telegram citizen whose contact was erased: /forget or the retention purge), or None
+    (imported)."""
     found = await session.exec(select(CitizenContact.id).where(CitizenContact.case_id == pk(case)))
     if found.first() is not None:
         return WEB
     rating = await session.get(Rating, case.rating_id)
-    return TELEGRAM if rating is not None and rating.respondent_id is not None else None
+    if rating is None or rating.respondent_id is None:
+        return None
+    chat = await session.exec(
+        select(Identity.respondent_id).where(Identity.respondent_id == rating.respondent_id)
+    )
+    return TELEGRAM if chat.first() is not None else UNREACHABLE
 
 
 async def _open(session: AsyncSession, token: str) -> tuple[FollowUpCase, Rating, Respondent]:
@@ -124,6 +132,8 @@ def _message(event: CaseEvent, tz: ZoneInfo) -> ContactMessage | None:
         return ContactMessage(at, "unit", "reply", text)
     if event.kind == "transition" and event.to_state == CaseState.unfounded.value:
         return ContactMessage(at, "unit", "unfounded", text)
+    if event.kind == "transition" and event.to_state == CaseState.replied.value and text:
+        return ContactMessage(at, "unit", "reply", text)  # the 反馈, with the 复评 below it
     if event.kind in ("citizen", "rerating"):
         return ContactMessage(at, "citizen", event.kind, text)
     return None

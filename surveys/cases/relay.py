@@ -60,6 +60,10 @@ async def outgoing_replies(*, session: AsyncSession, channel: str) -> list[Outgo
         )
         .order_by(col(CaseEvent.id))
     )
+    found = (await session.exec(statement)).all()
+    # The 复评 buttons come with the 反馈 (the move to 已反馈); a reply still waiting beside
+    # it does not ask too, so the citizen is asked once.
+    with_feedback = {pk(case) for event, case, _, _ in found if _is_feedback(event)}
     return [
         Outgoing(
             pk(event),
@@ -67,11 +71,17 @@ async def outgoing_replies(*, session: AsyncSession, channel: str) -> list[Outgo
             chat_id,
             unit_name,
             event.note or "",
-            case.state == CaseState.replied,
-            unfounded=event.kind == "transition",
+            case.state == CaseState.replied
+            and (_is_feedback(event) or pk(case) not in with_feedback),
+            unfounded=event.to_state == CaseState.unfounded.value,
         )
-        for event, case, chat_id, unit_name in (await session.exec(statement)).all()
+        for event, case, chat_id, unit_name in found
     ]
+
+
+def _is_feedback(event: CaseEvent) -> bool:
+    """The move to 已反馈, whose note is the 反馈 sent to the citizen."""
+    return event.kind == "transition" and event.to_state == CaseState.replied.value
 
 
 async def mark_sent(*, session: AsyncSession, event_id: int) -> None:

@@ -31,7 +31,7 @@ from surveys.cases.exceptions import InvalidTransition as InvalidTransition
 from surveys.cases.exceptions import NoteRequired as NoteRequired
 from surveys.cases.exceptions import RereratingNotAllowed as RereratingNotAllowed
 from surveys.cases.exceptions import SupervisorOnly as SupervisorOnly
-from surveys.cases.models import CaseEvent, CaseState, FollowUpCase
+from surveys.cases.models import CaseEvent, CaseState, CloseReason, FollowUpCase
 from surveys.cases.workdays import DeadlinePolicy, WorkCalendar
 from surveys.core.clock import as_utc
 from surveys.core.exceptions import NotFound, UnknownUnit
@@ -52,6 +52,20 @@ TRANSITIONS: Mapping[CaseState, frozenset[CaseState]] = {
     S.appeal_rejected: frozenset({S.rectifying}),
     S.appeal_upheld: frozenset({S.closed}),
     S.closed: frozenset(),
+}
+# How a move along TRANSITIONS to 已关闭 ended, by the state it leaves.
+CLOSED_AFTER: Mapping[CaseState, CloseReason] = {
+    S.rerated: CloseReason.rerated,
+    S.unfounded: CloseReason.unfounded,
+    S.appeal_upheld: CloseReason.appeal_upheld,
+}
+# Closes outside TRANSITIONS (:func:`close`, surveys.cases.closing) and the states each may
+# end: a supervisor's at any time (with a note); the system's once the 复评 window has passed
+# or when the citizen, erasing their contact, can no longer 复评.
+CLOSE_FROM: Mapping[CloseReason, frozenset[CaseState]] = {
+    CloseReason.supervisor: frozenset(S) - {S.closed},
+    CloseReason.no_rerating: frozenset({S.replied}),
+    CloseReason.unreachable: frozenset({S.replied}),
 }
 # Only the citizen's re-rating (record_rerating) moves a case to 已复评, never staff.
 CITIZEN_MOVES = frozenset({S.rerated})
@@ -189,6 +203,19 @@ def _check_move(case: FollowUpCase, to: CaseState, actor_role: str, note: str | 
         raise NoteRequired(to=to)
 
 
+def _check_close(
+    case: FollowUpCase, reason: CloseReason, actor_role: str, note: str | None
+) -> None:
+    frm = CaseState(case.state)
+    if frm not in CLOSE_FROM[reason]:
+        raise InvalidTransition(frm=frm, to=S.closed)
+    if reason is CloseReason.supervisor:
+        if actor_role not in SUPERVISOR_ROLES:
+            raise SupervisorOnly(to=S.closed)
+        if not note:
+            raise NoteRequired(to=S.closed)
+
+
 async def _move(
     session: AsyncSession,
     case: FollowUpCase,
@@ -196,11 +223,18 @@ async def _move(
     actor: str,
     kind: str,
     note: str | None,
+    *,
+    reason: CloseReason | None = None,
+    at: datetime | None = None,
 ) -> CaseEvent:
-    event = _event(case, actor, kind, from_state=_state(case), to_state=to.value, note=note)
+    frm = CaseState(case.state)
+    event = _event(case, actor, kind, from_state=frm.value, to_state=to.value, note=note)
+    if at is not None:
+        event.at = at
     case.state = to
     if to == S.closed:
         case.closed_at = event.at
+        case.close_reason = (reason or CLOSED_AFTER[frm]).value
     session.add(event)
     await session.flush()
     return event
@@ -224,6 +258,22 @@ async def transition(
         if rating is not None:
             rating.excluded = True
     return await _move(session, case, to, actor, "transition", note)
+
+
+async def close(
+    *,
+    session: AsyncSession,
+    case: FollowUpCase,
+    reason: CloseReason,
+    actor: str,
+    actor_role: str,
+    note: str | None,
+    at: datetime | None = None,
+) -> CaseEvent:
+    """Close a case outside :data:`TRANSITIONS` (:data:`CLOSE_FROM`), recording the reason."""
+    note = (note or "").strip() or None
+    _check_close(case, reason, actor_role, note)
+    return await _move(session, case, S.closed, actor, "transition", note, reason=reason, at=at)
 
 
 def _clean_text(text: str) -> str:
@@ -250,17 +300,28 @@ async def add_reply(
 
 
 def undelivered_to_citizen() -> list[ColumnElement[bool]]:
-    """Conditions on :class:`CaseEvent`: a message for the citizen, not yet delivered."""
+    """Conditions on :class:`CaseEvent` joined to its :class:`FollowUpCase`: a message for
+    the citizen, not yet delivered. The 反馈 of a move to 已反馈 goes while the case awaits
+    the 复评 (a 反馈 recorded before it was sent to citizens is not sent late)."""
+    moved = col(CaseEvent.kind) == "transition"
+    feedback = (
+        moved
+        & (col(CaseEvent.to_state) == S.replied.value)
+        & (col(FollowUpCase.state) == S.replied.value)
+        & col(CaseEvent.note).is_not(None)
+    )
     for_citizen = or_(
         col(CaseEvent.kind) == "reply",
-        (col(CaseEvent.kind) == "transition") & (col(CaseEvent.to_state) == S.unfounded.value),
+        moved & (col(CaseEvent.to_state) == S.unfounded.value),
+        feedback,
     )
     return [for_citizen, col(CaseEvent.delivered_at).is_(None)]
 
 
 async def pending_replies(*, session: AsyncSession) -> list[tuple[CaseEvent, FollowUpCase]]:
     """Messages for the citizen not yet delivered, oldest first, with their case: staff
-    replies, and the reason a 差评 was found 不属实 (the citizen is told why)."""
+    replies, the reason a 差评 was found 不属实 (the citizen is told why) and the 反馈 of a
+    move to 已反馈 (sent with the 复评 question)."""
     statement = (
         select(CaseEvent, FollowUpCase)
         .join(FollowUpCase, col(CaseEvent.case_id) == col(FollowUpCase.id))

@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     # 好差评 (domain.md §3): working days to first contact and to rectify and reply.
     case_contact_days: int = Field(default=1, ge=1)
     case_rectify_days: int = Field(default=5, ge=1)
+    # After 已反馈: working days the citizen has to 复评 before the case closes 已关闭（未复评）.
+    case_rerating_days: int = Field(default=5, ge=1)
     # Ratings for a half-year are accepted until this many days after it ends.
     rating_grace_days: int = Field(default=15, ge=0)
     # 好差评 in chat: a rating may be changed for this many days; one reminder after these.

@@ -33,6 +33,7 @@ import scoring.flows  # noqa: F401  (registers the scoring flows)
 import surveys.flows.accounts  # noqa: F401  (the flows register when imported)
 import surveys.flows.broadcasts  # noqa: F401
 import surveys.flows.calendar  # noqa: F401
+import surveys.flows.case_closing  # noqa: F401
 import surveys.flows.cases  # noqa: F401
 import surveys.flows.exports  # noqa: F401
 import surveys.flows.imports  # noqa: F401
@@ -166,6 +167,46 @@ async def _console_reply(browser: Browser, ctx: dict[str, Any]) -> Response:
 
 async def _api_reply(client: AsyncClient, ctx: dict[str, Any]) -> Response:
     return await client.post(f"/api/v1/cases/{ctx['case']}/reply", json={"text": "已整改，请复评"})
+
+
+# 结案 and the cases closed without 复评 (surveys.flows.case_closing).
+
+CLOSE_NOTE = "重复件，已并入同一事项办理"
+
+
+async def _console_close(browser: Browser, ctx: dict[str, Any]) -> Response:
+    await browser.get(f"/console/cases/{ctx['case']}")
+    return await browser.post(f"/console/cases/{ctx['case']}/close", {"note": CLOSE_NOTE})
+
+
+async def _api_close(client: AsyncClient, ctx: dict[str, Any]) -> Response:
+    return await client.post(f"/api/v1/cases/{ctx['case']}/close", json={"note": CLOSE_NOTE})
+
+
+async def _replied_case(world: World) -> None:
+    """The case moved to 已反馈 on 2026-12-01 and never re-rated."""
+    await _open_case(world)
+    async with unit_of_work(world.sessionmaker) as session:
+        case = await session.get_one(cases.FollowUpCase, world.ctx["case"])
+        for to in (cases.S.verifying, cases.S.rectifying, cases.S.replied):
+            event = await cases.transition(
+                session=session, case=case, to=to, actor="li", actor_role="staff", note="已整改"
+            )
+        event.at = datetime(2026, 12, 1, 2, tzinfo=UTC)
+
+
+CASE_CLOSING: dict[str, Scenario] = {
+    "case.close": Scenario(
+        prepare=_open_case,
+        console=_console_close,
+        api=_api_close,
+        cli=lambda ctx: ["case", "close", str(ctx["case"]), "--note", CLOSE_NOTE],
+    ),
+    "case.close_unrerated": Scenario(
+        prepare=_replied_case,
+        cli=lambda ctx: ["case", "close-unrerated", "--today", "2026-12-20"],
+    ),
+}
 
 
 # Worlds beyond the case: accounts, tokens, files and a survey the scenarios act on.
@@ -418,6 +459,7 @@ SCENARIOS: dict[str, Scenario] = {
         api=_api_move,
         cli=lambda ctx: ["case", "move", str(ctx["case"]), "核实中", "--note", "已电话核实"],
     ),
+    **CASE_CLOSING,  # 结案, closing without 复评
     "case.reply": Scenario(
         prepare=_open_case,
         console=_console_reply,

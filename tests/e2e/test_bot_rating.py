@@ -128,12 +128,14 @@ class TestConfidentialContact:
         staff = ("--as", "zjj-li")
         await minyi.cli(*staff, "case", "move", case_id, "核实中")
         await minyi.cli(*staff, "case", "move", case_id, "整改中")
-        await minyi.cli(*staff, "case", "move", case_id, "已反馈")
-        shown = await minyi.cli(*staff, "case", "reply", case_id, "已简化流程，欢迎再来办理。")
+        # The 反馈 is the note of 已反馈: one message with it and the 复评 question.
+        feedback = "已简化流程，欢迎再来办理。"
+        shown = await minyi.cli(*staff, "case", "move", case_id, "已反馈", "--note", feedback)
         assert str(user.id) not in shown
 
         relayed = await tg.wait_for_message(user, "【市住建局答复】", timeout=15, since=0)
-        assert "已简化流程" in (relayed.text or "")
+        assert feedback in (relayed.text or "")
+        assert "请对本次处理结果进行评价：" in (relayed.text or "")
         assert [label for label, _ in relayed.buttons] == [
             "满意",
             "基本满意",
@@ -270,16 +272,14 @@ class TestTheWholeLoop:
 
         async with httpx.AsyncClient(headers=auth) as client:
             for to in ("核实中", "整改中", "已反馈"):
+                # The note of 已反馈 is the 反馈 the citizen gets with the 复评 question.
+                note = "已统一材料清单并更新办事指南。" if to == "已反馈" else None
                 moved = await client.post(
-                    f"{api}/cases/{case_id}/transition", json={"actor": "spj-li", "to": to}
+                    f"{api}/cases/{case_id}/transition",
+                    json={"actor": "spj-li", "to": to, "note": note},
                 )
                 assert moved.status_code == 200, moved.text
-            replied = await client.post(
-                f"{api}/cases/{case_id}/reply",
-                json={"actor": "spj-li", "text": "已统一材料清单并更新办事指南。"},
-            )
-            assert replied.status_code == 200
-            assert str(user.id) not in replied.text
+                assert str(user.id) not in moved.text
 
         relayed = await tg.wait_for_message(user, "【市审批服务局答复】", timeout=15, since=0)
         await press(tg, user, "回复办理单位")
@@ -289,6 +289,8 @@ class TestTheWholeLoop:
         await eventually(tg, lambda: minyi.query(sql, respondent)[0][1], "已复评")
         await minyi.cli(*ADMIN, "case", "move", str(case_id), "已关闭")
         assert minyi.query(sql, respondent)[0][1] == "已关闭"
+        how = minyi.query("SELECT close_reason FROM follow_up_case WHERE id = ?", case_id)
+        assert how == [("rerated",)]
         timeline = await minyi.cli("case", "show", str(case_id))
         assert "收到，谢谢。" in timeline
         tg.assert_no_errors()

@@ -108,11 +108,15 @@ class TestContactPage:
         assert early.status_code == 409  # not yet 已反馈: nothing changes
         await officer.get(f"/console/cases/{case_id}")
         for state in ("核实中", "整改中", "已反馈"):
-            moved = await officer.post(f"/console/cases/{case_id}/transition", {"to": state})
+            note = "窗口已整改，材料清单已更新。" if state == "已反馈" else ""  # the 反馈
+            moved = await officer.post(
+                f"/console/cases/{case_id}/transition", {"to": state, "note": note}
+            )
             assert moved.status_code == 303
 
         offered = await phone.get(path)
         assert t("contact.state.replied") in phone.text()
+        assert "窗口已整改，材料清单已更新。" in phone.text()  # the 反馈, above the 复评
         assert 'action="' + path + '/rerate"' in offered.text
         in_english = await phone.client.get(path, headers={"Accept-Language": "en-GB,en"})
         for level in ("satisfied", "neutral", "dissatisfied"):  # the choices, in English

@@ -48,9 +48,15 @@ async def web_case(session: AsyncSession) -> tuple[Unit, FollowUpCase, str]:
     return spj, case, done.contact_token
 
 
+FEEDBACK = "已按您的意见补充了办事指南。"
+
+
 async def to_replied(session: AsyncSession, actor: Actor, case: FollowUpCase) -> None:
     for to in ("核实中", "整改中", "已反馈"):
-        await case_flows.transition(session=session, actor=actor, case_id=pk(case), to=to)
+        note = FEEDBACK if to == "已反馈" else None  # the 反馈 goes to the citizen
+        await case_flows.transition(
+            session=session, actor=actor, case_id=pk(case), to=to, note=note
+        )
 
 
 class TestContactPage:
