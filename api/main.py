@@ -16,6 +16,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from api import refusals
 from api.auth import ConsoleLogin, PasswordChangeRequired
 from api.console import admin as console_admin
+from api.console import analysis as console_analysis
 from api.console import auth as console_auth
 from api.console import case_closing as console_case_closing
 from api.console import cases as console_cases
@@ -23,6 +24,7 @@ from api.console import circular as console_circular
 from api.console import dashboard as console_dashboard
 from api.console import delivery as console_delivery
 from api.console import feedback as console_feedback
+from api.console import ledger as console_ledger
 from api.console import results as console_results
 from api.console import scoring as console_scoring
 from api.console import scoring_imports as console_scoring_imports
@@ -36,6 +38,7 @@ from api.routes import (
     health,
     indicators,
     integrations,
+    ledger,
     metrics,
     ratings,
     responses,
@@ -68,6 +71,7 @@ def create_app(settings: Settings, sessionmaker: SessionMaker) -> FastAPI:
     app.include_router(metrics.router)
     app.include_router(surveys.router)
     app.include_router(integrations.router)
+    app.include_router(ledger.router)  # before the cases: /api/v1/cases/ledger is no case id
     app.include_router(cases.router)
     app.include_router(case_closing.router)
     app.include_router(responses.router)
@@ -77,8 +81,10 @@ def create_app(settings: Settings, sessionmaker: SessionMaker) -> FastAPI:
     for console in (
         console_auth,
         console_dashboard,
+        console_ledger,  # before the cases: /console/cases/ledger.xlsx is no case id
         console_cases,
         console_case_closing,
+        console_analysis,
         console_results,
         console_admin,
         console_delivery,

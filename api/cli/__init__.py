@@ -59,6 +59,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "user": ("users", "app", "Console accounts: one-time passwords, roles and units."),
     "broadcast": ("broadcast", "app", "Survey invitations to linked citizens who agreed to them."),
+    "export": ("exports", "app", "Staff downloads written to a file (each one audited)."),
 }
 
 

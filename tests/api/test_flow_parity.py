@@ -354,6 +354,13 @@ def _api_post(url: str, body: dict[str, Any] | None = None) -> ApiCall:
     return call
 
 
+def _api_get(url: str) -> ApiCall:
+    async def call(client: AsyncClient, ctx: dict[str, Any]) -> Response:
+        return await client.get(url.format(**ctx))
+
+    return call
+
+
 async def _api_survey(client: AsyncClient, ctx: dict[str, Any]) -> Response:
     headers = {"Content-Type": "application/yaml"}
     return await client.post("/api/v1/surveys", content=FILES["survey.yaml"], headers=headers)
@@ -575,6 +582,15 @@ SCENARIOS: dict[str, Scenario] = {
     "export.feedback": Scenario(
         console=_download(f"/console/feedback/{UNIT}/pdf?period=2026H1"),
         cli=lambda ctx: ["feedback", "--period", "2026H1", "--out", "out", "--unit", UNIT],
+    ),
+    "export.ledger": Scenario(
+        prepare=_open_case,
+        console=_download(f"/console/cases/ledger.csv?unit={UNIT}"),
+        api=_api_get(f"/api/v1/cases/ledger?format=csv&unit={UNIT}"),
+        cli=lambda ctx: ["export", "ledger", "--out", "ledger.csv", "--unit", UNIT],
+    ),
+    "export.analysis": Scenario(
+        console=_download(f"/console/analysis/export?unit={UNIT}&fmt=csv"),
     ),
     "logout": Scenario(console=_page_post("/console/dashboard", "/console/logout", {})),
     "password.change": Scenario(
