@@ -257,7 +257,7 @@ def describe(event: AuditEvent, translate: Translator) -> AuditLine:
             N_("audit.fact"), name=_name(key, translate), value=_value(key, value, translate)
         )
         for key, value in sorted(event.detail.items())
-        if key not in left_out and value is not None and value != ""
+        if key not in left_out and value not in (None, "", [], {})
     ]
     role = translate(f"role.{event.role}") if event.role in set(StaffRole) else "—"
     return AuditLine(
