@@ -523,6 +523,7 @@ def filter_conditions(actor: Actor, where: CaseFilter) -> list[ColumnElement[boo
 
 SEARCH_MAX = 64  # characters of a queue search
 _CASE_NUMBER = re.compile(r"#?\s*([1-9][0-9]{0,11})")
+CASE_ID_MAX = 2**31 - 1  # case ids are INTEGER: a longer number is only a 办件编号
 
 
 def _text_safe(needle: str) -> bool:
@@ -546,7 +547,7 @@ def search_condition(text: str) -> ColumnElement[bool]:
     needle = text.strip()[:SEARCH_MAX]
     found: list[ColumnElement[bool]] = []
     number = _CASE_NUMBER.fullmatch(needle)
-    if number:
+    if number and int(number.group(1)) <= CASE_ID_MAX:
         found.append(col(FollowUpCase.id) == int(number.group(1)))
     event_numbers = sa.select(col(ServiceEvent.id)).where(
         _contains(col(ServiceEvent.case_no), needle)
