@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
-import pytest
+from tests.pdf_text import pdf_text
 
 from .test_cli import Minyi, minyi  # noqa: F401  (the migrated, seeded database)
 
@@ -27,10 +25,7 @@ def test_sheets_are_dated_as_of_at(minyi: Minyi) -> None:  # noqa: F811
     assert "/static/" not in html
     pdf = minyi.cwd / "sheets" / "feedback_donghe_2026H2.pdf"
     assert pdf.read_bytes().startswith(b"%PDF")
-    if (pdftotext := shutil.which("pdftotext")) is None:
-        pytest.skip("pdftotext (poppler-utils) is not installed")
-    text = subprocess.run([pdftotext, str(pdf), "-"], capture_output=True, check=True).stdout
-    assert "2027年1月10日" in text.decode()
+    assert "2027年1月10日" in pdf_text(pdf)
 
 
 def test_a_bad_at_is_refused(minyi: Minyi) -> None:  # noqa: F811

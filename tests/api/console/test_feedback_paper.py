@@ -4,8 +4,6 @@ numbers, rank band, seal, and every number as the score export has it (PDF read 
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -28,12 +26,12 @@ from surveys.core.settings import Settings
 from surveys.haochaping.models import Rating
 from surveys.questionnaire import catalog
 from tests.api.console.conftest import OWN_UNIT, add_user
+from tests.pdf_text import pdf_text
 
 TODAY = date(2026, 11, 23)
 PERIOD = "2026H1"
 AT = datetime(2026, 12, 1, 1, 30, tzinfo=UTC)  # 2026-12-01 09:30 in Asia/Shanghai
 ADMIN = Actor(name="boss", role=StaffRole.admin, units=None)
-PDFTOTEXT = shutil.which("pdftotext")
 
 
 @pytest.fixture
@@ -61,12 +59,7 @@ async def _sheet(
 
 
 def _text(pdf: bytes, tmp_path: Path) -> str:
-    if PDFTOTEXT is None:
-        pytest.skip("pdftotext (poppler-utils) is not installed: apt-get install poppler-utils")
-    path = tmp_path / "sheet.pdf"
-    path.write_bytes(pdf)
-    out = subprocess.run([PDFTOTEXT, "-layout", str(path), "-"], capture_output=True, check=True)
-    return out.stdout.decode()
+    return pdf_text(pdf)
 
 
 async def _most_overdue(sessionmaker: SessionMaker) -> str:
