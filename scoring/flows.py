@@ -10,14 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from scoring import circular, export, feedback_sheet, monitoring, service
-from scoring.exceptions import UnknownComponent
-from scoring.models import Component, MonitoringImport
+from scoring.exceptions import InvalidPeriod, UnknownComponent
+from scoring.models import Component
 from surveys.accounts import audit
 from surveys.accounts.access import Actor, Perm
+from surveys.core import table_files
+from surveys.core.exceptions import DomainError, InvalidFile
 from surveys.core.models import pk
 from surveys.core.settings import Settings
 from surveys.flows.registry import Adapter, flow
@@ -32,23 +37,60 @@ def _component(text: str | Component) -> Component:
         raise UnknownComponent(value=str(text)[:20]) from exc
 
 
+# What refuses an import because of what the person gave (the file, the period, the
+# component): audited as ``import.monitoring.refused``, with the file's name and the number
+# of problems (never its contents).
+REFUSALS = (InvalidFile, InvalidPeriod, monitoring.PeriodOutOfRange, UnknownComponent)
+REFUSED_ACTION = "import.monitoring.refused"
+DEFAULT_TZ = ZoneInfo("Asia/Shanghai")
+
+
 @flow("import.monitoring", perm=Perm.manage, adapters=CONSOLE_AND_CLI)
 async def import_monitoring(
-    *, session: AsyncSession, actor: Actor, file_name: str, content: bytes, period: str,
-    component: str | Component, now: datetime,
-) -> MonitoringImport:  # fmt: skip
-    """Store a .csv/.xlsx of 日常监测/实地调研/第三方评估 scores: every row, or none."""
-    chosen = _component(component)
-    stored = await monitoring.import_monitoring_upload(
-        session=session, file_name=file_name, content=content, period=period,
-        component=chosen, actor=audit.actor_label(actor), now=now,
-    )  # fmt: skip
+    *, session: AsyncSession, actor: Actor, file_name: str, content: bytes | Path, period: str,
+    component: str | Component, now: datetime, tz: ZoneInfo = DEFAULT_TZ, force: bool = False,
+) -> monitoring.Imported:  # fmt: skip
+    """Store a .csv/.xlsx of 日常监测/实地调研/第三方评估 scores: every row, or none.
+
+    A half-year outside :func:`scoring.monitoring.period_window` is refused unless
+    ``force``. A refusal (:data:`REFUSALS`) stores nothing but its audit row, in the caller's
+    transaction, and is raised on: an adapter commits despite it to keep that row.
+    """
+    usual = True
+    try:
+        chosen = _component(component)
+        try:
+            monitoring.check_period_window(period, now.astimezone(tz).date())
+        except monitoring.PeriodOutOfRange:
+            if not force:
+                raise
+            usual = False
+        async with session.begin_nested():  # a refusal leaves nothing of the import behind
+            imported = await monitoring.import_monitoring_upload(
+                session=session, file_name=file_name, content=content, period=period,
+                component=chosen, actor=audit.actor_label(actor), now=now,
+            )  # fmt: skip
+    except REFUSALS as exc:
+        await _audit_refusal(session, actor, file_name, f"{period} {component}", exc)
+        raise
+    stored = imported.stored
+    forced: dict[str, Any] = {} if usual else {"forced": True}  # only when it was
     await audit.record(
         session=session, actor=actor, action="import.monitoring",
         target=f"{stored.period} {chosen.value}", import_id=pk(stored), rows=stored.rows,
-        sha256=stored.sha256,
+        sha256=stored.sha256, **forced,
     )  # fmt: skip
-    return stored
+    return imported
+
+
+async def _audit_refusal(
+    session: AsyncSession, actor: Actor, file_name: str, target: str, exc: DomainError
+) -> None:
+    problems = len(exc.problems) if isinstance(exc, InvalidFile) else 1
+    await audit.record(
+        session=session, actor=actor, action=REFUSED_ACTION, target=target[:120],
+        file=table_files.file_name(file_name)[:255], problems=problems, reason=exc.key,
+    )  # fmt: skip
 
 
 @flow("export.scores", perm=Perm.manage, adapters=CONSOLE_AND_CLI)

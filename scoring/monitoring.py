@@ -1,8 +1,9 @@
 """Imported components (日常监测, 实地调研, 第三方评估) from CSV or XLSX: all rows or none.
 
-The file has a header row ``单位编码,单位名称`` followed by either the seven area columns
-(each 0..the area's points) or ``总分`` (0..100), and one row per active unit. Every
-problem is named as ``line N, column C: message`` with N the spreadsheet row (header = 1).
+A file is read (:func:`read_sheet`: UTF-8 or GBK CSV, the first sheet of an XLSX), checked
+whole (:mod:`scoring.monitoring_table`) and stored as the current import of its half-year
+and component, the earlier one kept as history. Half-years outside the usual window are
+refused unless confirmed (:func:`check_period_window`).
 """
 
 from __future__ import annotations
@@ -10,10 +11,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 
 from sqlmodel import col, select
@@ -27,30 +27,39 @@ from scoring.models import (
     MonitoringImport,
     MonitoringScore,
 )
-from scoring.periods import check_period
+from scoring.monitoring_table import CODE_COLUMN as CODE_COLUMN
+from scoring.monitoring_table import NAME_COLUMN as NAME_COLUMN
+from scoring.monitoring_table import TOTAL_COLUMN as TOTAL_COLUMN
+from scoring.monitoring_table import column_max, header_for, layout_text, validate_table
+from scoring.periods import check_period, recent
 from surveys.accounts.models import Unit
 from surveys.core import table_files
-from surveys.core.exceptions import InvalidFile
+from surveys.core.exceptions import DomainError, InvalidFile
+from surveys.core.i18n import N_, Translator
 from surveys.core.models import pk
-from surveys.haochaping.imports import _where
-from surveys.questionnaire.definitions import AREAS
+from surveys.core.periods import half_year
+from surveys.core.table_files import Header
 
-CODE_COLUMN = "单位编码"
-NAME_COLUMN = "单位名称"
-TOTAL_COLUMN = "总分"
-TOTAL_MAX = 100
 # File-name codes of the components (scoring/demo/data/demo_<code>_<period>.csv).
 COMPONENT_CODES = {
     "daily": Component.monitoring,
     "field": Component.field,
     "third": Component.third_party,
 }
-_Problem = tuple[int, str, str]
 # One row per unit (about a hundred): a file over 1,000 rows, 50 columns or 5 MB is refused
 # before it is read (surveys.core.table_files).
 LIMITS = table_files.TableLimits(
     rows=1_000, columns=50, file_bytes=5 * table_files.MB, unpacked_bytes=50 * table_files.MB
 )
+YEARS_BACK = 2  # periods imported without confirmation: two years back .. the next half-year
+
+
+class PeriodOutOfRange(DomainError):
+    """A half-year outside the usual window (two years back .. the next one): a typo such as
+    2030H2 or 1990H1, imported only when the person confirms it."""
+
+    key = N_("import.monitoring.period_out_of_range")
+    status_code = 422
 
 
 def check_file_size(path: Path, source: str) -> None:
@@ -70,157 +79,76 @@ def parse_component(text: str | Component) -> Component:
     raise ValueError(f"{text!r} is not an imported component: {names}")
 
 
-def header_for(layout: ImportLayout) -> list[str]:
-    scores = list(AREAS) if layout is ImportLayout.area else [TOTAL_COLUMN]
-    return [CODE_COLUMN, NAME_COLUMN, *scores]
+def period_window(today: date) -> tuple[str, str]:
+    """The first and last half-year imported without confirmation, around ``today``."""
+    current = half_year(today)[0]
+    earliest = recent(current, 2 * YEARS_BACK + 1)[0]
+    year, half = int(current[:4]), current[-1]
+    latest = f"{year}H2" if half == "1" else f"{year + 1}H1"
+    return earliest, latest
+
+
+def check_period_window(period: str, today: date) -> None:
+    """:class:`PeriodOutOfRange` for a half-year outside :func:`period_window`."""
+    earliest, latest = period_window(today)
+    if not earliest <= check_period(period) <= latest:
+        raise PeriodOutOfRange(period=period, earliest=earliest, latest=latest)
 
 
 # Reading ------------------------------------------------------------------------------
 
 
-def read_table(file_name: str, content: bytes) -> list[list[str]]:
-    """The cells of a .csv (UTF-8) or .xlsx file as text, rows as the spreadsheet has them."""
+@dataclass(frozen=True)
+class Sheet:
+    """A file's cells as text, rows as the spreadsheet numbers them, and its sheet's name."""
+
+    rows: list[list[str]]
+    name: str | None = None
+
+
+def read_sheet(file_name: str, content: bytes | Path) -> Sheet:
+    """A .csv (UTF-8 with or without BOM, GBK/GB18030) or the first sheet of an .xlsx."""
     suffix = Path(file_name).suffix.lower()
     if suffix == ".csv":
-        return table_files.read_csv(file_name, content, LIMITS)
+        return Sheet(table_files.read_csv(file_name, content, LIMITS))
     if suffix == ".xlsx":
-        rows = table_files.read_xlsx(file_name, content, LIMITS)
-        return [[str(cell) for cell in row] for row in rows]
-    raise InvalidFile(file_name, [f"{suffix or 'no extension'}: only .csv and .xlsx are read"])
+        table = table_files.iter_xlsx(file_name, content, LIMITS)
+        try:
+            rows = [[str(cell) for cell in row] for row in table]
+        finally:
+            table.close()
+        return Sheet(rows, table.sheet)
+    problem = Translator()(
+        N_("import.table.file_type"), file=table_files.file_name(file_name), suffix=suffix or "无"
+    )
+    raise InvalidFile(file_name, [problem])
 
 
-# Validation ---------------------------------------------------------------------------
-
-
-@dataclass
-class Checked:
-    """A validated file: its layout and, per unit code, the score per area (None = total)."""
-
-    layout: ImportLayout
-    scores: dict[str, dict[str | None, float]] = field(default_factory=dict)
-
-
-def _layout(header: Sequence[str]) -> tuple[ImportLayout | None, list[str], list[str]]:
-    """The layout, the problems of the header that stop reading, and the other ones."""
-    named = [name for name in header if name]
-    stop: list[str] = []
-    twice = sorted({name for name in named if named.count(name) > 1})
-    if twice:
-        stop.append(f"line 1: column(s) {', '.join(twice)} appear twice")
-    known = {CODE_COLUMN, NAME_COLUMN, TOTAL_COLUMN, *AREAS}
-    unknown = [name for name in named if name not in known]
-    other = [f"line 1, column {name}: unknown column" for name in unknown]
-    has_areas = [area for area in AREAS if area in named]
-    layout = ImportLayout.area if has_areas else ImportLayout.total
-    if has_areas and TOTAL_COLUMN in named:
-        stop.append(f"line 1: give either the area columns or {TOTAL_COLUMN}, not both")
-    expected = header_for(layout)
-    if not has_areas and TOTAL_COLUMN not in named:
-        expected = [CODE_COLUMN, NAME_COLUMN]
-        stop.append(
-            f"line 1: missing column {TOTAL_COLUMN} (or the area columns {','.join(AREAS)})"
-        )
-    missing = [name for name in expected if name not in named]
-    if missing:
-        stop.append(f"line 1: missing column(s) {', '.join(missing)}")
-    return (None if stop else layout), stop, other
-
-
-def _number(text: str, column: str) -> tuple[float | None, str]:
-    limit = AREAS.get(column, TOTAL_MAX)
-    if text == "":
-        return None, "missing score"
-    try:
-        value = float(text)
-    except ValueError:
-        return None, f"{text!r} is not a number"
-    if not math.isfinite(value):
-        return None, f"{text!r} is not a number"
-    if value < 0:
-        return None, f"{text} is below 0"
-    if value > limit:
-        return None, f"{text} is above the maximum {limit} of {column}"
-    return value, ""
-
-
-def _row_unit(
-    number: int, values: Mapping[str, str], units: Mapping[str, Unit], seen: dict[str, int]
-) -> tuple[Unit | None, list[_Problem]]:
-    code = values.get(CODE_COLUMN, "")
-    if not code:
-        return None, [(number, CODE_COLUMN, "missing unit code")]
-    unit = units.get(code)
-    if unit is None:
-        return None, [(number, CODE_COLUMN, f"unknown unit {code!r}")]
-    problems: list[_Problem] = []
-    if not unit.active:
-        problems.append((number, CODE_COLUMN, f"unit {code!r} ({unit.name}) is inactive"))
-    if code in seen:
-        problems.append((number, CODE_COLUMN, f"unit {code!r} is also on line {seen[code]}"))
-    seen.setdefault(code, number)
-    name = values.get(NAME_COLUMN, "")
-    if name and name != unit.name:
-        message = f"{name!r} does not match the stored name {unit.name!r} of unit {code!r}"
-        problems.append((number, NAME_COLUMN, message))
-    return (None if problems else unit), problems
-
-
-def _check_rows(
-    table: Sequence[Sequence[str]], header: Sequence[str], layout: ImportLayout,
-    units: Mapping[str, Unit],
-) -> tuple[Checked, list[_Problem]]:  # fmt: skip
-    checked = Checked(layout)
-    problems: list[_Problem] = []
-    seen: dict[str, int] = {}
-    columns = header_for(layout)[2:]
-    for number, cells in enumerate(table[1:], start=2):
-        if all(cell == "" for cell in cells):
-            continue
-        if len(cells) > len(header) and any(cell != "" for cell in cells[len(header) :]):
-            problems.append(
-                (number, "", f"{len(cells)} cells, but the header names {len(header)}")
-            )
-        values = {name: cell for name, cell in zip(header, cells, strict=False) if name}
-        unit, found = _row_unit(number, values, units, seen)
-        problems += found
-        scores: dict[str | None, float] = {}
-        for column in columns:
-            value, message = _number(values.get(column, ""), column)
-            if message:
-                problems.append((number, column, message))
-            elif value is not None:
-                scores[None if layout is ImportLayout.total else column] = value
-        if unit is not None and len(scores) == len(columns):
-            checked.scores[unit.code] = scores
-    return checked, problems
-
-
-def validate_table(
-    table: Sequence[Sequence[str]], units: Sequence[Unit], *, source: str
-) -> Checked:
-    """Check a whole file against the units; :class:`InvalidFile` lists every problem."""
-    if not table or all(all(cell == "" for cell in row) for row in table):
-        raise InvalidFile(source, ["the file is empty"])
-    header = [str(cell).strip() for cell in table[0]]
-    layout, stop, other = _layout(header)
-    if layout is None:
-        raise InvalidFile(source, stop + other)
-    by_code = {unit.code: unit for unit in units}
-    checked, problems = _check_rows(table, header, layout, by_code)
-    found = [_where(*problem) for problem in sorted(problems, key=lambda p: p[0])]
-    if not any(row for row in table[1:] if any(cell != "" for cell in row)):
-        found.append("the file has no unit rows")
-    at = header.index(CODE_COLUMN)
-    listed = {row[at] for row in table[1:] if len(row) > at}
-    absent = [f"{u.code} {u.name}" for u in units if u.active and u.code not in listed]
-    if absent:
-        found.append(f"missing rows for active unit(s): {'; '.join(absent)}")
-    if other or found:
-        raise InvalidFile(source, other + found)
-    return checked
+def read_table(file_name: str, content: bytes | Path) -> list[list[str]]:
+    """The cells of :func:`read_sheet`."""
+    return read_sheet(file_name, content).rows
 
 
 # Storing ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Imported:
+    """A stored import, and where its header was found (to tell the person)."""
+
+    stored: MonitoringImport
+    header: Header
+    sheet: str | None
+
+    def summary(self, t: Translator) -> str:
+        """One sentence for the person who imported: what was stored, which header row."""
+        rows = (f"{self.header.first}–{self.header.row}" if self.header.first != self.header.row
+                else str(self.header.row))  # fmt: skip
+        place = t(N_("import.monitoring.in_sheet"), sheet=self.sheet) if self.sheet else ""
+        layout = layout_text(self.stored.layout, t)
+        return t(N_("import.monitoring.done"), period=self.stored.period,
+                 component=self.stored.component, count=self.stored.rows, layout=layout,
+                 place=place, rows=rows)  # fmt: skip
 
 
 def _rows_digest(rows: Sequence[Sequence[object]]) -> str:
@@ -228,12 +156,12 @@ def _rows_digest(rows: Sequence[Sequence[object]]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-async def import_monitoring(
+async def store_table(
     *, session: AsyncSession, rows: Sequence[Sequence[object]], period: str,
     component: Component | str, actor: str, now: datetime, source: str = "rows",
-    sha256: str | None = None,
-) -> MonitoringImport:  # fmt: skip
-    """Store a validated table (header first) as the current import of period × component.
+    sha256: str | None = None, sheet: str | None = None,
+) -> Imported:  # fmt: skip
+    """Store a validated table as the current import of period × component.
 
     ``rows`` may come from any source (a file, the demo generator); ``component`` is a
     :class:`Component` or its name or file code. The previous current import of the same
@@ -244,12 +172,12 @@ async def import_monitoring(
     component = parse_component(component)
     units = list((await session.exec(select(Unit).order_by(col(Unit.code)))).all())
     table = [[str(cell).strip() for cell in row] for row in rows]
-    checked = validate_table(table, units, source=source)
+    checked = validate_table(table, units, source=source, sheet=sheet)
     await _supersede(session, period, component, now)
     stored = MonitoringImport(
-        period=period, component=component, layout=checked.layout, file_name=source[-255:],
-        sha256=sha256 or _rows_digest(table), rows=len(checked.scores), imported_at=now,
-        imported_by=actor[:64],
+        period=period, component=component, layout=checked.layout,
+        file_name=source[-255:], sha256=sha256 or _rows_digest(table),
+        rows=len(checked.scores), imported_at=now, imported_by=actor[:64],
     )  # fmt: skip
     session.add(stored)
     await session.flush()
@@ -260,7 +188,20 @@ async def import_monitoring(
         for area, score in scores.items()
     )
     await session.flush()
-    return stored
+    return Imported(stored, checked.header, sheet)
+
+
+async def import_monitoring(
+    *, session: AsyncSession, rows: Sequence[Sequence[object]], period: str,
+    component: Component | str, actor: str, now: datetime, source: str = "rows",
+    sha256: str | None = None,
+) -> MonitoringImport:  # fmt: skip
+    """:func:`store_table`, giving the stored import."""
+    imported = await store_table(
+        session=session, rows=rows, period=period, component=component, actor=actor, now=now,
+        source=source, sha256=sha256,
+    )  # fmt: skip
+    return imported.stored
 
 
 async def _supersede(
@@ -277,14 +218,18 @@ async def _supersede(
 
 
 async def import_monitoring_upload(
-    *, session: AsyncSession, file_name: str, content: bytes, period: str,
+    *, session: AsyncSession, file_name: str, content: bytes | Path, period: str,
     component: Component, actor: str, now: datetime,
-) -> MonitoringImport:  # fmt: skip
-    """Import an uploaded .csv or .xlsx file given as bytes (the console's upload)."""
-    table = await asyncio.to_thread(read_table, file_name, content)
-    return await import_monitoring(
-        session=session, rows=table, period=period, component=component, actor=actor,
-        now=now, source=file_name, sha256=hashlib.sha256(content).hexdigest(),
+) -> Imported:  # fmt: skip
+    """Import an uploaded .csv or .xlsx file given as bytes, or a path (its size checked
+    before it is read)."""
+    if isinstance(content, Path):
+        table_files.check_file_size(file_name, content, LIMITS)
+        content = await asyncio.to_thread(content.read_bytes)
+    sheet = await asyncio.to_thread(read_sheet, file_name, content)
+    return await store_table(
+        session=session, rows=sheet.rows, period=period, component=component, actor=actor,
+        now=now, source=file_name, sha256=hashlib.sha256(content).hexdigest(), sheet=sheet.name,
     )  # fmt: skip
 
 
@@ -293,12 +238,11 @@ async def import_monitoring_file(
     now: datetime,
 ) -> MonitoringImport:  # fmt: skip
     """Import a .csv or .xlsx file from disk."""
-    content = await asyncio.to_thread(path.read_bytes)
-    table = await asyncio.to_thread(read_table, str(path), content)
-    return await import_monitoring(
-        session=session, rows=table, period=period, component=component, actor=actor,
-        now=now, source=str(path), sha256=hashlib.sha256(content).hexdigest(),
+    imported = await import_monitoring_upload(
+        session=session, file_name=str(path), content=path, period=period,
+        component=component, actor=actor, now=now,
     )  # fmt: skip
+    return imported.stored
 
 
 async def list_imports(
@@ -314,12 +258,23 @@ async def list_imports(
     return list((await session.exec(statement)).all())
 
 
+async def get_import(*, session: AsyncSession, import_id: int) -> MonitoringImport | None:
+    """One import by its id."""
+    return await session.get(MonitoringImport, import_id)
+
+
+def template_header(layout: ImportLayout) -> list[str]:
+    """The template's header: each score column with its maximum, 一网通办（满分 25）."""
+    scores = header_for(layout)[2:]
+    return [CODE_COLUMN, NAME_COLUMN, *(f"{name}（满分 {column_max(name)}）" for name in scores)]
+
+
 async def template_rows(*, session: AsyncSession, layout: ImportLayout) -> list[list[str]]:
     """An empty import file: the header and one row per active unit, by code."""
     statement = select(Unit).where(col(Unit.active).is_(True)).order_by(col(Unit.code))
     units = list((await session.exec(statement)).all())
     if not units:
         raise NoUnits()
-    header = header_for(layout)
+    header = template_header(layout)
     blanks = [""] * (len(header) - 2)
     return [header, *([unit.code, unit.name, *blanks] for unit in units)]

@@ -12,11 +12,13 @@ from typing import Annotated
 
 import typer
 
-from api.cli.common import FileArg, cli_actor, fail, in_transaction, parse, reading_actor
-from scoring import export, monitoring
+from api.cli.common import FileArg, cli_actor, fail, in_transaction, reading_actor
 from scoring import flows as scoring_flows
-from scoring.models import IMPORTED_COMPONENTS, Component, ImportLayout, MonitoringImport
+from scoring import monitoring, monitoring_template
+from scoring.models import IMPORTED_COMPONENTS, Component, ImportLayout
 from surveys.core.db import AsyncSession
+from surveys.core.exceptions import DomainError, InvalidFile
+from surveys.core.i18n import N_, Translator
 from surveys.core.models import utcnow
 from surveys.core.settings import get_settings
 from surveys.core.table_files import MB, TableLimits
@@ -113,22 +115,35 @@ def import_monitoring(
     file: FileArg,
     period: Annotated[str, typer.Option(help="Half-year, e.g. 2026H1")],
     component: Annotated[ImportedComponent, typer.Option(help="日常监测, 实地调研 or 第三方评估")],
+    force: Annotated[
+        bool, typer.Option(help="Import a half-year outside two years back .. the next one")
+    ] = False,
 ) -> None:
-    """Import 日常监测/实地调研/第三方评估 scores (.csv/.xlsx): every row is stored, or none."""
+    """Import 日常监测/实地调研/第三方评估 scores (.csv/.xlsx): every row is stored, or none.
+
+    A refused file is audited (its name and the number of problems) and stores nothing else.
+    """
     chosen = Component(component.value)
-    parse(lambda: monitoring.check_file_size(file, str(file)))  # before reading it at all
+    settings = get_settings()
 
-    async def store(session: AsyncSession) -> MonitoringImport:
-        return await scoring_flows.import_monitoring(
-            session=session, actor=await cli_actor(session), file_name=str(file),
-            content=file.read_bytes(), period=period, component=chosen, now=utcnow(),
-        )  # fmt: skip
+    async def store(session: AsyncSession) -> monitoring.Imported | DomainError:
+        try:
+            return await scoring_flows.import_monitoring(
+                session=session, actor=await cli_actor(session), file_name=str(file),
+                content=file, period=period, component=chosen, now=utcnow(), tz=settings.tz,
+                force=force,
+            )  # fmt: skip
+        except scoring_flows.REFUSALS as exc:
+            return exc  # returned, so that the refusal's audit row is committed
 
-    stored = in_transaction(store)
-    typer.echo(
-        f"{stored.period} {stored.component}: {stored.rows} unit(s) imported "
-        f"({stored.layout}, sha256 {stored.sha256[:12]}); earlier imports kept as history"
-    )
+    outcome = in_transaction(store)
+    t = Translator()
+    if isinstance(outcome, InvalidFile):
+        heading = t(N_("error.invalid_file"), source=str(file), count=len(outcome.problems))
+        fail("\n".join([heading, *(f"  {problem}" for problem in outcome.problems)]))
+    if isinstance(outcome, DomainError):
+        fail(t(outcome.key, **outcome.params))
+    typer.echo(outcome.summary(t))
 
 
 @app.command("template")
@@ -137,19 +152,27 @@ def import_template(
     by: Annotated[ImportLayout, typer.Option(help="area: seven area columns; total: 总分")] = (
         ImportLayout.area
     ),
+    component: Annotated[
+        ImportedComponent | None, typer.Option(help="Names the sheet (日常监测, …)")
+    ] = None,
 ) -> None:
-    """Write an empty import file with every active unit, to fill in and import."""
-    if out.suffix.lower() not in (".csv", ".xlsx"):
-        fail(f"{out}: the template is written as .csv or .xlsx")
+    """Write an empty import file with every active unit, to fill in and import: each column
+    with its maximum, a named sheet with frozen panes and cells that take only 0..maximum."""
+    fmt = out.suffix.lower().removeprefix(".")
+    if fmt not in monitoring_template.FORMATS:
+        fail(Translator()(N_("import.template.suffix"), file=str(out)))
+    chosen = Component(component.value) if component is not None else None
 
-    async def template(session: AsyncSession) -> list[list[str]]:
+    async def template(session: AsyncSession) -> monitoring_template.TemplateFile:
         await reading_actor(session)
-        return await monitoring.template_rows(session=session, layout=by)
+        return await monitoring_template.template_download(
+            session=session, layout=by, component=chosen, fmt=fmt
+        )
 
-    rows = in_transaction(template)
+    file = in_transaction(template)
     out.parent.mkdir(parents=True, exist_ok=True)
-    export.write_table(out, rows)
-    typer.echo(f"{out}: template with {len(rows) - 1} unit(s), columns {','.join(rows[0])}")
+    out.write_bytes(file.body)
+    typer.echo(Translator()(N_("import.template.written"), file=str(out), count=file.units))
 
 
 assert {c.value for c in ImportedComponent} == {c.value for c in IMPORTED_COMPONENTS}

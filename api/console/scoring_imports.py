@@ -1,25 +1,30 @@
-"""Console: importing a monitoring component (日常监测, 实地调研, 第三方评估) for a half-year."""
+"""Console: importing a monitoring component (日常监测, 实地调研, 第三方评估) for a half-year,
+its outcome, and the template to fill in."""
 
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
 from api.auth import console_actor
 from api.console.web import redirect, render, translate
 from api.deps import SessionDep, SettingsDep
-from scoring import flows
+from scoring import flows, monitoring, monitoring_template
+from scoring.models import IMPORTED_COMPONENTS, ImportLayout
 from surveys.accounts.access import Actor, Perm
-from surveys.core.exceptions import DomainError, InvalidFile
+from surveys.core.exceptions import DomainError, InvalidFile, NotFound
 from surveys.core.i18n import N_
 from surveys.core.models import utcnow
 from surveys.core.periods import PERIOD_PATTERN
+from surveys.core.table_files import Header
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 UPLOAD_MAX = 5 * 1024 * 1024
 Manager = Annotated[Actor, Depends(console_actor(Perm.manage))]
+COMPONENT_PATTERN = "^(" + "|".join(c.value for c in IMPORTED_COMPONENTS) + ")$"
 
 
 @router.post("/scoring/import", response_class=HTMLResponse)
@@ -31,24 +36,73 @@ async def scoring_import(
     period: Annotated[str, Form(pattern=PERIOD_PATTERN)],
     component: Annotated[str, Form(max_length=16)],
     file: Annotated[UploadFile, File()],
+    force: Annotated[bool, Form()] = False,
 ) -> Response:
     content = await file.read(UPLOAD_MAX + 1)
+    name = file.filename or "upload"
     problems: list[str] = []
+    out_of_range = False
     if len(content) > UPLOAD_MAX:
         problems = [translate(N_("console.scoring.too_large"), mb=UPLOAD_MAX // 1024 // 1024)]
     else:
         try:
-            stored = await flows.import_monitoring(
-                session=session, actor=actor, file_name=file.filename or "upload",
-                content=content, period=period, component=component, now=utcnow(),
+            imported = await flows.import_monitoring(
+                session=session, actor=actor, file_name=name, content=content, period=period,
+                component=component, now=utcnow(), tz=settings.tz, force=force,
             )  # fmt: skip
         except InvalidFile as exc:
             problems = exc.problems
         except DomainError as exc:
+            # The refusal's audit row is committed with this response (nothing else is).
             problems = [translate(exc.key, **exc.params)]
+            out_of_range = isinstance(exc, monitoring.PeriodOutOfRange)
     if problems:
-        context = {"problems": problems, "file": file.filename, "period": period}
+        context = {
+            "problems": problems, "file": name, "period": period, "component": component,
+            "components": IMPORTED_COMPONENTS, "out_of_range": out_of_range,
+        }  # fmt: skip
         return render(
             request, "console/scoring_import.html", context, actor=actor, status_code=422
         )
-    return redirect(f"/console/scoring?period={period}&imported={stored.id}")
+    header = imported.header
+    query = {"id": imported.stored.id, "first": header.first, "row": header.row,
+             "sheet": imported.sheet or ""}  # fmt: skip
+    return redirect(f"/console/scoring/imported?{urlencode(query)}")
+
+
+@router.get("/scoring/imported", response_class=HTMLResponse)
+async def scoring_imported(
+    request: Request,
+    session: SessionDep,
+    actor: Manager,
+    import_id: Annotated[int, Query(alias="id", ge=1)],
+    first: Annotated[int, Query(ge=1, le=1_000)] = 1,
+    row: Annotated[int, Query(ge=1, le=1_000)] = 1,
+    sheet: Annotated[str, Query(max_length=31)] = "",
+) -> Response:
+    """What an import stored and which header row it read (after the upload's redirect)."""
+    stored = await monitoring.get_import(session=session, import_id=import_id)
+    if stored is None:
+        raise NotFound()
+    imported = monitoring.Imported(stored, Header([], first, max(first, row)), sheet or None)
+    context = {"imported": stored, "summary": imported.summary(translate)}
+    return render(request, "console/scoring_import.html", context, actor=actor)
+
+
+@router.get("/scoring/template")
+async def scoring_template(
+    session: SessionDep,
+    actor: Manager,
+    by: Annotated[ImportLayout, Query()] = ImportLayout.area,
+    component: Annotated[str | None, Query(pattern=COMPONENT_PATTERN)] = None,
+    fmt: Annotated[str, Query(pattern="^(xlsx|csv)$")] = "xlsx",
+) -> Response:
+    """The import template of every active unit, with each column's maximum."""
+    chosen = monitoring.parse_component(component) if component else None
+    file = await monitoring_template.template_download(
+        session=session, layout=by, component=chosen, fmt=fmt
+    )
+    fallback = f"monitoring_template_{by.value}.{fmt}"
+    disposition = f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(file.name)}"
+    return Response(file.body, media_type=file.media_type, headers={
+        "Content-Disposition": disposition})  # fmt: skip

@@ -15,8 +15,10 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
+import unicodedata
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
@@ -40,10 +42,12 @@ class TableRows(Generic[T]):
         rows: Iterator[list[T]],
         fraction: Callable[[], float | None],
         release: Callable[[], None],
+        sheet: str | None = None,
     ) -> None:
         self._rows = rows
         self.fraction = fraction
         self._release = release
+        self.sheet = sheet  # the worksheet's name (an .xlsx), else None
 
     def __iter__(self) -> Iterator[list[T]]:
         return self._rows
@@ -153,7 +157,7 @@ def _csv_records(
                 count += 1
                 yield [cell.strip() for cell in record]
         except csv.Error as exc:
-            problem = f"line {reader.line_num}: not a readable CSV ({exc})"
+            problem = t(N_("import.table.csv_unreadable"), file=name, line=reader.line_num)
             raise InvalidFile(source, [problem]) from exc
 
 
@@ -250,7 +254,7 @@ def iter_xlsx(source: str, content: bytes | Path, limits: TableLimits) -> TableR
         )  # fmt: skip
     except (zipfile.BadZipFile, InvalidFileException, ValueError, KeyError, OSError,
             SyntaxError) as exc:  # fmt: skip
-        raise InvalidFile(source, [f"not a readable .xlsx workbook: {exc}"]) from exc
+        raise _unreadable(source, t) from exc
     try:
         sheet = _first_sheet(source, workbook, limits, t)
         declared = sheet.max_row
@@ -259,22 +263,32 @@ def iter_xlsx(source: str, content: bytes | Path, limits: TableLimits) -> TableR
         sheet.reset_dimensions()
     except (zipfile.BadZipFile, ValueError, KeyError, OSError, SyntaxError) as exc:
         workbook.close()
-        raise InvalidFile(source, [f"not a readable .xlsx workbook: {exc}"]) from exc
+        raise _unreadable(source, t) from exc
     except BaseException:
         workbook.close()
         raise
     position = [0]
-    rows = _closing(source, workbook, _rows(source, sheet, limits, t, position))
+    rows = _closing(source, workbook, _rows(source, sheet, limits, t, position), t)
     return TableRows(
-        rows, lambda: min(position[0] / declared, 1.0) if declared else None, workbook.close
+        rows,
+        lambda: min(position[0] / declared, 1.0) if declared else None,
+        workbook.close,
+        sheet=str(sheet.title),
     )
 
 
-def _closing(source: str, workbook: Any, rows: Iterator[list[Cell]]) -> Iterator[list[Cell]]:
+def _unreadable(source: str, t: Translator) -> InvalidFile:
+    # The library's own words (a zip or XML error) mean nothing to the office: what to do.
+    return InvalidFile(source, [t(N_("import.table.xlsx_unreadable"), file=file_name(source))])
+
+
+def _closing(
+    source: str, workbook: Any, rows: Iterator[list[Cell]], t: Translator
+) -> Iterator[list[Cell]]:
     try:
         yield from rows
     except (zipfile.BadZipFile, ValueError, KeyError, OSError, SyntaxError) as exc:
-        raise InvalidFile(source, [f"not a readable .xlsx workbook: {exc}"]) from exc
+        raise _unreadable(source, t) from exc
     finally:
         workbook.close()
 
@@ -380,3 +394,63 @@ def _cell(value: object) -> Cell:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value).strip()
+
+
+# The header row -----------------------------------------------------------------------
+
+HEADER_SCAN = 10  # rows searched for the header: a title, a date or a note may come first
+_TRAILING_NOTE = re.compile(r"\([^()]*\)$")
+
+
+def header_name(cell: object) -> str:
+    """A header cell as a column name: spaces and line breaks dropped (the ideographic space
+    too), full-width forms folded, and a note in brackets at the end dropped, so that
+    ``一网通办\\n（满分 25）`` reads ``一网通办``."""
+    text = "".join(unicodedata.normalize("NFKC", str(cell)).split())
+    return _TRAILING_NOTE.sub("", text)
+
+
+@dataclass(frozen=True)
+class Header:
+    """Where a table's header is: the column names (``""`` where none), the spreadsheet row
+    it begins on and the row it ends on (the same row unless it has two levels)."""
+
+    names: list[str]
+    first: int
+    row: int
+
+
+def find_header(
+    rows: Sequence[Sequence[Cell]],
+    known: Collection[str],
+    *,
+    lower: Collection[str] = (),
+    least: int = 2,
+    scan: int = HEADER_SCAN,
+) -> Header | None:
+    """The header among the first ``scan`` rows (row i is spreadsheet row i + 1): the first
+    row naming at least ``least`` of the ``known`` columns. When the row below it names any
+    of ``lower``, the header has two levels (e.g. 领域得分 merged above the areas): the two
+    rows are read as one, a name below winning over the one above it."""
+    for index, cells in enumerate(rows[:scan]):
+        names = [header_name(cell) for cell in cells]
+        if len({name for name in names if name in known}) < least:
+            continue
+        below = [header_name(cell) for cell in rows[index + 1]] if index + 1 < len(rows) else []
+        if not any(name in lower for name in below):
+            return Header(names, first=index + 1, row=index + 1)
+        width = max(len(names), len(below))
+        names += [""] * (width - len(names))
+        below += [""] * (width - len(below))
+        return Header([b or a for a, b in zip(names, below, strict=True)], index + 1, index + 2)
+    return None
+
+
+def column_letter(index: int) -> str:
+    """The spreadsheet letter of column ``index`` (0 → A, 26 → AA)."""
+    letters = ""
+    number = index + 1
+    while number:
+        number, rest = divmod(number - 1, 26)
+        letters = chr(ord("A") + rest) + letters
+    return letters

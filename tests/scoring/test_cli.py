@@ -90,14 +90,14 @@ class TestImportCommands:
 
         assert result.returncode == 0, result.stderr
         lines = (minyi.cwd / "out" / "t.csv").read_text("utf-8-sig").splitlines()
-        assert lines == ["单位编码,单位名称,总分", "donghe,东河区,", "qingshan,青山区,",
-                         "shuiwu,市税务局,", "yibao,市医保局,"]  # fmt: skip
+        assert lines == ["单位编码,单位名称,总分（满分 100）", "donghe,东河区,",
+                         "qingshan,青山区,", "shuiwu,市税务局,", "yibao,市医保局,"]  # fmt: skip
 
     def test_template_xlsx_with_area_columns(self, minyi: Minyi) -> None:
         result = minyi("import", "template", "t.xlsx")
 
         assert result.returncode == 0, result.stderr
-        assert "columns 单位编码,单位名称,一网通办,一网统管" in result.stdout
+        assert "t.xlsx：导入模板已生成，共 4 个在用单位" in result.stdout
 
     def test_a_bad_file_is_refused_whole(self, minyi: Minyi, tmp_path: Path) -> None:
         bad = tmp_path / "bad.csv"
@@ -108,15 +108,13 @@ class TestImportCommands:
                        "--component", "日常监测")  # fmt: skip
 
         assert result.returncode == 2
-        assert "line 2, column 单位名称: '东河' does not match the stored name '东河区'" in (
+        assert "第 2 行 B 列“单位名称”：单位名称“东河”与编码“donghe”登记的名称“东河区”" in (
             result.stderr
         )
-        assert "line 2, column 总分: 101 is above the maximum 100 of 总分" in result.stderr
-        assert "line 3, column 单位编码: unknown unit 'nowhere'" in result.stderr
-        assert "missing rows for active unit(s): qingshan 青山区; shuiwu 市税务局; yibao" in (
-            result.stderr
-        )
-        assert "Nothing was stored." in result.stderr
+        assert "bad.csv 第 2 行 C 列“总分”：101 超过“总分”的满分 100。" in result.stderr
+        assert "bad.csv 第 3 行 A 列“单位编码”：没有编码为“nowhere”的单位。" in result.stderr
+        assert "缺少 3 个在用单位的行：qingshan 青山区、shuiwu 市税务局、yibao" in result.stderr
+        assert f"文件 {bad} 有 4 处错误，未保存任何内容。" in result.stderr
         assert (minyi.count("monitoring_import"), minyi.count("monitoring_score")) == before
 
     def test_a_bad_period_is_refused_in_chinese(self, minyi: Minyi, tmp_path: Path) -> None:
@@ -137,7 +135,9 @@ def imported(minyi: Minyi, tmp_path_factory: pytest.TempPathFactory) -> Minyi:
         result = minyi("--as", "admin", "import", "monitoring", str(path), "--period", period,
                        "--component", component)  # fmt: skip
         assert result.returncode == 0, result.stderr
-        assert f"{period} {component}: 4 unit(s) imported" in result.stdout
+        assert f"{period} {component}：已导入 4 个单位的得分（按总分），表头取自第 1 行" in (
+            result.stdout
+        )
     return minyi
 
 

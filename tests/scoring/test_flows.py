@@ -1,4 +1,5 @@
-"""The scoring flows: each writes exactly one audit row; a refusal writes none."""
+"""The scoring flows: each writes exactly one audit row; a forbidden call writes none, a
+refused import its ``import.monitoring.refused`` row."""
 
 from __future__ import annotations
 
@@ -64,11 +65,12 @@ class TestImportMonitoring:
     async def test_one_audit_row_with_counts(self, session: AsyncSession) -> None:
         await _seed(session)
 
-        stored = await flows.import_monitoring(
+        imported = await flows.import_monitoring(
             session=session, actor=ADMIN, file_name="daily.csv", content=TOTALS,
             period=PERIOD, component="third", now=NOW,
         )  # fmt: skip
 
+        stored = imported.stored
         assert stored.component == Component.third_party
         assert stored.imported_by == "boss"
         [event] = await _audit(session)
@@ -94,7 +96,9 @@ class TestImportMonitoring:
         assert await _audit(session) == []
         assert len((await session.exec(select(MonitoringImport))).all()) == before
 
-    async def test_a_bad_file_or_component_is_not_audited(self, session: AsyncSession) -> None:
+    async def test_a_bad_file_or_component_is_audited_as_refused(
+        self, session: AsyncSession
+    ) -> None:
         await _seed(session)
         with pytest.raises(InvalidFile):
             await flows.import_monitoring(
@@ -107,7 +111,14 @@ class TestImportMonitoring:
                 session=session, actor=ADMIN, file_name="x.csv", content=TOTALS,
                 period=PERIOD, component="民意调查", now=NOW,
             )  # fmt: skip
-        assert await _audit(session) == []
+        events = await _audit(session)
+        assert [(e.action, e.target) for e in events] == [
+            ("import.monitoring.refused", f"{PERIOD} 日常监测"),
+            ("import.monitoring.refused", f"{PERIOD} 民意调查"),
+        ]
+        assert events[0].detail == {
+            "file": "x.csv", "problems": 2, "reason": "error.invalid_file"
+        }  # fmt: skip
 
 
 class TestExportScores:

@@ -80,9 +80,8 @@ def test_import_monitoring_refuses_a_300_mb_file_unread(minyi: Minyi, tmp_path: 
     )
 
     assert status == 2, stderr
-    assert f"{path}: 1 problem(s)" in stderr
+    assert f"文件 {path} 有 1 处错误，未保存任何内容。" in stderr
     assert "monitoring.csv 有 300 MB，超过导入上限 5 MB。请拆分后分别导入。" in stderr
-    assert "Nothing was stored." in stderr
     assert "Traceback" not in stderr
     assert stored(minyi) == before
     assert rss < MAX_RSS, f"peak memory {rss // MB} MB: the file was read"

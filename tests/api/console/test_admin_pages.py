@@ -370,7 +370,7 @@ class TestImports:
             "/console/imports", files={"file": ("ratings.xlsx", b"not a zip", "x/y")}
         )
         assert response.status_code == 422
-        assert "not a readable .xlsx workbook" in response.text
+        assert "不是可读取的 .xlsx 工作簿" in response.text
         assert await count(sessionmaker, Rating) == 0
 
 

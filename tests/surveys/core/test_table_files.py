@@ -118,7 +118,7 @@ class TestXlsx:
             read_xlsx("x.xlsx", b"not a zip", SMALL)
 
         assert not isinstance(caught.value, FileTooLarge)
-        assert "not a readable .xlsx workbook" in caught.value.problems[0]
+        assert "x.xlsx 不是可读取的 .xlsx 工作簿" in caught.value.problems[0]
 
 
 class TestCsv:
@@ -152,4 +152,4 @@ class TestCsv:
         with pytest.raises(InvalidFile) as caught:
             read_csv("f.csv", huge_field, TableLimits(rows=10))
 
-        assert caught.value.problems[0].startswith("line 1: not a readable CSV")
+        assert caught.value.problems[0].startswith("f.csv 第 1 行无法按 CSV 读取")

@@ -228,7 +228,7 @@ class TestReadRatingsFile:
     def test_a_broken_workbook_is_refused(self, tmp_path: Path) -> None:
         path = write(tmp_path, GOOD, name="ratings.xlsx")
 
-        assert "not a readable .xlsx workbook" in problems_of(path)[0]
+        assert "不是可读取的 .xlsx 工作簿" in problems_of(path)[0]
 
 
 class TestImportRatings:
