@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime
-from pathlib import Path
+from pathlib import PureWindowsPath
 from typing import Any
 
 import pytest
@@ -13,7 +13,7 @@ from sqlmodel import func, select
 
 from scoring.demo import activity as demo_scores
 from scoring.demo import survey as demo
-from scoring.models import MonitoringImport, MonitoringScore
+from scoring.models import Component, ImportLayout, MonitoringImport, MonitoringScore
 from surveys.accounts.access import StaffRole
 from surveys.accounts.models import AuditEvent
 from surveys.cases import workdays
@@ -174,17 +174,38 @@ class TestResultsReadRight:
     async def test_import_times_are_local_and_files_have_no_folder(
         self, scored: FastAPI, browser_for: Any, sessionmaker: SessionMaker, settings: Settings
     ) -> None:
+        # Files imported from the command line as they may be stored: with their folder.
+        folders = {
+            "/srv/office/监测/daily_h1.csv": "daily_h1.csv",
+            "D:\\考评\\调研.xlsx": "调研.xlsx",
+        }
+        async with unit_of_work(sessionmaker) as session:
+            for name in folders:
+                session.add(
+                    MonitoringImport(
+                        period=PERIOD,
+                        component=Component.field,
+                        layout=ImportLayout.total,
+                        file_name=name,
+                        sha256="0" * 64,
+                        rows=0,
+                        imported_by="test",
+                        imported_at=datetime(2026, 11, 20, 1, 2, 3, 456789, tzinfo=UTC),
+                    )
+                )
         async with sessionmaker() as session:
             imports = (await session.exec(select(MonitoringImport))).all()
-        assert imports
-        assert any("/" in i.file_name for i in imports)
         browser = await browser_for("boss")
         html = (await browser.get(f"/console/scoring?period={PERIOD}")).text
+        assert "<td>2026-11-20 09:02</td>" in html  # 01:02:03.456789 UTC in Asia/Shanghai
         for stored in imports:
             local = local_minutes(stored.imported_at, settings.tz)
             assert f"<td>{local}</td>" in html
-            assert f"<td>{Path(stored.file_name).name}</td>" in html
-            assert stored.file_name not in html
+            assert f"<td>{PureWindowsPath(stored.file_name).name}</td>" in html
+            assert "/" not in stored.file_name or stored.file_name not in html
+        for name, shown in folders.items():
+            assert f"<td>{shown}</td>" in html
+            assert name not in html
         assert not re.search(r"\d{2}:\d{2}:\d{2}\.\d{6}", html)  # no microseconds
         assert "+00:00" not in html
         assert "T0" not in html
