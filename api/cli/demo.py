@@ -35,11 +35,14 @@ def demo_load() -> None:
 
 @app.command("activity")
 def demo_activity() -> None:
-    """Demo ratings, answers, monitoring imports and 差评 cases for both halves of the demo
-    year, and a first console account ``admin`` (safe to rerun; after ``demo load``)."""
+    """Demo ratings, answers, monitoring imports, the units' demo staff and the 差评 cases of
+    both halves of the demo year, and a first console account ``admin`` (safe to rerun; after
+    ``demo load``)."""
     settings = get_settings()
     from scoring.demo import activity as demo_scores
 
+    # First, while there is no account at all: the demo staff made below are accounts too.
+    password = in_transaction(lambda s: accounts.first_admin(session=s, username="admin"))
     loaded = in_transaction(
         lambda s: demo_scores.load(
             session=s,
@@ -53,7 +56,11 @@ def demo_activity() -> None:
         f"demo activity: {loaded.ratings} ratings, {loaded.responses} survey responses, "
         f"{loaded.imports} monitoring imports, {loaded.cases} 差评 cases added"
     )
-    password = in_transaction(lambda s: accounts.first_admin(session=s, username="admin"))
+    if loaded.staff:
+        typer.echo(
+            f"{loaded.staff} demo staff accounts (the cases' 承办人) added without a console "
+            "password; give one with `minyi --as admin user reset NAME`"
+        )
     if password:
         typer.echo(
             "console account 'admin' created; sign in at /console with this one-time "

@@ -1,22 +1,19 @@
-"""``minyi demo load`` beyond units and the survey: a half-year of activity and the imported
-components, so the console and ``minyi score`` show a full ranking on a fresh install."""
+"""``minyi demo activity``: a year of activity and the imported components, so the console
+and ``minyi score`` show a full ranking on a fresh install, and the 差评 loop of that year worked
+by the units' demo staff (:mod:`scoring.demo.cases`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from scoring import monitoring
+from scoring.demo import cases as demo_cases
 from scoring.demo import generate as demo_data
-from surveys.cases import service as cases
 from surveys.cases import workdays
-from surveys.haochaping.models import Rating
-
-CASE_DAYS = 45  # 差评 of the last weeks get follow-up cases, as they would have in real use
 
 
 @dataclass(frozen=True)
@@ -25,14 +22,24 @@ class DemoScores:
     responses: int
     imports: int
     cases: int
+    staff: int = 0  # demo staff accounts created
 
 
 async def load(
     *, session: AsyncSession, today: date, now: datetime, tz: ZoneInfo,
-    policy: workdays.DeadlinePolicy,
+    policy: workdays.DeadlinePolicy, seed: int = demo_data.DEFAULT_SEED,
 ) -> DemoScores:  # fmt: skip
-    """Demo ratings and answers, monitoring imports and recent 差评 cases; reruns add nothing."""
-    activity = await demo_data.load_demo_activity(session=session, today=today)
+    """Demo ratings and answers, monitoring imports, the demo staff and the year's 差评 cases as
+    of ``now``; reruns add nothing."""
+    activity = await demo_data.load_demo_activity(session=session, today=today, seed=seed)
+    imports = await _import_monitoring(session, today, now)
+    opened = await demo_cases.load_cases(
+        session=session, now=now, tz=tz, policy=policy, appeals=activity.appeals, seed=seed
+    )
+    return DemoScores(activity.ratings, activity.responses, imports, opened.cases, opened.staff)
+
+
+async def _import_monitoring(session: AsyncSession, today: date, now: datetime) -> int:
     current = {
         (i.period, i.component)
         for i in await monitoring.list_imports(session=session)
@@ -47,21 +54,4 @@ async def load(
             session=session, path=path, period=period, component=parsed, actor="demo", now=now
         )
         imports += 1
-    calendar = await workdays.load_calendar(session=session, tz=tz)
-    since = now - timedelta(days=CASE_DAYS)
-    recent = await session.exec(
-        select(Rating).where(
-            col(Rating.rated_at) >= since,
-            col(Rating.level).in_(["dissatisfied", "very_dissatisfied"]),
-        )
-    )
-    opened = 0
-    for rating in recent.all():
-        try:
-            case = await cases.open_case(
-                session=session, rating=rating, calendar=calendar, policy=policy
-            )
-        except workdays.CalendarNotCovered:
-            break  # a year the calendar package does not know yet: no deadlines, no cases
-        opened += case is not None
-    return DemoScores(activity.ratings, activity.responses, imports, opened)
+    return imports

@@ -3,8 +3,9 @@
 :func:`load_demo_activity` fills the current and the previous half-year (domain.md §1) for
 every active unit: 好差评 ratings with a level mix of the unit's own (some units clearly better
 than others), a few 差评 with reasons and comments, some re-rated after 整改 (the first round
-kept inactive), a couple excluded after an upheld 申诉 and a few 系统默认评价 that never count
-(§2, §5); and completed responses of the demo survey answered along its skip logic. The
+kept inactive), a couple whose unit's 申诉 will be upheld (:attr:`DemoActivity.appeals`: their
+cases, :mod:`scoring.demo.cases`, exclude them) and a few 系统默认评价 that never count (§2,
+§5); and completed responses of the demo survey answered along its skip logic. The
 respondents are pseudonyms made with :func:`surveys.respondents.pseudonym` from a demo key: no
 :class:`~surveys.models.Identity` row is written, so there is nobody behind them.
 
@@ -89,7 +90,9 @@ CHANNEL_WEIGHTS: Mapping[int, float] = {1: 15, 2: 30, 3: 10, 4: 25, 5: 10, 6: 5,
 # of channel-7 ratings, about 2% of all.
 DEFAULT_SHARE_ON_7 = 0.4
 RERATED_SHARE = 0.25  # 差评 with contact agreed that are rated again after 整改
-MAX_EXCLUDED = 2  # 差评 per unit and half-year whose 申诉 was upheld
+MAX_EXCLUDED = 2  # 差评 per unit and half-year whose 申诉 is upheld
+# Marks a rating row whose 申诉 will be upheld; taken off before the row is stored.
+APPEAL = "upheld_appeal"
 
 ITEMS: Sequence[tuple[str, str]] = (
     ("150200-0001", "不动产登记"),
@@ -122,6 +125,7 @@ SUGGESTIONS = (
     "希望大厅多安排帮办代办人员。",
     "蒙速办APP有时较卡，希望优化。",
 )
+RECEIVED_AFTER = 20  # minutes from a rating to its arrival in minyi (the 好差评 system's export)
 CHUNK = 500  # IN (...) lists stay under the bound-parameter limits of SQLite and psycopg
 
 
@@ -135,6 +139,8 @@ class DemoActivity:
     respondents: int
     responses: int
     answers: int
+    # Source ids of the ratings added whose 申诉 is to be upheld by their case.
+    appeals: frozenset[str] = frozenset()
 
 
 # --- Periods and unit profiles -------------------------------------------------------------
@@ -213,7 +219,7 @@ def _rating_rows(
     items = rng.sample(list(ITEMS), rng.randint(*ITEMS_PER_UNIT))
     channels, channel_weights = list(CHANNEL_WEIGHTS), list(CHANNEL_WEIGHTS.values())
     rows: list[dict[str, Any]] = []
-    excluded = 0
+    appealed = 0
     for n in range(1, rng.randint(low, high) + 1):
         item_code, item_name = rng.choice(items)
         row = _rating(unit, period, f"{n:04d}", pk(unit))
@@ -234,7 +240,7 @@ def _rating_rows(
             row["window_code"] = f"W{rng.randint(1, 8):02d}"
         rows.append(row)
         if level in (Level.dissatisfied, Level.very_dissatisfied):
-            excluded += _bad_rating(rng, row, rows, excluded, days)
+            appealed += _bad_rating(rng, row, rows, appealed, days)
     return rows
 
 
@@ -266,16 +272,19 @@ def _bad_rating(
     rng: random.Random,
     row: dict[str, Any],
     rows: list[dict[str, Any]],
-    excluded: int,
+    appealed: int,
     days: tuple[date, date],
 ) -> int:
-    """Reasons, a comment, a re-rating or an upheld 申诉 for a 差评; 1 when it was excluded."""
+    """Reasons, a comment, a re-rating or a 申诉 to be upheld for a 差评; 1 for the 申诉.
+
+    The rating is not excluded here: only its case's 申诉成立 does that (scoring.demo.cases).
+    """
     row["reasons"] = rng.sample(DEFAULT_RATING_REASONS[:-1], rng.randint(1, 2))
     row["contact_ok"] = rng.random() < 0.6
     if rng.random() < 0.4:
         row["comment"] = rng.choice(BAD_COMMENTS)
-    if excluded < MAX_EXCLUDED and rng.random() < 0.15:
-        row["excluded"] = True  # 申诉成立: kept and audited, left out of scores
+    if appealed < MAX_EXCLUDED and rng.random() < 0.15:
+        row[APPEAL] = True
         return 1
     if row["contact_ok"] and rng.random() < RERATED_SHARE:
         # After 整改 the citizen rates again; the latest round counts (§2).
@@ -403,6 +412,7 @@ async def load_demo_activity(
     )
     periods = demo_periods(today)
     ratings = respondents = responses = answers = 0
+    appeals: set[str] = set()
     for period in periods:
         first_day, _ = _period_days(period)
         definition = demo.demo_survey(first_day)
@@ -410,18 +420,23 @@ async def load_demo_activity(
             await catalog.load_survey(session=session, definition=definition, source="demo survey")
         ).version
         days = _days(period, today)
-        ratings += await _load_ratings(session, units, period, days, seed)
+        added_ratings, upheld = await _load_ratings(session, units, period, days, seed)
+        ratings += added_ratings
+        appeals |= upheld
         added = await _load_responses(session, units, period, days, definition, version, seed)
         respondents += added[0]
         responses += added[0]
         answers += added[1]
     await session.flush()
-    return DemoActivity(periods, len(units), ratings, respondents, responses, answers)
+    return DemoActivity(
+        periods, len(units), ratings, respondents, responses, answers, frozenset(appeals)
+    )
 
 
 async def _load_ratings(
     session: AsyncSession, units: list[Unit], period: str, days: tuple[date, date], seed: int
-) -> int:
+) -> tuple[int, set[str]]:
+    """(ratings added, source ids of those whose 申诉 is to be upheld)."""
     known = set(
         (
             await session.exec(
@@ -439,10 +454,11 @@ async def _load_ratings(
         for row in _rating_rows(unit, period, days, seed)
         if row["source_id"] not in known
     ]
+    appeals = {row["source_id"] for row in rows if row.pop(APPEAL, False)}
     for row in rows:
-        row["received_at"] = row["rated_at"] + timedelta(minutes=20)
+        row["received_at"] = row["rated_at"] + timedelta(minutes=RECEIVED_AFTER)
     await _insert(session, "rating", rows)
-    return len(rows)
+    return len(rows), appeals
 
 
 async def _load_responses(

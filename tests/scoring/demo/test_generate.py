@@ -5,13 +5,15 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlmodel import SQLModel, col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from scoring.demo import activity as demo_scores
 from scoring.demo import generate as demo_data
 from scoring.demo import survey as demo
 from scoring.demo.generate import (
@@ -28,7 +30,9 @@ from scoring.demo.generate import (
     load_demo_activity,
 )
 from surveys.accounts import units
-from surveys.accounts.models import Unit, UnitKind
+from surveys.accounts.models import StaffUser, Unit, UnitKind
+from surveys.cases.models import CaseEvent, FollowUpCase
+from surveys.cases.workdays import DeadlinePolicy
 from surveys.core.db import SessionMaker, create_engine, create_sessionmaker, unit_of_work
 from surveys.core.settings import DEFAULT_RATING_REASONS
 from surveys.haochaping.models import Rating
@@ -44,6 +48,8 @@ from surveys.questionnaire.models import (
 )
 
 TODAY = date(2026, 11, 23)
+NOW = datetime(2026, 11, 23, 2, tzinfo=UTC)
+TZ = ZoneInfo("Asia/Shanghai")
 PERIODS = ("2026H1", "2026H2")
 BAD = {Level.dissatisfied.value, Level.very_dissatisfied.value}
 
@@ -164,11 +170,15 @@ class TestLoadDemoActivity:
         self, loaded: DemoActivity, session: AsyncSession
     ) -> None:
         ratings = (await session.exec(select(Rating))).all()
-        excluded = [r for r in ratings if r.excluded]
         defaults = [r for r in ratings if r.is_default]
         bad = [r for r in ratings if r.level in BAD and not r.is_default]
-        assert excluded
-        assert all(r.level in BAD for r in excluded)
+        # Appeals are only planned here: a rating is excluded by its case (test_demo_story).
+        assert not [r for r in ratings if r.excluded]
+        by_source = {r.source_id: r for r in ratings}
+        assert loaded.appeals
+        assert all(by_source[s].level in BAD and by_source[s].round == 1 for s in loaded.appeals)
+        per_unit = Counter((by_source[s].unit_id, by_source[s].period) for s in loaded.appeals)
+        assert max(per_unit.values()) <= demo_data.MAX_EXCLUDED
         assert defaults
         assert all(r.channel == 7 for r in defaults)
         assert len(defaults) < 0.05 * len(ratings)
@@ -271,8 +281,11 @@ def _value(answer: Answer) -> object:
 
 
 async def _snapshot(sessionmaker: SessionMaker, seed: int) -> list[tuple[object, ...]]:
+    """The demo's ratings, answers, cases and their timelines, with the cases' staff."""
     await _load_units(sessionmaker)
-    await _load(sessionmaker, seed=seed)
+    async with unit_of_work(sessionmaker) as session:
+        await demo_scores.load(session=session, today=TODAY, now=NOW, tz=TZ,
+                               policy=DeadlinePolicy(), seed=seed)  # fmt: skip
     async with sessionmaker() as session:
         ratings = await session.exec(
             select(
@@ -295,7 +308,33 @@ async def _snapshot(sessionmaker: SessionMaker, seed: int) -> list[tuple[object,
                 .order_by(col(Respondent.pseudonym), col(Answer.question_key))
             )
         ).all()
-        return rows + [tuple(a) for a in answers]
+        cases = (
+            await session.exec(
+                select(Rating.source_id, FollowUpCase, StaffUser.username)
+                .join(FollowUpCase, col(FollowUpCase.rating_id) == col(Rating.id))
+                .outerjoin(StaffUser, col(StaffUser.id) == col(FollowUpCase.assignee_id))
+                .order_by(col(Rating.source_id))
+            )
+        ).all()
+        events = (
+            await session.exec(
+                select(Rating.source_id, CaseEvent)
+                .join(FollowUpCase, col(FollowUpCase.rating_id) == col(Rating.id))
+                .join(CaseEvent, col(CaseEvent.case_id) == col(FollowUpCase.id))
+                .order_by(col(Rating.source_id), col(CaseEvent.id))
+            )
+        ).all()
+        return [
+            *rows,
+            *(tuple(a) for a in answers),
+            *((source, _fields(case, "id", "rating_id"), who) for source, case, who in cases),
+            *((source, _fields(event, "id", "case_id")) for source, event in events),
+        ]
+
+
+def _fields(row: SQLModel, *leave_out: str) -> tuple[object, ...]:
+    names = [name for name in type(row).model_fields if name not in leave_out]
+    return tuple(getattr(row, name) for name in names)
 
 
 class TestDeterminism:
