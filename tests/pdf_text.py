@@ -9,7 +9,7 @@ from pypdf import PdfReader
 
 
 def pdf_text(pdf: bytes | Path) -> str:
-    """Every page's text, pages separated by a form feed (as pdftotext does)."""
+    """Every page's text, each ended by a form feed (as pdftotext writes it)."""
     data = pdf.read_bytes() if isinstance(pdf, Path) else pdf
     reader = PdfReader(io.BytesIO(data))
-    return "\f".join(page.extract_text() or "" for page in reader.pages)
+    return "".join((page.extract_text() or "") + "\f" for page in reader.pages)

@@ -4,8 +4,6 @@ mean of its halves; the XLSX and the PDF read as the paper they are."""
 from __future__ import annotations
 
 import io
-import shutil
-import subprocess
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ from surveys.accounts.access import Actor, StaffRole
 from surveys.cases import workdays
 from surveys.core.settings import Settings
 from surveys.questionnaire import catalog
+from tests.pdf_text import pdf_text
 
 TODAY = date(2026, 11, 23)
 NOW = datetime(2026, 11, 23, 2, tzinfo=UTC)
@@ -167,16 +166,13 @@ class TestPaper:
         assert [r[4] for r in rows] == [circular._number(line.score) for line in found.lines]
         assert sheet.column_dimensions["D"].width >= 20
 
-    @pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs poppler's pdftotext")
     async def test_the_pdf_reads_as_the_paper(
         self, session: AsyncSession, scored: service.Setup, settings: Settings, tmp_path: Path
     ) -> None:
         found = await _circular(session, scored, settings, period="2026H2")
         pdf = tmp_path / "circular.pdf"
         pdf.write_bytes(render_pdf(printable(found)))
-        text = subprocess.run(
-            ["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True
-        ).stdout
+        text = pdf_text(pdf)
         flat = "".join(text.split())
         assert "关于2026年下半年数字政府建设考评结果的通报" in flat
         assert found.paper.number in flat
