@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import Enum
 from functools import lru_cache
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -163,7 +164,9 @@ class _Shaper:
     def __init__(self, calendar: WorkCalendar, on: date, tz: ZoneInfo, t: Translator) -> None:
         self.calendar, self.on, self.tz, self.t = calendar, on, tz, t
         self.mask: Callable[[str], str] = lru_cache(maxsize=4096)(mask_text)
-        self._late: dict[date, int | None] = {}
+        # Working days in (day, on] by day, filled back from ``on`` as deadlines ask.
+        self._late: dict[date, int | None] = {on: 0}
+        self._back_to = on
 
     def _masked(self, text: str | None) -> str | None:
         return self.mask(text) if text else None
@@ -177,12 +180,23 @@ class _Shaper:
             due = None
         if due is None or self.on <= due:
             return 0
-        if due not in self._late:
+        return self._working_days_to_on(due)
+
+    def _working_days_to_on(self, due: date) -> int | None:
+        """:meth:`WorkCalendar.working_days_between` (due, on], each day looked up once for
+        the whole ledger: counted back from ``on`` as far as the earliest deadline asks."""
+        while self._back_to > due:
+            day = self._back_to
             try:
-                self._late[due] = self.calendar.working_days_between(due, self.on)
-            except CalendarNotCovered:  # no guessed count: the cell stays empty
-                self._late[due] = None
-        return self._late[due]
+                workday = self.calendar.is_workday(day)
+            except CalendarNotCovered:  # no guessed count: older deadlines stay empty
+                self._late[day - timedelta(days=1)] = None
+                self._back_to = due
+                break
+            before = self._late[day]
+            self._late[day - timedelta(days=1)] = None if before is None else before + workday
+            self._back_to = day - timedelta(days=1)
+        return self._late.get(due)
 
     def row(self, found: Any) -> LedgerRow:
         state = CaseState(found.state)
@@ -212,7 +226,8 @@ class _Shaper:
 
 def _service_number(found: Any) -> str | None:
     """The 办件编号 as the queue shows it (:func:`cases.service_number`)."""
-    rating = Rating.model_construct(source=found.source, source_id=found.source_id)
+    # The two fields the rule reads, without building a model per row (a city's year).
+    rating = cast(Rating, SimpleNamespace(source=found.source, source_id=found.source_id))
     return cases.service_number(rating, found.case_no)
 
 

@@ -113,6 +113,17 @@ class TestLedgerEqualsTheQueue:
         assert "attachment" in response.headers["content-disposition"]
         assert [row["案件编号"] for row in sheet_rows(response.content)] == expected
 
+    async def test_the_queues_own_link_downloads_its_cases(
+        self, admin: Browser, world: dict[str, int]
+    ) -> None:
+        page = await admin.get(f"/console/cases?unit={OWN_UNIT}&overdue=yes&limit=200")
+        link = re.search(r'<a href="([^"]+)" class="ledger-xlsx">', page.text)
+        assert link, "the queue offers its 台账"
+        expected = await queue_ids(admin, f"unit={OWN_UNIT}&overdue=yes")
+        response = await admin.get(link.group(1).replace("&amp;", "&"))
+        assert [row["案件编号"] for row in sheet_rows(response.content)] == expected
+        assert len(expected) == 2
+
     async def test_unit_staff_get_only_their_units_cases(
         self, staff: Browser, world: dict[str, int]
     ) -> None:
