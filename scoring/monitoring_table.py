@@ -49,7 +49,7 @@ def column_max(column: str) -> int:
 
 def layout_text(layout: ImportLayout, t: Translator) -> str:
     """按领域 or 按总分."""
-    if layout is ImportLayout.area:
+    if layout == ImportLayout.area:  # a stored layout may come back as its text
         return t(N_("import.monitoring.layout_area"))
     return t(N_("import.monitoring.layout_total"))
 

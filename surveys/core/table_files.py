@@ -184,20 +184,23 @@ def text_encoding(source: str, content: bytes | Path, chunk_bytes: int = MB) -> 
             encoding = "utf-8-sig"
         except _Undecodable as utf8_error:
             if bom:  # said it was UTF-8 and is not: do not guess
-                raise InvalidFile(
-                    source, [t(N_("error.file_encoding"), byte=utf8_error.byte + 1)]
-                ) from None
+                problem = t(N_("error.file_encoding"), byte=utf8_error.byte + 1)
+                raise InvalidFile(source, [_in_file(source, problem, t)]) from None
             raw.seek(0)
             try:
                 nul = _scan(raw, "gb18030", chunk_bytes)
             except _Undecodable as exc:
-                raise InvalidFile(
-                    source, [t(N_("error.file_encoding"), byte=exc.byte + 1)]
-                ) from None
+                problem = t(N_("error.file_encoding"), byte=exc.byte + 1)
+                raise InvalidFile(source, [_in_file(source, problem, t)]) from None
             encoding = "gb18030"
     if nul is not None:
-        raise InvalidFile(source, [t(N_("error.file_binary"), char=nul + 1)])
+        problem = t(N_("error.file_binary"), char=nul + 1)
+        raise InvalidFile(source, [_in_file(source, problem, t)])
     return encoding
+
+
+def _in_file(source: str, problem: str, t: Translator) -> str:
+    return t(N_("import.where.problem"), where=file_name(source), problem=problem)
 
 
 def _scan(raw: BinaryIO, encoding: str, chunk_bytes: int) -> int | None:
