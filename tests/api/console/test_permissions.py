@@ -123,6 +123,8 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/console/cases/{case_id}/reply"): {"text": "您好，已核实。"},
     ("POST", "/console/cases/{case_id}/transition"): {"to": "核实中", "note": "核实"},
     ("POST", "/api/v1/cases/{case_id}/transition"): {"to": "核实中", "note": "核实"},
+    ("POST", "/console/cases/{case_id}/close"): {"note": "重复件，合并办理"},
+    ("POST", "/api/v1/cases/{case_id}/close"): {"note": "重复件，合并办理"},
     ("POST", "/console/cases/{case_id}/assign"): {"assignee": "u-staff"},
     ("POST", "/api/v1/cases/{case_id}/assign"): {"assignee": "u-staff"},
     ("POST", "/console/cases/{case_id}/claim"): {},
