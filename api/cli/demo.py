@@ -50,6 +50,7 @@ def demo_activity() -> None:
             now=utcnow(),
             tz=settings.tz,
             policy=workdays.policy_from(settings),
+            rerating_days=settings.case_rerating_days,
         )
     )
     typer.echo(

@@ -28,14 +28,16 @@ class DemoScores:
 async def load(
     *, session: AsyncSession, today: date, now: datetime, tz: ZoneInfo,
     policy: workdays.DeadlinePolicy, seed: int = demo_data.DEFAULT_SEED,
+    rerating_days: int = demo_cases.RERATING_DAYS,
 ) -> DemoScores:  # fmt: skip
     """Demo ratings and answers, monitoring imports, the demo staff and the year's 差评 cases as
     of ``now``; reruns add nothing."""
     activity = await demo_data.load_demo_activity(session=session, today=today, seed=seed)
     imports = await _import_monitoring(session, today, now)
     opened = await demo_cases.load_cases(
-        session=session, now=now, tz=tz, policy=policy, appeals=activity.appeals, seed=seed
-    )
+        session=session, now=now, tz=tz, policy=policy, appeals=activity.appeals, seed=seed,
+        rerating_days=rerating_days,
+    )  # fmt: skip
     return DemoScores(activity.ratings, activity.responses, imports, opened.cases, opened.staff)
 
 

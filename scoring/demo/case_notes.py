@@ -54,11 +54,6 @@ CLOSE_NOTES: Mapping[str, Sequence[str]] = {
 }
 
 
-def no_rerating_note(days: int) -> str:
-    """The system's note when the 复评 window passed without a 复评."""
-    return f"复评期限（{days}个工作日）已过，评价人未复评，已关闭（未复评）"
-
-
 def escalated_note(which: str, due: str) -> str:
     """As surveys.cases.service.escalate_overdue writes it."""
     return f"超过{which}期限（{due}），已督办"
