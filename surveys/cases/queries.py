@@ -65,13 +65,6 @@ class CasePublic:
 
 
 @dataclass(frozen=True)
-class CaseDetailPublic(CasePublic):
-    """One case as the API's detail shows it."""
-
-    undeliverable: bool  # 无法送达: a message to the citizen did not arrive (record it)
-
-
-@dataclass(frozen=True)
 class CaseSummary(CasePublic):
     """A case as every list and every answer to a move shows it."""
 
@@ -86,6 +79,13 @@ class CaseSummary(CasePublic):
 class CaseRowPublic(CasePublic):
     assignee: str | None  # the 承办人's username; None: not assigned
     days_left: int | None  # working days to the current deadline, negative when overdue
+
+
+@dataclass(frozen=True)
+class CaseDetailPublic(CaseRowPublic):
+    """One case as the API's detail shows it: as listed, and whether the citizen is reached."""
+
+    undeliverable: bool  # 无法送达: a message to the citizen did not arrive (record it)
 
 
 @dataclass(frozen=True)
@@ -187,7 +187,12 @@ class CaseDetail(CaseSummary):
     can_escalate: bool = False  # a supervisor's 督办 is open
 
     def detail_public(self) -> CaseDetailPublic:
-        return CaseDetailPublic(**vars(self.public()), undeliverable=self.undeliverable)
+        return CaseDetailPublic(
+            **vars(self.public()),
+            assignee=self.assignee,
+            days_left=self.days_left,
+            undeliverable=self.undeliverable,
+        )
 
 
 def summarize(case: FollowUpCase, on: date) -> CaseSummary:

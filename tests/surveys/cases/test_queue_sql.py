@@ -49,6 +49,12 @@ async def demo_cases(session: AsyncSession, settings: Settings) -> list[int]:
     return [pk(case) for case in found]
 
 
+def _plain(rows: list[queries.QueueRow]) -> list[queries.QueueRow]:
+    """Rows without what the previous implementation did not show (办件编号, 承办人, working
+    days left: tests/surveys/cases/test_case_work.py)."""
+    return [replace(row, case_no=None, assignee=None, days_left=None) for row in rows]
+
+
 def _filters(unit_code: str, opened: date) -> list[queries.QueueFilters]:
     return [
         Q(),
@@ -80,7 +86,7 @@ class TestDemoData:
                 for filters in _filters(unit.code, opened):
                     new = await queries.case_queue(session, actor, filters, on)
                     old = await previous.case_queue(session, actor, filters, on)
-                    assert (new.units, new.rows, new.total, new.unknown_unit) == (
+                    assert (new.units, _plain(new.rows), new.total, new.unknown_unit) == (
                         old.units, old.rows, old.total, old.unknown_unit,
                     ), filters  # fmt: skip
         assert (await queries.case_queue(session, ADMIN, None, TODAY)) == (
@@ -91,7 +97,7 @@ class TestDemoData:
         self, session: AsyncSession, demo_cases: list[int]
     ) -> None:
         ids = [*reversed(demo_cases[:5]), 10**9]
-        assert await queries.case_rows(session, ADMIN, ids, TODAY) == (
+        assert _plain(await queries.case_rows(session, ADMIN, ids, TODAY)) == (
             await previous.case_rows(session, ADMIN, ids, TODAY)
         )
 
@@ -133,7 +139,7 @@ class TestCursor:
         ]:
             everything = await previous.case_queue(session, actor, replace(filters, limit=100), on)
             assert everything.total > filters.limit
-            assert await _pages(session, actor, filters, on) == everything.rows
+            assert _plain(await _pages(session, actor, filters, on)) == everything.rows
 
     async def test_an_offset_after_a_cursor_counts_from_it(self, session: AsyncSession) -> None:
         unit = await make_unit(session)
@@ -178,7 +184,7 @@ class TestBigDatabase:
                         Q(overdue=False, offset=1000)):  # fmt: skip
             new = await queries.case_queue(big_session, ADMIN, filters, on)
             old = await previous.case_queue(big_session, ADMIN, filters, on)
-            assert (new.rows, new.total) == (old.rows, old.total)
+            assert (_plain(new.rows), new.total) == (old.rows, old.total)
             assert new.total > 0
         deep = await previous.case_queue(big_session, ADMIN, Q(offset=2000, limit=30), on)
         cursor = queries.queue_cursor(deep.rows[9])
