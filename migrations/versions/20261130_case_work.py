@@ -16,15 +16,27 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('follow_up_case', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('assignee_id', sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column('close_reason', sa.String(length=16), nullable=True))
-        batch_op.create_foreign_key(
-            'fk_follow_up_case_assignee_id_staff_user', 'staff_user', ['assignee_id'], ['id']
+    # Not a batch rebuild: rebuilding follow_up_case fails on SQLite when rows refer to it.
+    # SQLite adds a nullable column with its foreign key in one ALTER TABLE; PostgreSQL adds
+    # the constraint after the column.
+    if op.get_bind().dialect.name == 'sqlite':
+        op.execute(
+            'ALTER TABLE follow_up_case ADD COLUMN assignee_id INTEGER'
+            ' CONSTRAINT fk_follow_up_case_assignee_id_staff_user REFERENCES staff_user (id)'
         )
-        batch_op.create_index(
-            'ix_follow_up_case_assignee_state', ['assignee_id', 'state'], unique=False
+    else:
+        op.add_column('follow_up_case', sa.Column('assignee_id', sa.Integer(), nullable=True))
+        op.create_foreign_key(
+            'fk_follow_up_case_assignee_id_staff_user',
+            'follow_up_case',
+            'staff_user',
+            ['assignee_id'],
+            ['id'],
         )
+    op.add_column('follow_up_case', sa.Column('close_reason', sa.String(length=16), nullable=True))
+    op.create_index(
+        'ix_follow_up_case_assignee_state', 'follow_up_case', ['assignee_id', 'state']
+    )
     op.create_table(
         'case_view',
         sa.Column('id', sa.Integer(), nullable=False),
@@ -48,6 +60,9 @@ def downgrade() -> None:
     op.drop_table('case_view')
     with op.batch_alter_table('follow_up_case', schema=None) as batch_op:
         batch_op.drop_index('ix_follow_up_case_assignee_state')
-        batch_op.drop_constraint('fk_follow_up_case_assignee_id_staff_user', type_='foreignkey')
+        if op.get_bind().dialect.name != 'sqlite':  # on SQLite it goes with the column
+            batch_op.drop_constraint(
+                'fk_follow_up_case_assignee_id_staff_user', type_='foreignkey'
+            )
         batch_op.drop_column('close_reason')
         batch_op.drop_column('assignee_id')
