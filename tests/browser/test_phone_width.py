@@ -206,12 +206,18 @@ async def test_phone_screenshots_of_the_queue_dashboard_and_results(
         await page.wait_for_selector("body[data-charts-ready='1']")
         await shot(page, "phone_dashboard")
 
-        # The queue's table is wider than the phone: it scrolls in its own box, not the page.
+        # The queue shows a card per case on a phone: every row's cells one under another,
+        # each led by its column's name, and nothing wider than the screen.
         await page.goto("/console/cases")
-        table = page.locator("main table.cases")
-        await expect(table).to_be_visible()
-        inside = await table.evaluate("(t) => [t.scrollWidth, t.clientWidth]")
-        assert inside[0] > inside[1] <= PHONE["width"], inside
+        rows = page.locator("main table.cases tbody tr")
+        await expect(rows.first).to_be_visible()
+        card = await rows.first.evaluate(
+            "(r) => [getComputedStyle(r).display, r.getBoundingClientRect().width,"
+            " getComputedStyle(r.querySelector('td.assignee'), '::before').content]"
+        )
+        assert card[0] == "block", card
+        assert card[1] <= PHONE["width"], card
+        assert "承办人" in card[2], card
         assert await page.evaluate(WIDTH) <= PHONE["width"]
         await shot(page, "phone_queue")
 
