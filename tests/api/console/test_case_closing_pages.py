@@ -57,7 +57,7 @@ class TestConsole:
         (audit,) = await closes(sessionmaker)
         assert (audit.actor, audit.target) == ("zhao", f"case:{case_id}")
         queue = html.unescape((await boss.get(f"/console/cases?unit={OWN_UNIT}")).text)
-        assert "<td>已关闭（主管结案）</td>" in queue
+        assert ">已关闭（主管结案）</td>" in queue
 
     async def test_without_a_note_nothing_changes_and_the_page_says_why(
         self, browser_for: BrowserFor, sessionmaker: SessionMaker
