@@ -169,7 +169,9 @@ def case_show(case_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
 def case_move(
     case_id: Annotated[int, typer.Argument(metavar="ID")],
     state: Annotated[str, typer.Argument(metavar="STATE", help="e.g. 核实中 or verifying")],
-    note: Annotated[str | None, typer.Option(help="Required for 不属实 and 申诉中")] = None,
+    note: Annotated[
+        str | None, typer.Option(help="Required for 已反馈 (its 反馈), 不属实 and 申诉中")
+    ] = None,
 ) -> None:
     """Move a case to its next state as the acting account, recording when and the note."""
 
