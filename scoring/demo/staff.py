@@ -4,7 +4,7 @@ evaluation office's supervisors, who decide 申诉 for every unit.
 They have no console password, as accounts made by ``minyi staff add``: nobody can sign in
 as them until an administrator gives one a one-time password (``minyi --as admin user reset
 NAME``), so the demo adds no sign-in anyone could guess. Names are made from the seed and
-the unit's code (``jiuyuan.wang``); a second call adds nothing.
+the unit's code (``jiuyuan.gao``); a second call adds nothing.
 """
 
 from __future__ import annotations
