@@ -22,8 +22,8 @@ from api.cli.common import (
     reading_actor,
 )
 from surveys.accounts.access import Actor
+from surveys.cases import exceptions as refusals
 from surveys.cases import queries, views
-from surveys.cases import service as case_service
 from surveys.cases.models import CaseState
 from surveys.core.clock import today
 from surveys.core.db import AsyncSession
@@ -74,8 +74,8 @@ def case_list(
 ) -> None:
     """Cases: id, unit, state, masked citizen reference, 承办人, deadlines, working days left
     (negative when overdue), overdue or not."""
-    if search is not None and len(search) > case_service.SEARCH_MAX:
-        fail(f"--search takes at most {case_service.SEARCH_MAX} characters")
+    if search is not None and len(search) > refusals.SEARCH_MAX:
+        fail(f"--search takes at most {refusals.SEARCH_MAX} characters")
     filters = queries.QueueFilters(
         unit_code=unit,
         state=_state(state) if state is not None else None,

@@ -25,7 +25,7 @@ from api.auth import console_actor
 from api.console.web import redirect, render, translate
 from api.deps import SessionDep, SettingsDep
 from api.paging import PageDep
-from surveys.accounts import audit, queries
+from surveys.accounts import audit_log, queries
 from surveys.accounts.access import Actor, Perm, StaffRole, UnitRequired
 from surveys.accounts.models import UnitKind
 from surveys.core.clock import local_minutes
@@ -318,8 +318,8 @@ async def audit_page(
 
     end = page.offset + len(events)
     context = {
-        "events": [audit.describe(event, translate) for event in events],
-        "actions": {code: translate(key) for code, key in audit.ACTION_LABELS.items()},
+        "events": [audit_log.describe(event, translate) for event in events],
+        "actions": {code: translate(key) for code, key in audit_log.ACTION_LABELS.items()},
         "local": partial(local_minutes, tz=settings.tz),
         "total": total,
         "first": page.offset + 1 if events else 0,

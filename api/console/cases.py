@@ -27,7 +27,6 @@ from surveys.accounts.access import Actor, Perm
 from surveys.cases import assign as assigning
 from surveys.cases import exceptions as refusals
 from surveys.cases import queries, views
-from surveys.cases import service as case_service
 from surveys.cases.models import CaseState
 from surveys.core.clock import today
 from surveys.core.db import AsyncSession
@@ -141,8 +140,8 @@ def parse_queue(raw: dict[str, str]) -> QueueRequest:
     """
     errors: list[str] = []
     state = None
-    if len(raw["q"]) > case_service.SEARCH_MAX:
-        errors.append(translate(N_("caseassign.error.search"), max=case_service.SEARCH_MAX))
+    if len(raw["q"]) > refusals.SEARCH_MAX:
+        errors.append(translate(N_("caseassign.error.search"), max=refusals.SEARCH_MAX))
     if len(raw["assignee"]) > views.VALUE_MAX:
         errors.append(translate(N_("caseassign.error.assignee"), value=raw["assignee"][:40]))
     if raw["state"]:

@@ -14,8 +14,8 @@ from api.errors import BODY, TOKEN_ROUTE, error_responses
 from api.links import CASE, links
 from api.paging import IdPath, IdQuery, PageDep
 from surveys.accounts.access import Actor, Perm
+from surveys.cases import exceptions as refusals
 from surveys.cases import queries
-from surveys.cases import service as case_service
 from surveys.cases.models import CaseState
 from surveys.core.clock import today
 from surveys.core.i18n import Translator
@@ -143,7 +143,7 @@ async def list_cases(
     q: Annotated[
         str | None,
         Query(
-            max_length=case_service.SEARCH_MAX,
+            max_length=refusals.SEARCH_MAX,
             description="办件编号, case number (123 or #123), 事项 or the citizen's text",
         ),
     ] = None,

@@ -12,6 +12,7 @@ from surveys.core.exceptions import DomainError
 from surveys.core.i18n import N_
 
 TEXT_MAX = 2000  # a staff reply or citizen message, after stripping
+SEARCH_MAX = 64  # characters of a queue search (case number, 办件编号, 事项 or text)
 # Moves whose note is required: the reason is shown to the citizen (NoteRequired otherwise);
 # the note of 已反馈 is the 反馈 itself, sent to the citizen with the 复评 question.
 NOTE_REQUIRED = frozenset({CaseState.unfounded, CaseState.appealing, CaseState.replied})

@@ -24,6 +24,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from surveys.accounts.access import Actor, Perm
 from surveys.accounts.models import Unit
 from surveys.cases.exceptions import NOTE_REQUIRED as NOTE_REQUIRED
+from surveys.cases.exceptions import SEARCH_MAX as SEARCH_MAX
 from surveys.cases.exceptions import TEXT_MAX as TEXT_MAX
 from surveys.cases.exceptions import CaseClosed as CaseClosed
 from surveys.cases.exceptions import InvalidText as InvalidText
@@ -521,7 +522,6 @@ def filter_conditions(actor: Actor, where: CaseFilter) -> list[ColumnElement[boo
     return found
 
 
-SEARCH_MAX = 64  # characters of a queue search
 _CASE_NUMBER = re.compile(r"#?\s*([1-9][0-9]{0,11})")
 CASE_ID_MAX = 2**31 - 1  # case ids are INTEGER: a longer number is only a 办件编号
 

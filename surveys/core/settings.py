@@ -148,9 +148,7 @@ class Settings(BaseSettings):
         try:
             value.format(year=2026, seq=2)
         except (KeyError, IndexError, ValueError) as exc:
-            raise ValueError(
-                f"CIRCULAR_NUMBER {value!r}: use only {{year}} and {{seq}}"
-            ) from exc
+            raise ValueError(f"CIRCULAR_NUMBER {value!r}: use only {{year}} and {{seq}}") from exc
         return value
 
     @field_validator("timezone")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from surveys.accounts import audit
+from surveys.accounts import audit_log as audit
 from surveys.accounts.models import AuditEvent
 from surveys.core.i18n import Translator
 from surveys.flows.registry import FLOWS
