@@ -103,7 +103,7 @@ def _bulk(result: case_flows.BulkResult) -> BulkPublic:
     return BulkPublic(done=result.done, refused=refused)
 
 
-@router.post("/bulk/assign", response_model=BulkPublic, responses=error_responses(*BODY))
+@router.post("/bulk/assign", response_model=BulkPublic, responses=WRITE_ERRORS)
 async def bulk_assign(body: BulkAssignIn, session: SessionDep, actor: AssignActor) -> BulkPublic:
     """Assign each listed case to one person; each is checked alone, refusals listed."""
     done = await case_flows.bulk_assign(
@@ -116,7 +116,7 @@ async def bulk_assign(body: BulkAssignIn, session: SessionDep, actor: AssignActo
     return _bulk(done)
 
 
-@router.post("/bulk/escalate", response_model=BulkPublic, responses=error_responses(*BODY))
+@router.post("/bulk/escalate", response_model=BulkPublic, responses=WRITE_ERRORS)
 async def bulk_escalate(
     body: BulkEscalateIn, session: SessionDep, actor: AssignActor
 ) -> BulkPublic:

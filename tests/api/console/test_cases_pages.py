@@ -117,7 +117,8 @@ def case_links(html: str) -> set[int]:
 
 def row_of(html: str, case_id: int) -> str:
     found = re.search(
-        rf'<tr class="([^"]*)">\s*<td>(?:<input [^>]*> )?<a href="/console/cases/{case_id}"', html
+        rf'<tr class="([^"]*)">\s*<td[^>]*>(?:<input [^>]*> )?<a href="/console/cases/{case_id}"',
+        html,
     )
     assert found, f"no row for case {case_id}"
     return found.group(1)
