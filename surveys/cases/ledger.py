@@ -322,11 +322,11 @@ async def write_ledger(
     """The ledger of ``filters`` as one file (CSV or an XLSX sheet 差评台账), written as the
     rows are read."""
     t = Translator()
-    writer = TableWriter(
-        fmt, sheet=t(SHEET), headers=headers(t), widths=[width for _, width in COLUMNS]
-    )
-    async for chunk in _chunks(session, actor, whole(filters), on, tz, calendar, t):
-        for row in chunk:
-            writer.append(row.cells())
+    widths = [width for _, width in COLUMNS]
+    with TableWriter(fmt, sheet=t(SHEET), headers=headers(t), widths=widths) as writer:
+        async for chunk in _chunks(session, actor, whole(filters), on, tz, calendar, t):
+            for row in chunk:
+                writer.append(row.cells())
+        content = writer.finish()
     name = f"ledger_{on:%Y%m%d}.{fmt}"
-    return LedgerFile(name, MEDIA_TYPES[fmt], writer.finish(), writer.rows)
+    return LedgerFile(name, MEDIA_TYPES[fmt], content, writer.rows)

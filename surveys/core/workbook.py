@@ -15,6 +15,7 @@ Masking is the caller's: the writer never sees anything but what may be shown (Â
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 from collections.abc import Sequence
@@ -114,6 +115,17 @@ class TableWriter:
             # Plain values (a cell object each is several times slower): after safe_text no
             # text begins with "=", the only start openpyxl stores as a formula.
             self._append([self._value(value) for value in row])
+
+    def __enter__(self) -> TableWriter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        """On an error before :meth:`finish` (a filter refused, the database gone), the
+        half-written XLSX is closed here, not left to the garbage collector (which would print
+        openpyxl's "I/O operation on closed file" traceback to the log)."""
+        if kind is not None and self.fmt == "xlsx":
+            with contextlib.suppress(Exception):
+                self._book.save(io.BytesIO())
 
     def finish(self) -> bytes:
         """The whole file."""
