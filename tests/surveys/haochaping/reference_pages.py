@@ -292,6 +292,12 @@ async def overview(*, session: AsyncSession, actor: Actor, today: date, tz: Zone
         .group_by(col(FollowUpCase.unit_id))
     )
     bad_open = dict(open_cases.all())
+    # Overdue as the case queue counts it: every case past its current deadline, whatever
+    # became of its rating's score (issue 15: the dashboard and the queue agree).
+    overdue: dict[int, int] = {}
+    for case in (await session.exec(select(FollowUpCase))).all():
+        if case.unit_id in ids and is_overdue(case, today):
+            overdue[case.unit_id] = overdue.get(case.unit_id, 0) + 1
     responses = await session.exec(
         select(Response.unit_id, func.count())
         .where(
@@ -315,7 +321,7 @@ async def overview(*, session: AsyncSession, actor: Actor, today: date, tz: Zone
                 good_rate=found.good_rate if found else None,
                 bad_rate=found.bad_rate if found else None,
                 bad_open=int(bad_open.get(unit.id, 0)),
-                overdue=found.overdue_open if found else 0,
+                overdue=overdue.get(unit.id, 0),
                 responses=int(completed.get(unit.id, 0)),
             )
         )
