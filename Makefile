@@ -31,22 +31,33 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# `make test`: the whole suite on SQLite, and at the same time (2 cores: one lane each) the bot
-# and API suites again on PostgreSQL + Redis (see "The PostgreSQL + Redis run" below) followed
-# by the browser tests (tests/browser, SQLite, their own `minyi serve`), which would otherwise
-# make the first lane the long one. The second lane writes to $(PG_LOG) and $(BROWSER_LOG),
-# printed in full when a run fails; all three must pass.
+# `make test`: the whole suite on SQLite, and at the same time the bot and API suites again on
+# PostgreSQL + Redis (see "The PostgreSQL + Redis run" below) followed by the browser tests
+# (tests/browser, SQLite, their own `minyi serve`). The SQLite run is itself two lanes: the
+# adapters (tests/api, tests/bot, tests/e2e: mostly waiting on servers and subprocesses) in the
+# foreground, the domain (every other folder) in the background. The background lanes write
+# to $(DOMAIN_LOG), $(PG_LOG) and $(BROWSER_LOG), printed in full when a run fails; all must pass.
 BROWSER_LOG := test-output/browser.log
 BROWSER_PYTEST = $(BIN)/pytest -p no:cacheprovider tests/browser
+DOMAIN_LOG := test-output/sqlite-domain.log
+ADAPTER_TESTS := tests/api tests/bot tests/e2e
+DOMAIN_PYTEST = $(BIN)/pytest -p no:cacheprovider --ignore=tests/browser \
+	$(addprefix --ignore=,$(ADAPTER_TESTS))
 
 test: lint typecheck assets browser servers
-	@mkdir -p $(dir $(PG_LOG)); rm -f $(PG_LOG) $(BROWSER_LOG) $(PG_LOG).status $(BROWSER_LOG).status; \
-	echo "make test: PostgreSQL + Redis run, then the browser tests, in the background: $(PG_LOG), $(BROWSER_LOG)"; \
+	@mkdir -p $(dir $(PG_LOG)); \
+	rm -f $(PG_LOG) $(BROWSER_LOG) $(DOMAIN_LOG) $(PG_LOG).status $(BROWSER_LOG).status \
+		$(DOMAIN_LOG).status; \
+	echo "make test: in the background, the domain tests on SQLite ($(DOMAIN_LOG)), and the" \
+		"PostgreSQL + Redis run then the browser tests ($(PG_LOG), $(BROWSER_LOG))"; \
+	( $(DOMAIN_PYTEST) >$(DOMAIN_LOG) 2>&1; echo $$? >$(DOMAIN_LOG).status ) & domain=$$!; \
 	( $(PG_PYTEST) >$(PG_LOG) 2>&1; echo $$? >$(PG_LOG).status; \
 	  $(BROWSER_PYTEST) >$(BROWSER_LOG) 2>&1; echo $$? >$(BROWSER_LOG).status ) & lane=$$!; \
-	$(BIN)/pytest --ignore=tests/browser; sqlite=$$?; \
-	wait $$lane; postgres=$$(cat $(PG_LOG).status); browser=$$(cat $(BROWSER_LOG).status); \
-	for run in "PostgreSQL + Redis:$$postgres:$(PG_LOG)" "browser:$$browser:$(BROWSER_LOG)"; do \
+	$(BIN)/pytest $(ADAPTER_TESTS); sqlite=$$?; \
+	wait $$domain; wait $$lane; domain=$$(cat $(DOMAIN_LOG).status); \
+	postgres=$$(cat $(PG_LOG).status); browser=$$(cat $(BROWSER_LOG).status); \
+	for run in "SQLite domain:$$domain:$(DOMAIN_LOG)" "PostgreSQL + Redis:$$postgres:$(PG_LOG)" \
+		"browser:$$browser:$(BROWSER_LOG)"; do \
 		name=$${run%%:*}; rest=$${run#*:}; status=$${rest%%:*}; log=$${rest#*:}; \
 		if [ "$$status" != 0 ]; then \
 			echo; echo "======== $$name run FAILED ($$log) ========"; cat $$log; \
@@ -54,8 +65,9 @@ test: lint typecheck assets browser servers
 			echo "======== $$name run: $$(tail -n 1 $$log)"; \
 		fi; \
 	done; \
-	echo "make test: SQLite run exit status $$sqlite, PostgreSQL + Redis run $$postgres, browser run $$browser"; \
-	[ $$sqlite -eq 0 ] && [ "$$postgres" = 0 ] && [ "$$browser" = 0 ]
+	echo "make test: SQLite adapters run exit status $$sqlite, SQLite domain run $$domain," \
+		"PostgreSQL + Redis run $$postgres, browser run $$browser"; \
+	[ $$sqlite -eq 0 ] && [ "$$domain" = 0 ] && [ "$$postgres" = 0 ] && [ "$$browser" = 0 ]
 
 # Either run alone, in the foreground.
 test-sqlite: $(STAMP)
