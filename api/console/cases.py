@@ -144,7 +144,9 @@ def parse_queue(raw: dict[str, str]) -> QueueRequest:
         errors.append(translate(N_("caseassign.error.search"), max=refusals.SEARCH_MAX))
     if len(raw["assignee"]) > views.VALUE_MAX:
         errors.append(translate(N_("caseassign.error.assignee"), value=raw["assignee"][:40]))
-    if raw["state"]:
+    if raw["state"] == queries.OPEN:
+        pass
+    elif raw["state"]:
         try:
             state = CaseState(raw["state"])
         except ValueError:
@@ -173,6 +175,7 @@ def parse_queue(raw: dict[str, str]) -> QueueRequest:
         after=after or None,
         assignee=raw["assignee"] or None,
         q=raw["q"] or None,
+        open_only=raw["state"] == queries.OPEN,
     )
     return QueueRequest(raw, filters, errors)
 

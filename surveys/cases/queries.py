@@ -121,9 +121,11 @@ class QueueFilters:
     # 承办人: "me" (the signed-in account), "none" (未分配) or a username.
     assignee: str | None = None
     q: str | None = None  # 办件编号, case number, 事项 or text (cases.search_condition)
+    open_only: bool = False  # 在办: every case not 已关闭 (the state filter's "open")
 
 
 ME = "me"
+OPEN = "open"  # the state filter's value for 在办 (every case not 已关闭)
 UNASSIGNED = "none"
 
 
@@ -311,6 +313,7 @@ async def queue_where(
         assignee_id=assignee_id,
         unassigned=filters.assignee == UNASSIGNED,
         search=filters.q,
+        open_only=filters.open_only,
     )
     return QueueWhere(cases.filter_conditions(actor, where))
 

@@ -478,6 +478,7 @@ class CaseFilter:
     assignee_id: int | None = None  # only this 承办人's cases
     unassigned: bool = False  # only cases without a 承办人
     search: str | None = None  # 办件编号, case number, 事项 or text (search_condition)
+    open_only: bool = False  # 在办: every case not 已关闭
 
 
 async def list_cases(
@@ -503,8 +504,7 @@ def filter_conditions(actor: Actor, where: CaseFilter) -> list[ColumnElement[boo
     units = actor.unit_filter(where.unit_id)
     if units is not None:
         found.append(col(FollowUpCase.unit_id).in_(units))
-    if where.state is not None:
-        found.append(col(FollowUpCase.state) == where.state.value)
+    found.extend(_state_conditions(where))
     if where.opened_from is not None:
         found.append(col(FollowUpCase.opened_at) >= _day_start(where.opened_from))
     if where.opened_to is not None:
@@ -520,6 +520,15 @@ def filter_conditions(actor: Actor, where: CaseFilter) -> list[ColumnElement[boo
     if where.search and where.search.strip():
         found.append(search_condition(where.search))
     return found
+
+
+def _state_conditions(where: CaseFilter) -> list[ColumnElement[bool]]:
+    """One state, or 在办 (every state but 已关闭), or any."""
+    if where.state is not None:
+        return [col(FollowUpCase.state) == where.state.value]
+    if where.open_only:
+        return [col(FollowUpCase.state) != S.closed.value]
+    return []
 
 
 _CASE_NUMBER = re.compile(r"#?\s*([1-9][0-9]{0,11})")

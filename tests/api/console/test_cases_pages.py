@@ -207,6 +207,23 @@ class TestQueue:
         assert await shown(f"unit={OTHER_UNIT}") == {other}
         assert await shown(f"unit={OWN_UNIT}&overdue=yes") == {late}
 
+    async def test_in_progress_leaves_out_closed_cases_only(
+        self, supervisor: Browser, sessionmaker: SessionMaker
+    ) -> None:
+        waiting = await make_case(sessionmaker)
+        replied = await make_case(sessionmaker, state=S.replied)
+        closed = await make_case(sessionmaker, state=S.closed)
+
+        page = await supervisor.get("/console/cases?state=open")
+        assert page.status_code == 200, page.text
+        assert case_links(page.text) == {waiting, replied}
+        assert 'value="open" selected' in page.text
+        every = await supervisor.get("/console/cases")
+        assert case_links(every.text) == {waiting, replied, closed}
+        # The nav opens the cases in progress; the 台账 link carries the filter.
+        assert 'href="/console/cases?state=open"' in every.text
+        assert "/console/cases/ledger.csv?state=open" in page.text
+
     async def test_filters_by_opening_date(
         self, staff: Browser, sessionmaker: SessionMaker
     ) -> None:
