@@ -7,12 +7,14 @@ Screenshots go to test-output/screenshots/case-work-*.png.
 
 from __future__ import annotations
 
+import io
 import re
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from openpyxl import load_workbook  # type: ignore[import-untyped]
 from playwright.async_api import Page, expect
 
 from tests.browser.conftest import MinyiWeb, Shot
@@ -60,6 +62,52 @@ async def _case_with_number(minyi_web: MinyiWeb, tmp_path: Path) -> int:
     return int(rows[0][0])
 
 
+async def _ledger_ids(page: Page) -> list[int]:
+    """The case numbers of the 台账 the queue's XLSX link downloads, read with openpyxl."""
+    async with page.expect_download() as waiting:
+        await page.click("a.ledger-xlsx")
+    download = await waiting.value
+    assert download.suggested_filename.endswith(".xlsx"), download.suggested_filename
+    path = await download.path()
+    sheet = load_workbook(io.BytesIO(path.read_bytes()), read_only=True)["差评台账"]
+    header, *rows = [list(row) for row in sheet.iter_rows(values_only=True)]
+    assert header[0] == "案件编号"
+    return [int(row[0]) for row in rows]
+
+
+async def _queue_ids(page: Page) -> list[int]:
+    links = page.locator("table.cases tbody tr.case-row td:first-child a")
+    return [int(text) for text in await links.all_inner_texts()]
+
+
+async def test_the_ledger_download_matches_the_queue(
+    page: Page, minyi_web: MinyiWeb, tmp_path: Path
+) -> None:
+    """Every filtered queue's 台账 lists the same cases in the same order (one page here)."""
+    now = datetime.now(SHANGHAI).replace(microsecond=0)
+    ratings = tmp_path / "ledger.csv"
+    rows = [
+        f"LEDGER-{n},{unit},{level},4,{(now - timedelta(days=days)).isoformat()},不动产登记,"
+        "材料要求,,false"
+        for n, (unit, level, days) in enumerate(
+            [("spj", "dissatisfied", 1), ("spj", "very_dissatisfied", 20),
+             ("jiuyuan", "dissatisfied", 2), ("jiuyuan", "dissatisfied", 30)]
+        )
+    ]  # fmt: skip
+    header = "source_id,unit,level,channel,rated_at,item_name,reasons,comment,contact_ok"
+    ratings.write_text("\n".join([header, *rows]) + "\n", "utf-8")
+    await minyi_web.cli("--as", "admin", "import", "ratings", str(ratings))
+    boss = await _account(
+        minyi_web, "qian-ledger", "supervisor", "--unit", "spj", "--unit", "jiuyuan"
+    )
+    await _sign_in(page, "qian-ledger", boss)
+    for query in ("state=open", "unit=spj", "overdue=yes", "assignee=none", ""):
+        await page.goto(f"/console/cases?{query}&limit=200")
+        shown = await _queue_ids(page)
+        assert await _ledger_ids(page) == shown, query
+    assert shown, "the supervisor's queue is empty: nothing was compared"
+
+
 async def test_find_by_service_number_assign_and_work_to_replied(
     page: Page, minyi_web: MinyiWeb, shot: Shot, tmp_path: Path
 ) -> None:
@@ -81,6 +129,7 @@ async def test_find_by_service_number_assign_and_work_to_replied(
         "href", re.compile(r"/console/cases/ledger\.xlsx\?q=")
     )
     await shot(page, "case-work-search")
+    assert await _ledger_ids(page) == [case_id]
     await rows.first.locator(f"a[href='/console/cases/{case_id}']").click()
     await expect(page).to_have_url(re.compile(rf"/console/cases/{case_id}$"))
     await expect(page.locator("dd.case-no")).to_have_text(SERVICE_NUMBER)
