@@ -69,6 +69,10 @@ def import_ratings(
         f"{len(result.created)} rating(s) imported, {len(result.duplicates)} already imported "
         f"(skipped), {len(received.opened)} 差评 follow-up case(s) opened"
     )
+    if result.header_row > 1:
+        t = Translator()
+        typer.echo(t(N_("ratingsimport.header_row"), row=result.header_row,
+                     above=result.header_row - 1))  # fmt: skip
 
 
 def _ratings_limits(max_rows: int | None, max_mb: int | None) -> TableLimits:

@@ -383,5 +383,6 @@ async def imports_upload(
         "created": len(received.result.created),
         "duplicates": len(received.result.duplicates),
         "opened": len(received.opened),
+        "header_row": received.result.header_row,
     }
     return _imports_page(request, actor, filename=name, counts=counts)

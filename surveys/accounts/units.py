@@ -12,19 +12,24 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from surveys.accounts.models import Unit, UnitKind
 from surveys.core.exceptions import InvalidFile, UnknownUnit
+from surveys.core.i18n import N_, Translator
 
 REQUIRED_COLUMNS = ("code", "name", "kind")
 UNIT_CODE = re.compile(r"^[A-Za-z0-9-]{1,32}$")
 TRUE_WORDS = {"", "1", "true", "yes", "y", "是"}
 FALSE_WORDS = {"0", "false", "no", "n", "否"}
+SHOWN_CHARS = 40  # a value quoted in a problem is cut there
 
 
 def parse_units_csv(text: str, *, source: str) -> list[Unit]:
-    """Validate every row; raise :class:`InvalidFile` listing each bad row and column."""
+    """Validate every row; raise :class:`InvalidFile` listing each bad row and column, each
+    problem a Chinese sentence (``第 3 行 kind 列：…``)."""
+    t = Translator()
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
-        raise InvalidFile(source, [f"line 1: missing column(s) {', '.join(missing)}"])
+        problem = t(N_("unitsimport.missing_columns"), columns="、".join(missing))
+        raise InvalidFile(source, [t(N_("unitsimport.where.row"), row=1, problem=problem)])
     units: list[Unit] = []
     problems: list[str] = []
     seen: set[str] = set()
@@ -34,7 +39,7 @@ def parse_units_csv(text: str, *, source: str) -> list[Unit]:
         if unit is not None:
             units.append(unit)
     if not units and not problems:
-        problems.append("the file has no unit rows")
+        problems.append(t(N_("unitsimport.no_rows"), file=source))
     if problems:
         raise InvalidFile(source, problems)
     return units
@@ -45,23 +50,32 @@ def _parse_row(row: dict[str, str], line: int, seen: set[str]) -> tuple[Unit | N
     name = (row.get("name") or "").strip()
     kind = (row.get("kind") or "").strip()
     active = (row.get("active") or "").strip().lower()
-    problems = []
+    t = Translator()
+    found: list[tuple[str, str]] = []  # (column, problem)
     if not UNIT_CODE.match(code):
-        problems.append(f"line {line}, column code: {code!r} must be 1-32 of A-Z a-z 0-9 -")
+        found.append(("code", t(N_("unitsimport.bad_code"), code=_shown(code))))
     elif code in seen:
-        problems.append(f"line {line}, column code: {code!r} appears twice")
+        found.append(("code", t(N_("unitsimport.code_twice"), code=code)))
     if not name:
-        problems.append(f"line {line}, column name: empty")
+        found.append(("name", t(N_("unitsimport.no_name"))))
     if kind not in {k.value for k in UnitKind}:
-        allowed = " / ".join(k.value for k in UnitKind)
-        problems.append(f"line {line}, column kind: {kind!r} is not one of {allowed}")
+        allowed = "、".join(k.value for k in UnitKind)
+        found.append(("kind", t(N_("unitsimport.bad_kind"), kind=_shown(kind), kinds=allowed)))
     if active not in TRUE_WORDS | FALSE_WORDS:
-        problems.append(f"line {line}, column active: {active!r} is not yes/no")
+        found.append(("active", t(N_("unitsimport.bad_active"), active=_shown(active))))
+    problems = [
+        t(N_("unitsimport.where.cell"), row=line, column=column, problem=problem)
+        for column, problem in found
+    ]
     seen.add(code)
     if problems:
         return None, problems
     unit = Unit(code=code, name=name, kind=UnitKind(kind), active=active in TRUE_WORDS)
     return unit, []
+
+
+def _shown(value: str) -> str:
+    return value if len(value) <= SHOWN_CHARS else value[:SHOWN_CHARS] + "…"
 
 
 async def upsert_units(*, session: AsyncSession, units: Sequence[Unit]) -> tuple[int, int]:

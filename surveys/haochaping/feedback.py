@@ -16,6 +16,7 @@ from surveys.accounts.models import Unit
 from surveys.cases import service as cases
 from surveys.cases import workdays
 from surveys.cases.models import FollowUpCase
+from surveys.core.i18n import N_, Translator
 from surveys.core.table_files import TableLimits
 from surveys.haochaping import imports, ratings
 from surveys.haochaping.models import RatingSource
@@ -50,13 +51,12 @@ async def receive_ratings(
         allowed = (
             await session.exec(select(Unit.code).where(col(Unit.id).in_(actor.units)))
         ).all()
+        t = Translator()
         for index, item in enumerate(items):
             if item is not None and item.unit not in allowed:
-                errors.append(
-                    RowError(
-                        index, "unit", f"this token may only rate {', '.join(sorted(allowed))}"
-                    )
-                )
+                units = "、".join(sorted(allowed))
+                problem = t(N_("ratingsimport.row.token_units"), units=units)
+                errors.append(RowError(index, "unit", problem))
                 items[index] = None
     result = await ratings.ingest(
         session=session, items=items, source=source, tz=tz, now=now, grace_days=grace_days

@@ -1,7 +1,9 @@
 """好差评 ratings from a CSV or XLSX file: a whole file is stored, or nothing.
 
-Every problem is named as ``line N, column C: message``, where N is the spreadsheet row
-(the header is line 1), so the office can fix the file and import it again.
+Every problem is one Chinese sentence from the catalogue naming the spreadsheet row and
+column (``第 N 行 level 列：…``; file-wide ones name the file), so the office can fix the
+file and import it again. The header is found among the first rows (a title may stand above
+it, :func:`surveys.core.table_files.find_header`); :attr:`Imported.header_row` says where.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from hashlib import blake2b
-from itertools import accumulate, islice
+from itertools import accumulate, chain, islice
 from pathlib import Path
 from typing import Any, overload
 from zoneinfo import ZoneInfo
@@ -53,6 +56,8 @@ FLAGS = ("contact_ok", "is_default")
 CHINESE_FLAGS = {"是": "true", "否": "false"}
 
 LEVEL_COLUMNS = ("level", "level_scale")
+LEVEL_CODES = frozenset(level.value for level in Level)
+SHOWN_CHARS = 40  # a value quoted in a problem is cut there
 
 # A ratings file: up to 200,000 rows of at most 50 columns (the header names 15), 64 MB;
 # over that it is refused before it is read, or at the first row past the limit
@@ -191,12 +196,15 @@ def _microseconds(moment: datetime) -> int:
 class Imported:
     """What a file import stored: every rating, the source ids skipped as already imported,
     and (when it opened them) the ids of the 差评 follow-up cases. ``errors`` is always
-    empty: a file with a problem raises :class:`InvalidFile` and stores nothing."""
+    empty: a file with a problem raises :class:`InvalidFile` and stores nothing.
+    ``header_row`` is the spreadsheet row the header was found on (rows above it, such as a
+    title, are not imported)."""
 
     created: CreatedRatings = field(default_factory=CreatedRatings)
     duplicates: TextColumn = field(default_factory=TextColumn)
     errors: list[ratings.RowError] = field(default_factory=list)
     opened: array[int] = field(default_factory=lambda: array("q"))
+    header_row: int = 1
 
 
 @dataclass
@@ -224,7 +232,7 @@ def read_ratings_file(
     finally:
         read.close()
     if not lines:
-        raise InvalidFile(source, ["the file has no rating rows"])
+        raise InvalidFile(source, [_no_rows(source, read.header_row)])
     problems = [_where(line.number, c, m) for line in lines for c, m in line.problems]
     if problems:
         raise InvalidFile(source, problems)
@@ -259,6 +267,7 @@ async def import_ratings(
         session=session, source=RatingSource.file, unit_ids=[pk(u) for u in units.values()]
     )
     lines = await asyncio.to_thread(_read_lines, path, source, tz, limits)
+    run.imported.header_row = lines.header_row
     savepoint = await session.begin_nested()
     # The next chunk is read and validated in a worker thread while this one is stored:
     # SQLite and psycopg leave the interpreter lock while the database works.
@@ -364,7 +373,7 @@ class _Run:
 
     def finish(self) -> None:
         if not self.rows:
-            raise InvalidFile(self.source, ["the file has no rating rows"])
+            raise InvalidFile(self.source, [_no_rows(self.source, self.imported.header_row)])
         if not self.problems:
             return
         if self.unlisted:
@@ -392,8 +401,26 @@ def _validate(
     return valid, found
 
 
+@cache
+def _translator() -> Translator:
+    return Translator()
+
+
 def _where(line: int, column: str, message: str) -> str:
-    return f"line {line}, column {column}: {message}" if column else f"line {line}: {message}"
+    t = _translator()
+    if column:
+        return t(N_("ratingsimport.where.cell"), row=line, column=column, problem=message)
+    return t(N_("ratingsimport.where.row"), row=line, problem=message)
+
+
+def _shown(value: object) -> str:
+    text = str(value)
+    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + "…"
+
+
+def _no_rows(source: str, header_row: int) -> str:
+    t = _translator()
+    return t(N_("ratingsimport.no_rows"), file=table_files.file_name(source), row=header_row)
 
 
 def _column(loc: str) -> str:
@@ -413,7 +440,8 @@ def _repeated_source_ids(lines: Sequence[_Line], first: FirstLines) -> list[_Pro
             continue  # refused by validation, which names the missing value
         earlier = first.first(repr((unit, source_id)), line.number)
         if earlier is not None:
-            message = f"{source_id!r} is also on line {earlier}"
+            t = _translator()
+            message = t(N_("ratingsimport.repeated"), source_id=_shown(source_id), line=earlier)
             found.append((line.number, "source_id", message))
     return found
 
@@ -470,10 +498,13 @@ def _key_part(value: object) -> object:
 
 
 class _Lines:
-    """The data lines of a file as they are read (blank lines skipped, numbers kept)."""
+    """The data lines of a file as they are read (blank lines skipped, numbers kept), and
+    the spreadsheet row of its header."""
 
-    def __init__(self, table: table_files.TableRows[Cell], lines: Iterator[_Line]) -> None:
-        self._table, self._lines = table, lines
+    def __init__(
+        self, table: table_files.TableRows[Cell], lines: Iterator[_Line], header_row: int
+    ) -> None:
+        self._table, self._lines, self.header_row = table, lines, header_row
         self.fraction, self.close = table.fraction, table.close
 
     def __iter__(self) -> Iterator[_Line]:
@@ -485,21 +516,38 @@ def _read_lines(
 ) -> _Lines:
     table = _read_table(path, source, limits)
     try:
-        first = next(table, None)
-        if first is None:
-            raise InvalidFile(source, ["the file is empty"])
-        header = [str(cell).strip() for cell in first]
+        # The rows the header is looked for in: a title or a note may stand above it.
+        top = list(islice(table, table_files.HEADER_SCAN))
+        header = _header(source, top)
         _check_header(source, header)
     except BaseException:
         table.close()
         raise
-    return _Lines(table, _data_lines(table, header, tz))
+    rows = chain(top[header.row :], table)
+    return _Lines(table, _data_lines(rows, header.names, header.row + 1, tz), header.row)
+
+
+def _header(source: str, top: Sequence[Sequence[Cell]]) -> table_files.Header:
+    """The first row naming two of :data:`COLUMNS`; else the first filled row (its problems
+    are named); a file with no filled row is refused."""
+    header = table_files.find_header(top, COLUMNS)
+    if header is not None:
+        return header
+    filled = [n for n, cells in enumerate(top) if any(cell != "" for cell in cells)]
+    if filled:
+        names = [table_files.header_name(cell) for cell in top[filled[0]]]
+        return table_files.Header(names, filled[0] + 1, filled[0] + 1)
+    t, name = _translator(), table_files.file_name(source)
+    if len(top) < table_files.HEADER_SCAN:
+        raise InvalidFile(source, [t(N_("ratingsimport.empty"), file=name)])
+    problem = t(N_("ratingsimport.no_header"), file=name, rows=table_files.HEADER_SCAN)
+    raise InvalidFile(source, [problem])
 
 
 def _data_lines(
-    table: Iterable[Sequence[Cell]], header: Sequence[str], tz: ZoneInfo | None
+    table: Iterable[Sequence[Cell]], header: Sequence[str], start: int, tz: ZoneInfo | None
 ) -> Iterator[_Line]:
-    for number, cells in enumerate(table, start=2):
+    for number, cells in enumerate(table, start=start):
         if all(cell == "" for cell in cells):
             continue
         yield _line(number, header, cells, tz)
@@ -513,23 +561,28 @@ def _read_table(
         return table_files.iter_csv(source, path, limits)  # type: ignore[return-value]
     if suffix == ".xlsx":
         return table_files.iter_xlsx(source, path, limits)
-    raise InvalidFile(source, [f"{suffix or 'no extension'}: only .csv and .xlsx are read"])
+    t = _translator()
+    shown = suffix or t(N_("ratingsimport.no_suffix"))
+    problem = t(N_("import.table.file_type"), file=table_files.file_name(source), suffix=shown)
+    raise InvalidFile(source, [problem])
 
 
-def _check_header(source: str, header: Sequence[str]) -> None:
-    named = [name for name in header if name]
+def _check_header(source: str, header: table_files.Header) -> None:
+    t = _translator()
+    named = [name for name in header.names if name]
     problems = []
-    unknown = [name for name in named if name not in COLUMNS]
+    unknown = [_shown(name) for name in named if name not in COLUMNS]
     if unknown:
-        problems.append(f"line 1: unknown column(s) {', '.join(unknown)}")
+        problems.append(t(N_("ratingsimport.unknown_columns"), columns="、".join(unknown),
+                          known="、".join(COLUMNS)))  # fmt: skip
     missing = [name for name in REQUIRED if name not in named]
     if missing:
-        problems.append(f"line 1: missing column(s) {', '.join(missing)}")
+        problems.append(t(N_("ratingsimport.missing_columns"), columns="、".join(missing)))
     twice = sorted({name for name in named if named.count(name) > 1})
     if twice:
-        problems.append(f"line 1: column(s) {', '.join(twice)} appear twice")
+        problems.append(t(N_("ratingsimport.columns_twice"), columns="、".join(twice)))
     if problems:
-        raise InvalidFile(source, problems)
+        raise InvalidFile(source, [_where(header.row, "", problem) for problem in problems])
 
 
 # One row ------------------------------------------------------------------------------
@@ -538,7 +591,9 @@ def _check_header(source: str, header: Sequence[str]) -> None:
 def _line(number: int, header: Sequence[str], cells: Sequence[Cell], tz: ZoneInfo | None) -> _Line:
     line = _Line(number, {})
     if len(cells) > len(header) and any(cell != "" for cell in cells[len(header) :]):
-        line.problems.append(("", f"{len(cells)} cells, but the header names {len(header)}"))
+        t = _translator()
+        problem = t(N_("ratingsimport.extra_cells"), cells=len(cells), columns=len(header))
+        line.problems.append(("", problem))
     values = {name: cell for name, cell in zip(header, cells, strict=False) if name and cell != ""}
     scale = str(values.pop("level_scale", "")).strip().lower()
     for name, value in values.items():
@@ -557,20 +612,28 @@ def _line(number: int, header: Sequence[str], cells: Sequence[Cell], tz: ZoneInf
 
 
 def _convert_level(line: _Line, level: str, scale: str) -> None:
+    t = _translator()
     if scale:
         _convert_number(line, level, scale)
     elif level in LEVEL_LABELS:
         line.row["level"] = LEVEL_LABELS[level].value
     elif level in LEVEL_NUMBERS:
-        hint = "gbt39046 (1 = 非常满意) or interface (1 = 非常不满意)"
-        line.problems.append(("level", f"{level!r} is a number: add a column level_scale, {hint}"))
+        line.problems.append(("level", t(N_("ratingsimport.level_number"), level=level)))
+    elif level.strip() not in LEVEL_CODES:
+        problem = t(N_("ratingsimport.unknown_level"), level=_shown(level),
+                    labels="、".join(LEVEL_LABELS))  # fmt: skip
+        line.problems.append(("level", problem))
 
 
 def _convert_number(line: _Line, level: str, scale: str) -> None:
+    t = _translator()
     if scale not in SCALES:
-        line.problems.append(("level_scale", f"{scale!r} is not one of {', '.join(SCALES)}"))
+        problem = t(N_("ratingsimport.unknown_scale"), scale=_shown(scale),
+                    scales="、".join(SCALES))  # fmt: skip
+        line.problems.append(("level_scale", problem))
         return
     if level not in LEVEL_NUMBERS:
-        line.problems.append(("level", f"{level!r} is not a number 1-5 of the {scale} scale"))
+        problem = t(N_("ratingsimport.level_not_in_scale"), level=_shown(level), scale=scale)
+        line.problems.append(("level", problem))
         return
     line.row["level"] = SCALES[scale](int(level)).value

@@ -6,11 +6,14 @@ import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from annotated_types import Ge, Le
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -18,6 +21,7 @@ from surveys.accounts.access import Actor, Perm
 from surveys.accounts.models import Unit
 from surveys.core.clock import as_utc
 from surveys.core.exceptions import BadCursor
+from surveys.core.i18n import N_, Translator
 from surveys.core.masking import mask_text
 from surveys.core.models import pk
 from surveys.core.periods import half_year
@@ -88,7 +92,8 @@ class RatingIn(BaseModel):
     @classmethod
     def _aware(cls, value: datetime) -> datetime:
         if value.tzinfo is None:
-            raise ValueError("rated_at needs a time zone offset, e.g. 2026-11-23T10:00:00+08:00")
+            t = _translator()
+            raise ValueError(t(N_("ratingsimport.value.no_offset")))
         return value
 
 
@@ -96,7 +101,64 @@ class RatingIn(BaseModel):
 class RowError:
     row: int  # 0-based position in the batch; files report their line numbers
     field: str
-    message: str
+    message: str  # a Chinese sentence from the catalogue (staff and integrators read it)
+
+
+@cache
+def _translator() -> Translator:
+    return Translator()
+
+
+# Pydantic's own words (English) by error type: what the value should be, in the catalogue's.
+_VALUE_PROBLEMS = {
+    "missing": N_("ratingsimport.value.missing"),
+    "string_too_short": N_("ratingsimport.value.empty"),
+    "string_too_long": N_("ratingsimport.value.too_long"),
+    "too_long": N_("ratingsimport.value.too_many"),
+    "string_type": N_("ratingsimport.value.not_text"),
+    "list_type": N_("ratingsimport.value.not_list"),
+    "extra_forbidden": N_("ratingsimport.value.unknown_field"),
+    "enum": N_("ratingsimport.value.not_level"),
+    "bool_parsing": N_("ratingsimport.value.not_yes_no"),
+    "bool_type": N_("ratingsimport.value.not_yes_no"),
+    "int_parsing": N_("ratingsimport.value.not_in_range"),
+    "int_type": N_("ratingsimport.value.not_in_range"),
+    "int_from_float": N_("ratingsimport.value.not_in_range"),
+    "greater_than_equal": N_("ratingsimport.value.not_in_range"),
+    "less_than_equal": N_("ratingsimport.value.not_in_range"),
+    "datetime_parsing": N_("ratingsimport.value.not_time"),
+    "datetime_from_date_parsing": N_("ratingsimport.value.not_time"),
+    "datetime_type": N_("ratingsimport.value.not_time"),
+}
+SHOWN_CHARS = 40  # a value quoted in a problem is cut there
+
+
+def _bounds(name: str) -> tuple[object, object]:
+    info = RatingIn.model_fields.get(name)
+    metadata = info.metadata if info is not None else []
+    low = next((m.ge for m in metadata if isinstance(m, Ge)), "")
+    high = next((m.le for m in metadata if isinstance(m, Le)), "")
+    return low, high
+
+
+def value_problem(error: ErrorDetails) -> str:
+    """One validation error of a rating as a Chinese sentence (what the value should be)."""
+    t = _translator()
+    if error["type"] == "value_error":  # our own validators: already a catalogue sentence
+        return str(error.get("ctx", {}).get("error", ""))
+    key = _VALUE_PROBLEMS.get(error["type"])
+    if key is None:
+        return t(N_("ratingsimport.value.invalid"))
+    value = str(error.get("input", ""))
+    low, high = _bounds(str(error["loc"][0]) if error["loc"] else "")
+    return t(
+        key,
+        value=value if len(value) <= SHOWN_CHARS else value[:SHOWN_CHARS] + "…",
+        max=error.get("ctx", {}).get("max_length", ""),
+        low=low,
+        high=high,
+        levels="、".join(level.value for level in Level),
+    )
 
 
 @dataclass
@@ -119,9 +181,7 @@ def validate_rows(
             parsed.append(None)
             for err in exc.errors():
                 where = ".".join(str(p) for p in err["loc"]) or "(row)"
-                errors.append(
-                    RowError(index, where, str(err["msg"]).removeprefix("Value error, "))
-                )
+                errors.append(RowError(index, where, value_problem(err)))
     return parsed, errors
 
 
@@ -342,7 +402,7 @@ async def _events(session: AsyncSession, keys: Sequence[_Key]) -> dict[_Key, Ser
 
 
 def _unknown_unit(item: RatingIn) -> tuple[str, str]:
-    return "unit", f"unknown unit {item.unit!r}"
+    return "unit", _translator()(N_("ratingsimport.row.unknown_unit"), code=item.unit)
 
 
 def _problem(
@@ -354,20 +414,23 @@ def _problem(
     grace_days: int,
 ) -> tuple[str, str] | None:
     today, now = clock
+    t = _translator()
     if not unit.active:
         return _unknown_unit(item)
     _, _, last_day = half_year(item.rated_at.astimezone(tz).date())
     closes_on = last_day + timedelta(days=grace_days)
     if today > closes_on:
-        return "rated_at", f"period {period_of(item.rated_at, tz)} closed on {closes_on}"
+        period = period_of(item.rated_at, tz)
+        return "rated_at", t(N_("ratingsimport.row.period_closed"), period=period,
+                             closes_on=closes_on)  # fmt: skip
     if item.rated_at > now + FUTURE_SLACK:
-        return "rated_at", "rated_at is in the future"
+        return "rated_at", t(N_("ratingsimport.row.future"))
     if item.case_no is None:
         return None
     # Looked up within the rating's unit only: another unit's 办件 is as unknown as a
     # missing one, so the answer never tells that it exists or whose it is.
     if (pk(unit), item.case_no) not in events:
-        return "case_no", f"unknown 办件 {item.case_no!r}"
+        return "case_no", t(N_("ratingsimport.row.unknown_case"), case_no=item.case_no)
     return None
 
 

@@ -296,8 +296,8 @@ class TestUnitsLoad:
         assert result.returncode == 2
         found = problems(result.stderr)
         assert len(found) == 2, found
-        assert found[0].startswith("line 3, column kind: '省直部门' is not one of")
-        assert found[1] == "line 4, column code: 'newunit' appears twice"
+        assert found[0].startswith("第 3 行 kind 列：“省直部门”不是单位类别")
+        assert found[1] == "第 4 行 code 列：单位编码“newunit”重复，前面的行已有该编码。"
         assert "Nothing was stored." in result.stderr
         assert minyi.count("unit") == 35
         assert "newunit" not in minyi.unit_codes()

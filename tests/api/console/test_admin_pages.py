@@ -256,7 +256,7 @@ class TestUnits:
         files = {"file": ("units.csv", BAD_UNITS.encode(), "text/csv")}
         response = await admin.post("/console/units", files=files)
         assert response.status_code == 422
-        assert "line 3, column kind: &#39;省直部门&#39; is not one of" in response.text
+        assert "第 3 行 kind 列：“省直部门”不是单位类别" in response.text
         assert "units.csv 中发现 1 处问题" in response.text
         assert await count(sessionmaker, Unit) == before
         async with sessionmaker() as session:
@@ -313,8 +313,8 @@ class TestImports:
             "/console/imports", files={"file": ("ratings.csv", data, "text/csv")}
         )
         assert response.status_code == 422
-        assert "line 3, column unit" in response.text
-        assert "line 4, column level" in response.text
+        assert "第 3 行 unit 列：没有编码为“nowhere”的在用单位。" in response.text
+        assert "第 4 行 level 列：“很好”不是满意度等级" in response.text
         assert "F-1" not in response.text.split("<ol>")[1].split("</ol>")[0]
         assert await count(sessionmaker, Rating) == 0
         assert not [a for _, a, _ in await events(sessionmaker) if a == "import.ratings"]

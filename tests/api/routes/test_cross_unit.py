@@ -134,7 +134,9 @@ class TestRatingsNamingACaseNo:
             {
                 "created": [],
                 "duplicates": [],
-                "errors": [{"row": 0, "field": "case_no", "message": "unknown 办件 'BJ-1'"}],
+                "errors": [
+                    {"row": 0, "field": "case_no", "message": "该单位没有办件编号为“BJ-1”的办件。"}
+                ],
                 "cases_opened": 0,
             },
         )

@@ -57,37 +57,39 @@ class TestParseUnitsCsv:
     def test_missing_column_is_named_on_line_1(self) -> None:
         problems = problems_of("code,name\nkundulun,昆都仑区\n")
 
-        assert problems == ["line 1: missing column(s) kind"]
+        assert problems == ["第 1 行：表头缺少必填列：kind。"]
 
     def test_bad_kind_names_line_and_column(self) -> None:
         problems = problems_of(HEADER + "kundulun,昆都仑区,旗县区,yes\nqingshan,青山区,街道,yes\n")
 
         assert len(problems) == 1
-        assert problems[0].startswith("line 3, column kind: '街道'")
+        assert problems[0].startswith("第 3 行 kind 列：“街道”不是单位类别，应为 旗县区、")
 
     def test_duplicate_code_names_the_second_line(self) -> None:
         problems = problems_of(
             HEADER + "kundulun,昆都仑区,旗县区,yes\nkundulun,青山区,旗县区,yes\n"
         )
 
-        assert problems == ["line 3, column code: 'kundulun' appears twice"]
+        assert problems == ["第 3 行 code 列：单位编码“kundulun”重复，前面的行已有该编码。"]
 
     @pytest.mark.parametrize("code", ["坤都仑", "a b", "x" * 33, "a_b", ""])
     def test_bad_code_names_line_and_column(self, code: str) -> None:
         problems = problems_of(HEADER + f"{code},昆都仑区,旗县区,yes\n")
 
         assert len(problems) == 1
-        assert problems[0].startswith("line 2, column code: ")
+        assert problems[0].startswith(f"第 2 行 code 列：单位编码“{code}”不符合要求")
 
     def test_empty_name_names_line_and_column(self) -> None:
         problems = problems_of(HEADER + "kundulun,  ,旗县区,yes\n")
 
-        assert problems == ["line 2, column name: empty"]
+        assert problems == ["第 2 行 name 列：单位名称未填写。"]
 
     def test_bad_active_value_names_line_and_column(self) -> None:
         problems = problems_of(HEADER + "kundulun,昆都仑区,旗县区,maybe\n")
 
-        assert problems == ["line 2, column active: 'maybe' is not yes/no"]
+        assert problems == [
+            "第 2 行 active 列：“maybe”不是“是”或“否”（也可写 yes/no、1/0，留空为在用）。"
+        ]
 
     def test_every_problem_is_listed_at_once(self) -> None:
         text = (
@@ -100,16 +102,17 @@ class TestParseUnitsCsv:
 
         problems = problems_of(text)
 
-        assert [p.split(":")[0] for p in problems] == [
-            "line 3, column code",
-            "line 4, column name",
-            "line 5, column code",
-            "line 5, column kind",
-            "line 5, column active",
+        assert [p.split("：")[0] for p in problems] == [
+            "第 3 行 code 列",
+            "第 4 行 name 列",
+            "第 5 行 code 列",
+            "第 5 行 kind 列",
+            "第 5 行 active 列",
         ]
 
     def test_a_file_without_rows_is_refused(self) -> None:
-        assert problems_of(HEADER) == ["the file has no unit rows"]
+        [problem] = problems_of(HEADER)
+        assert problem.endswith(" 只有表头，下面没有单位数据行。")
 
 
 class TestUpsertUnits:

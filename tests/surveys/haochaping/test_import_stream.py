@@ -220,8 +220,7 @@ class TestAllOrNothing:
                 await streamed(session, write(tmp_path, bad))
 
         assert caught.value.problems == [
-            "line 17, column rated_at: "
-            "rated_at needs a time zone offset, e.g. 2026-11-23T10:00:00+08:00"
+            "第 17 行 rated_at 列：时间缺少时区，请写成 2026-11-23T10:00:00+08:00 这样的格式。"
         ]
         assert (await count(seeded), await count(seeded, FollowUpCase)) == (0, 0)
 
@@ -234,7 +233,7 @@ class TestAllOrNothing:
             with pytest.raises(InvalidFile) as caught:
                 await streamed(session, write(tmp_path, bad))
 
-        assert caught.value.problems == ["line 17, column unit: unknown unit 'nowhere'"]
+        assert caught.value.problems == ["第 17 行 unit 列：没有编码为“nowhere”的在用单位。"]
         assert (await count(seeded), await count(seeded, CaseEvent)) == (0, 0)
 
     async def test_a_source_id_repeated_in_a_later_chunk_is_named_with_its_first_line(
@@ -246,7 +245,10 @@ class TestAllOrNothing:
             async with unit_of_work(seeded) as session:
                 await streamed(session, write(tmp_path, bad))
 
-        assert caught.value.problems == ["line 17, column source_id: 'F-04' is also on line 5"]
+        assert caught.value.problems == [
+            "第 17 行 source_id 列：“F-04”与第 5 行重复："
+            "同一单位的 source_id 在文件中只能出现一次。"
+        ]
         assert await count(seeded) == 0
 
     async def test_problems_of_every_chunk_are_named_in_line_order(
@@ -261,8 +263,9 @@ class TestAllOrNothing:
                 await streamed(session, write(tmp_path, "\n".join(lines) + "\n"))
 
         assert caught.value.problems == [
-            "line 3, column channel: Input should be less than or equal to 7",
-            "line 12, column rated_at: period 2025H2 closed on 2026-01-15",
+            "第 3 行 channel 列：“9”不是 1 至 7 之间的整数。",
+            "第 12 行 rated_at 列："
+            "评价所属的考评期间 2025H2 已于 2026-01-15 截止接收评价，不能再导入。",
         ]
         assert await count(seeded) == 0
 
@@ -277,9 +280,9 @@ class TestAllOrNothing:
                 await streamed(session, write(tmp_path, f"{HEADER}\n{bad}"))
 
         assert caught.value.problems == [
-            "line 2, column unit: unknown unit 'nowhere'",
-            "line 3, column unit: unknown unit 'nowhere'",
-            "line 4, column unit: unknown unit 'nowhere'",
+            "第 2 行 unit 列：没有编码为“nowhere”的在用单位。",
+            "第 3 行 unit 列：没有编码为“nowhere”的在用单位。",
+            "第 4 行 unit 列：没有编码为“nowhere”的在用单位。",
             "另有 4 处问题未列出（只列出前 3 处），请先修改以上问题后重新导入。",
         ]
 
@@ -301,8 +304,8 @@ class TestStreamingReaders:
         # Read 3 bytes at a time, so characters and errors straddle the chunks.
         try:
             expected: object = decode_office_text(data, "f.csv")
-        except InvalidFile as exc:
-            expected = exc.problems
+        except InvalidFile as exc:  # the streaming reader names the file as well
+            expected = [f"f.csv：{problem}" for problem in exc.problems]
         try:
             encoding = table_files.text_encoding("f.csv", data, chunk_bytes=3)
             found: object = data.decode(encoding)

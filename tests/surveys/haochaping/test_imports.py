@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -167,46 +168,58 @@ class TestReadRatingsFile:
         )
 
         assert problems_of(write(tmp_path, text)) == [
-            "line 2, column level: '3' is a number: add a column level_scale, "
-            "gbt39046 (1 = 非常满意) or interface (1 = 非常不满意)",
-            "line 3, column level: '6' is not a number 1-5 of the gbt39046 scale",
-            "line 4, column level: '很好' is not a number 1-5 of the interface scale",
-            "line 5, column level_scale: 'likert' is not one of gbt39046, interface",
-            "line 6, column level: '²' is not a number 1-5 of the gbt39046 scale",
+            "第 2 行 level 列：“3”是数字：请加一列 level_scale，"
+            "填 gbt39046（1 = 非常满意）或 interface（1 = 非常不满意）。",
+            "第 3 行 level 列：“6”不是 gbt39046 量表中 1 至 5 的数字。",
+            "第 4 行 level 列：“很好”不是 interface 量表中 1 至 5 的数字。",
+            "第 5 行 level_scale 列：“likert”不是可用的量表，应填 gbt39046、interface 之一。",
+            "第 6 行 level 列：“²”不是 gbt39046 量表中 1 至 5 的数字。",
         ]
 
     def test_unknown_columns_are_named(self, tmp_path: Path) -> None:
         text = f"{HEADER},nickname,phone\nF-1,kundulun,满意,4,x,,,,张三,138\n"
 
-        assert problems_of(write(tmp_path, text)) == ["line 1: unknown column(s) nickname, phone"]
+        [problem] = problems_of(write(tmp_path, text))
+        assert problem.startswith(
+            "第 1 行：表头有无法识别的列：nickname、phone。可用的列只有 source_id、"
+        )
 
     def test_missing_and_repeated_columns_are_named(self, tmp_path: Path) -> None:
         text = "source_id,unit,level,level\nF-1,kundulun,满意,满意\n"
 
         assert problems_of(write(tmp_path, text)) == [
-            "line 1: missing column(s) channel, rated_at",
-            "line 1: column(s) level appear twice",
+            "第 1 行：表头缺少必填列：channel、rated_at。",
+            "第 1 行：表头中 level 列出现了不止一次，请只保留一列。",
         ]
 
     def test_blank_lines_keep_the_spreadsheet_line_numbers(self, tmp_path: Path) -> None:
         text = "source_id,unit,level,channel,rated_at\n\nA,u,3,1,x\n,,,,\nB,u,4,1,x\n"
 
-        assert [p.split(",")[0] for p in problems_of(write(tmp_path, text))] == [
-            "line 3",
-            "line 5",
+        assert [p.split(" level 列")[0] for p in problems_of(write(tmp_path, text))] == [
+            "第 3 行",
+            "第 5 行",
         ]
 
     def test_a_row_longer_than_the_header_is_named(self, tmp_path: Path) -> None:
         text = "source_id,unit,level,channel,rated_at\nA,u,满意,1,x,extra\n"
 
-        assert problems_of(write(tmp_path, text)) == ["line 2: 6 cells, but the header names 5"]
+        assert problems_of(write(tmp_path, text)) == [
+            "第 2 行：这一行有 6 个单元格，但表头只有 5 列。请删除多余的内容，或在表头补上列名。"
+        ]
 
     @pytest.mark.parametrize(
         ("text", "problem"),
-        [("", "the file is empty"), ("source_id,unit,level,channel,rated_at\n", "no rating rows")],
+        [
+            ("", "ratings.csv 是空文件，没有任何内容。"),
+            ("\n\n", "ratings.csv 是空文件，没有任何内容。"),
+            (
+                "source_id,unit,level,channel,rated_at\n",
+                "ratings.csv 只有表头（第 1 行），下面没有评价数据行。",
+            ),
+        ],
     )
     def test_empty_files(self, tmp_path: Path, text: str, problem: str) -> None:
-        assert problem in problems_of(write(tmp_path, text))[0]
+        assert problems_of(write(tmp_path, text)) == [problem]
 
     def test_a_gbk_file_reads_the_same(self, tmp_path: Path) -> None:
         path = tmp_path / "gbk.csv"
@@ -223,7 +236,10 @@ class TestReadRatingsFile:
     def test_other_file_types_are_refused(self, tmp_path: Path) -> None:
         path = write(tmp_path, GOOD, name="ratings.xls")
 
-        assert problems_of(path) == [".xls: only .csv and .xlsx are read"]
+        assert problems_of(path) == [
+            "ratings.xls：只能导入 .csv 或 .xlsx 文件，这个文件的扩展名是 .xls。"
+            "旧版 .xls 请用 Excel 或 WPS 另存为 .xlsx 后再导入。"
+        ]
 
     def test_a_broken_workbook_is_refused(self, tmp_path: Path) -> None:
         path = write(tmp_path, GOOD, name="ratings.xlsx")
@@ -297,7 +313,9 @@ F-1, kundulun ,不满意,1,2026-03-02T11:00:00+08:00,,,
             async with unit_of_work(seeded) as session:
                 await run(session, write(tmp_path, text))
 
-        assert caught.value.problems == ["line 4, column source_id: 'F-1' is also on line 2"]
+        assert caught.value.problems == [
+            "第 4 行 source_id 列：“F-1”与第 2 行重复：同一单位的 source_id 在文件中只能出现一次。"
+        ]
         async with seeded() as session:
             assert await count(session) == 0
 
@@ -318,16 +336,16 @@ F-7,qingshan,满意,1,2026-03-05T10:00:00+08:00,BJ-1,,
                 await run(session, write(tmp_path, bad, name="bad.csv"), grace_days=15)
 
         assert caught.value.problems == [
-            "line 3, column channel: Input should be less than or equal to 7",
-            "line 3, column rated_at: "
-            "rated_at needs a time zone offset, e.g. 2026-11-23T10:00:00+08:00",
-            "line 4, column unit: unknown unit 'nowhere'",
-            "line 5, column level: Input should be 'very_satisfied', 'satisfied', 'neutral', "
-            "'dissatisfied' or 'very_dissatisfied'",
-            "line 6, column source_id: 'F-1' is also on line 2",
-            "line 7, column contact_ok: "
-            "Input should be a valid boolean, unable to interpret input",
-            "line 8, column case_no: unknown 办件 'BJ-1'",  # kundulun's: not qingshan's
+            "第 3 行 channel 列：“9”不是 1 至 7 之间的整数。",
+            "第 3 行 rated_at 列：时间缺少时区，请写成 2026-11-23T10:00:00+08:00 这样的格式。",
+            "第 4 行 unit 列：没有编码为“nowhere”的在用单位。",
+            "第 5 行 level 列：“很好”不是满意度等级，"
+            "应填 非常满意、满意、基本满意、不满意、非常不满意 之一"
+            "（或 1 至 5 的数字，并加一列 level_scale）。",
+            "第 6 行 source_id 列：“F-1”与第 2 行重复："
+            "同一单位的 source_id 在文件中只能出现一次。",
+            "第 7 行 contact_ok 列：“maybe”不是“是”或“否”（也可写 true 或 false）。",
+            "第 8 行 case_no 列：该单位没有办件编号为“BJ-1”的办件。",  # kundulun's: not qingshan's
         ]
         assert caught.value.source.endswith("bad.csv")
         async with seeded() as session:
@@ -345,7 +363,7 @@ F-7,qingshan,满意,1,2026-03-05T10:00:00+08:00,BJ-1,,
                 )
 
         assert caught.value.source == "三月.csv"
-        assert caught.value.problems == ["line 1: missing column(s) level, channel, rated_at"]
+        assert caught.value.problems == ["第 1 行：表头缺少必填列：level、channel、rated_at。"]
 
     async def test_nothing_is_flushed_before_the_refusal(
         self, session: AsyncSession, tmp_path: Path
@@ -357,7 +375,8 @@ F-7,qingshan,满意,1,2026-03-05T10:00:00+08:00,BJ-1,,
             await run(session, write(tmp_path, bad), grace_days=15)
 
         assert caught.value.problems == [
-            "line 5, column rated_at: period 2025H2 closed on 2026-01-15"
+            "第 5 行 rated_at 列："
+            "评价所属的考评期间 2025H2 已于 2026-01-15 截止接收评价，不能再导入。"
         ]
         assert not session.new
         assert await count(session) == 0
@@ -404,5 +423,118 @@ F-7,qingshan,满意,1,2026-03-05T10:00:00+08:00,BJ-1,,
         with pytest.raises(InvalidFile) as caught:
             await run(session, write(tmp_path, text))
 
-        assert caught.value.problems == ["line 1: unknown column(s) 姓名"]
+        [problem] = caught.value.problems
+        assert problem.startswith("第 1 行：表头有无法识别的列：姓名。")
         assert await count(session) == 0
+
+
+# Words of the English messages these problems replaced; none may come back.
+ENGLISH = re.compile(
+    r"\b(line|column|missing|unknown|file|cells?|header|appears?|twice|only|empty|"
+    r"input|should|valid|number|scale|is|not|of)\b",
+    re.IGNORECASE,
+)
+ROW_PLACE = re.compile(r"^第 \d+ 行( [a-z_]+ 列)?：")
+
+
+def xlsx(path: Path, rows: list[list[object]]) -> Path:
+    import openpyxl
+
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    for row in rows:
+        sheet.append(row)
+    workbook.save(path)
+    return path
+
+
+class TestProblemsInChinese:
+    @pytest.mark.parametrize(
+        ("name", "text", "place"),
+        [
+            ("评价.txt", GOOD, "评价.txt："),
+            ("评价.csv", "", "评价.csv 是空文件"),
+            ("评价.csv", "source_id,unit,level,channel,rated_at\n",
+             "评价.csv 只有表头（第 1 行）"),
+            ("评价.csv", "source_id,unit,level,level,nickname\nA,kundulun,满意,满意,x\n",
+             "第 1 行："),
+            ("评价.csv", f"{HEADER}\nF-1,kundulun,很好,4,2026-03-01T10:00:00+08:00,,,\n",
+             "第 2 行 level 列："),
+            ("评价.csv", f"{HEADER}\nF-1,kundulun,3,4,2026-03-01T10:00:00+08:00,,,\n",
+             "第 2 行 level 列："),
+            ("评价.csv", "source_id,unit,level,level_scale,channel,rated_at\n"
+                         "F-1,kundulun,3,likert,4,2026-03-01T10:00:00+08:00\n",
+             "第 2 行 level_scale 列："),
+            ("评价.csv", GOOD + "F-1,kundulun,满意,4,2026-03-01T10:00:00+08:00,,,\n",
+             "第 5 行 source_id 列：“F-1”与第 2 行重复"),
+            ("评价.csv", f"{HEADER}\nF-1,kundulun,满意,4,2026-03-01T10:00:00+08:00,,,,x,y\n",
+             "第 2 行：这一行有 10 个单元格，但表头只有 8 列"),
+            ("评价.csv", f"{HEADER}\nF-1,nowhere,满意,9,2026-03-01 10:00,,,maybe\n",
+             "第 2 行 channel 列："),
+            ("评价.csv", f"{HEADER}\nF-1,nowhere,满意,4,2026-03-01T10:00:00+08:00,BJ-9,,\n",
+             "第 2 行 unit 列："),
+        ],
+    )  # fmt: skip
+    async def test_every_problem_is_chinese_and_says_where(
+        self, seeded: SessionMaker, tmp_path: Path, name: str, text: str, place: str
+    ) -> None:
+        with pytest.raises(InvalidFile) as caught:
+            async with unit_of_work(seeded) as session:
+                await run(session, write(tmp_path, text, name=name))
+
+        problems = caught.value.problems
+        assert any(problem.startswith(place) for problem in problems), problems
+        for problem in problems:
+            assert not ENGLISH.search(problem), problem
+            assert ROW_PLACE.match(problem) or problem.startswith(name), problem
+        async with seeded() as session:
+            assert await count(session) == 0
+
+    async def test_an_xlsx_title_above_the_header_is_skipped_and_the_header_row_said(
+        self, seeded: SessionMaker, tmp_path: Path
+    ) -> None:
+        path = xlsx(tmp_path / "三月.xlsx", [
+            ["2026 年 3 月好差评数据（昆都仑区）"],
+            [],
+            ["source_id", "unit", "level", "channel", "rated_at（北京时间）"],
+            ["X-1", "kundulun", "满意", 4, naive(2026, 3, 1, 10)],
+            ["X-2", "kundulun", "非常满意", 1, naive(2026, 3, 2, 9)],
+        ])  # fmt: skip
+
+        async with unit_of_work(seeded) as session:
+            result = await run(session, path)
+
+        assert result.header_row == 3
+        assert [(r.source_id, r.rated_at) for r in result.created] == [
+            ("X-1", datetime(2026, 3, 1, 2, tzinfo=UTC)),
+            ("X-2", datetime(2026, 3, 2, 1, tzinfo=UTC)),
+        ]
+
+    async def test_below_a_title_problems_name_the_spreadsheet_rows(
+        self, seeded: SessionMaker, tmp_path: Path
+    ) -> None:
+        path = xlsx(tmp_path / "三月.xlsx", [
+            ["好差评数据"],
+            ["source_id", "unit", "level", "channel", "rated_at", "姓名"],
+            ["X-1", "kundulun", "满意", 4, naive(2026, 3, 1, 10)],
+        ])  # fmt: skip
+
+        with pytest.raises(InvalidFile) as caught:
+            async with unit_of_work(seeded) as session:
+                await run(session, path)
+
+        [problem] = caught.value.problems
+        assert problem.startswith("第 2 行：表头有无法识别的列：姓名。")
+
+    async def test_a_csv_title_row_is_skipped_too(
+        self, seeded: SessionMaker, tmp_path: Path
+    ) -> None:
+        bad = "好差评数据,,,,\n" + GOOD + "F-1,kundulun,满意,4,2026-03-01T10:00:00+08:00,,,\n"
+
+        with pytest.raises(InvalidFile) as caught:
+            async with unit_of_work(seeded) as session:
+                await run(session, write(tmp_path, bad))
+
+        assert caught.value.problems == [
+            "第 6 行 source_id 列：“F-1”与第 3 行重复：同一单位的 source_id 在文件中只能出现一次。"
+        ]

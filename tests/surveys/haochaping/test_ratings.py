@@ -166,19 +166,21 @@ class TestValidateRows:
     @pytest.mark.parametrize(
         ("fields", "field", "message"),
         [
-            ({"source_id": ""}, "source_id", "at least 1 character"),
-            ({"source_id": "x" * 65}, "source_id", "at most 64 characters"),
-            ({"unit": ""}, "unit", "at least 1 character"),
-            ({"level": "good"}, "level", "'very_satisfied', 'satisfied'"),
-            ({"channel": 0}, "channel", "greater than or equal to 1"),
-            ({"channel": 8}, "channel", "less than or equal to 7"),
-            ({"rated_at": "2026-03-01T10:00:00"}, "rated_at", "needs a time zone offset"),
-            ({"rated_at": "yesterday"}, "rated_at", "valid datetime"),
-            ({"round": 3}, "round", "less than or equal to 2"),
-            ({"reasons": ["a"] * 11}, "reasons", "at most 10 items"),
-            ({"comment": "长" * 2001}, "comment", "at most 2000 characters"),
-            ({"contact_ok": "maybe"}, "contact_ok", "valid boolean"),
-            ({"nickname": "张三"}, "nickname", "Extra inputs are not permitted"),
+            ({"source_id": ""}, "source_id", "不能为空。"),
+            ({"source_id": "x" * 65}, "source_id", "超过 64 个字符。"),
+            ({"unit": ""}, "unit", "不能为空。"),
+            ({"level": "good"}, "level", "“good”不是满意度等级，应为 very_satisfied、satisfied、"),
+            ({"channel": 0}, "channel", "“0”不是 1 至 7 之间的整数。"),
+            ({"channel": 8}, "channel", "“8”不是 1 至 7 之间的整数。"),
+            ({"channel": "四"}, "channel", "“四”不是 1 至 7 之间的整数。"),
+            ({"rated_at": "2026-03-01T10:00:00"}, "rated_at", "时间缺少时区，请写成"),
+            ({"rated_at": "yesterday"}, "rated_at", "“yesterday”不是日期时间"),
+            ({"round": 3}, "round", "“3”不是 1 至 2 之间的整数。"),
+            ({"reasons": ["a"] * 11}, "reasons", "最多 10 项。"),
+            ({"reasons": ["a", " "]}, "reasons.1", "不能为空。"),
+            ({"comment": "长" * 2001}, "comment", "超过 2000 个字符。"),
+            ({"contact_ok": "maybe"}, "contact_ok", "“maybe”不是“是”或“否”"),
+            ({"nickname": "张三"}, "nickname", "不是可提交的字段。"),
         ],
     )
     def test_one_error_per_bad_field(
@@ -197,7 +199,7 @@ class TestValidateRows:
 
         _, errors = validate_rows([data])
 
-        assert [(e.row, e.field, e.message) for e in errors] == [(0, "level", "Field required")]
+        assert [(e.row, e.field, e.message) for e in errors] == [(0, "level", "未填写（必填）。")]
 
     def test_every_bad_field_of_a_row_is_reported(self) -> None:
         _, errors = validate_rows([row(unit="", channel=9, level="x")])
@@ -299,14 +301,14 @@ class TestIngest:
         result = await run(session, item(unit=code))
 
         assert errors_of(result) == [(0, "unit")]
-        assert result.errors[0].message == f"unknown unit {code!r}"
+        assert result.errors[0].message == f"没有编码为“{code}”的在用单位。"
         assert await count(session) == 0
 
     async def test_an_unknown_case_no_is_refused(self, session: AsyncSession, unit: Unit) -> None:
         result = await run(session, item(case_no="BJ-404"))
 
         assert errors_of(result) == [(0, "case_no")]
-        assert result.errors[0].message == "unknown 办件 'BJ-404'"
+        assert result.errors[0].message == "该单位没有办件编号为“BJ-404”的办件。"
         assert await count(session) == 0
 
     async def test_a_case_of_another_unit_is_refused_as_an_unknown_one(
@@ -316,8 +318,8 @@ class TestIngest:
         missing = await run(session, item(unit="qingshan", case_no="BJ-404"))
 
         assert errors_of(other) == errors_of(missing) == [(0, "case_no")]
-        assert other.errors[0].message == f"unknown 办件 {event.case_no!r}"
-        assert missing.errors[0].message == "unknown 办件 'BJ-404'"
+        assert other.errors[0].message == f"该单位没有办件编号为“{event.case_no}”的办件。"
+        assert missing.errors[0].message == "该单位没有办件编号为“BJ-404”的办件。"
         assert "kundulun" not in other.errors[0].message
         assert await count(session) == 0
 
@@ -351,7 +353,9 @@ class TestIngest:
         result = await run(session, item(rated_at="2025-12-20T10:00:00+08:00"), now=late)
 
         assert errors_of(result) == [(0, "rated_at")]
-        assert result.errors[0].message == "period 2025H2 closed on 2026-01-15"
+        assert result.errors[0].message == (
+            "评价所属的考评期间 2025H2 已于 2026-01-15 截止接收评价，不能再导入。"
+        )
         assert await count(session) == 0
 
     async def test_the_last_day_of_grace_is_still_open(
@@ -367,7 +371,7 @@ class TestIngest:
         result = await run(session, item(rated_at=NOW + timedelta(hours=1)))
 
         assert errors_of(result) == [(0, "rated_at")]
-        assert result.errors[0].message == "rated_at is in the future"
+        assert result.errors[0].message == "评价时间晚于当前时间，请核对日期和时区。"
 
     async def test_a_few_minutes_of_clock_drift_are_tolerated(
         self, session: AsyncSession, unit: Unit
