@@ -44,12 +44,7 @@ def _copy(source: Path, folder: Path) -> Path:
     with sqlite3.connect(source) as src, sqlite3.connect(copy) as dst:
         src.backup(dst)
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pool.submit(migrate.upgrade, f"sqlite+aiosqlite:///{copy}", "0014").result()
-    # 0015's columns by hand: its batch migration rebuilds follow_up_case, which SQLite
-    # refuses with foreign keys on once case_event rows point at it.
-    with sqlite3.connect(copy) as connection:
-        connection.execute("ALTER TABLE follow_up_case ADD COLUMN assignee_id INTEGER")
-        connection.execute("ALTER TABLE follow_up_case ADD COLUMN close_reason VARCHAR(16)")
+        pool.submit(migrate.upgrade, f"sqlite+aiosqlite:///{copy}", "head").result()
     return copy
 
 
