@@ -34,13 +34,13 @@ typecheck: $(STAMP)
 # `make test`: the whole suite on SQLite, and at the same time the bot and API suites again on
 # PostgreSQL + Redis (see "The PostgreSQL + Redis run" below) followed by the browser tests
 # (tests/browser, SQLite, their own `minyi serve`). The SQLite run is itself two lanes: the
-# adapters (tests/api, tests/bot, tests/e2e: mostly waiting on servers and subprocesses) in the
-# foreground, the domain (every other folder) in the background. The background lanes write
+# API and end-to-end suites (tests/api, tests/e2e: mostly waiting on servers and subprocesses)
+# in the foreground, every other folder (the domain, the bot in-process) in the background. The background lanes write
 # to $(DOMAIN_LOG), $(PG_LOG) and $(BROWSER_LOG), printed in full when a run fails; all must pass.
 BROWSER_LOG := test-output/browser.log
 BROWSER_PYTEST = $(BIN)/pytest -p no:cacheprovider tests/browser
 DOMAIN_LOG := test-output/sqlite-domain.log
-ADAPTER_TESTS := tests/api tests/bot tests/e2e
+ADAPTER_TESTS := tests/api tests/e2e
 DOMAIN_PYTEST = $(BIN)/pytest -p no:cacheprovider --ignore=tests/browser \
 	$(addprefix --ignore=,$(ADAPTER_TESTS))
 
