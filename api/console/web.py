@@ -11,12 +11,24 @@ from fastapi.templating import Jinja2Templates
 
 from surveys.accounts.access import Actor, Perm
 from surveys.core.i18n import Translator
+from surveys.core.periods import period_label
+
+
+def period_text(period: str | None) -> str:
+    """A period code as people write it (``2026H2`` → 2026年下半年); anything else as it is."""
+    if not period:
+        return ""
+    try:
+        return period_label(period)
+    except ValueError:
+        return period
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 templates = Jinja2Templates(directory=TEMPLATES_DIR)
 translate = Translator()
 templates.env.globals["t"] = translate
 templates.env.globals["Perm"] = Perm
+templates.env.filters["period"] = period_text
 
 
 def csrf_token(request: Request) -> str:

@@ -19,6 +19,7 @@ from surveys.accounts.models import AuditEvent
 from surveys.cases import workdays
 from surveys.core.clock import local_minutes
 from surveys.core.db import SessionMaker, unit_of_work
+from surveys.core.periods import period_label
 from surveys.core.settings import Settings
 from surveys.questionnaire import catalog
 from tests.api.console.conftest import OTHER_UNIT, OWN_UNIT, add_user
@@ -62,6 +63,12 @@ class TestRanking:
             assert f'id="{chart}"' in page.text
         assert 'data-kind="旗县区"' in page.text
         assert 'data-kind="市直部门"' in page.text
+        # The period as people write it in the heading and the import list, the code only in
+        # links and the form.
+        heading = page.text.split("<h1>")[1].split("</h1>")[0]
+        assert period_label(PERIOD) in heading
+        assert PERIOD not in heading
+        assert f"<td>{period_label(PERIOD)}</td>" in page.text
 
     async def test_unit_staff_may_not_see_the_ranking(
         self, scored: FastAPI, browser_for: Any
