@@ -23,6 +23,7 @@ def period_text(period: str | None) -> str:
     except ValueError:
         return period
 
+
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 templates = Jinja2Templates(directory=TEMPLATES_DIR)
 translate = Translator()
