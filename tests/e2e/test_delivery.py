@@ -166,9 +166,15 @@ async def converse(
     """
     prompt = await start(tg, who, timeout, repressed)
     for kind, label in who.steps:
-        if not prompt.buttons and any(m.buttons for m in tg.messages(who.user)):
+        if not prompt.buttons:
             # After kill -9 (or a link sent twice) the question may have been asked again and
-            # the copy in hand closed: a citizen presses the newest question's button.
+            # the copy in hand closed: a citizen presses the newest question's button, once
+            # it has come (the outbox sends it again after the restart).
+            await tg.wait_until(
+                lambda: any(m.buttons for m in tg.messages(who.user)),
+                timeout=timeout,
+                message="a question with buttons",
+            )
             prompt = prompt_message(tg, who.user)
         if kind == "tick":
             wait = partial(tg.wait_for_edit, who.user, prompt)
