@@ -320,7 +320,11 @@ class TestWithinLimits:
     async def test_no_more_than_thirty_messages_in_any_second(
         self, tg: FakeTelegram, forty: Run
     ) -> None:
-        assert tg.sends_per_second() <= 30
+        # Counted where the fake server saw the calls as they came: after a stall of its own
+        # loop (it shares the loop with the forty citizens) the calls that arrived meanwhile
+        # are handled at once, so those seconds say nothing of minyi's pace.
+        assert tg.sends_per_second() <= 30, tg.stalls
+        assert tg.unmeasured_sends() <= tg.sends() // 2, tg.stalls
 
 
 class TestBlockedChat:

@@ -1076,3 +1076,30 @@ async def test_delivered_duplicates_and_sends_per_second(limited: LimitedFactory
         assert tg.delivered(bob) == ["x"]  # 0.9 s to bob was refused too
         assert tg.duplicates() == [(alice.id, "a"), (alice.id, "a")]
         assert tg.sends_per_second() == 2
+
+
+async def test_windows_after_a_stall_of_the_servers_loop_are_not_measured(
+    limited: LimitedFactory,
+) -> None:
+    clock = ManualClock()
+    async with limited(Limits(per_second=100, chat_burst=100), clock) as (tg, bot):
+        alice = tg.user(1, started=True)
+        start = clock.now
+        for at in (0.0, 0.1, 0.2, 5.0, 5.01, 5.02, 5.03, 8.0):
+            clock.now = start + at
+            await bot.send_message(alice.id, f"at {at}")
+        assert tg.sends_per_second() == 4
+        # The loop was held up from 4.5 s to 4.99 s: the four sends at 5 s came in then.
+        tg.stalls.append((start + 4.5, start + 4.99))
+        assert tg.sends_per_second() == 3
+        assert (tg.unmeasured_sends(), tg.sends()) == (4, 8)
+
+
+async def test_a_stall_of_the_servers_loop_is_recorded(tg: FakeTelegram) -> None:
+    await asyncio.sleep(0.05)
+    assert tg.stalls == []
+    time.sleep(0.3)  # noqa: ASYNC251 - the stall under test
+    await asyncio.sleep(0.05)
+    assert len(tg.stalls) == 1
+    begin, end = tg.stalls[0]
+    assert end - begin >= 0.15
