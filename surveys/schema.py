@@ -10,6 +10,7 @@ from surveys.core import models as core_models
 from surveys.delivery import broadcast_models
 from surveys.delivery import models as delivery_models
 from surveys.haochaping import models as haochaping_models
+from surveys.hotline import models as hotline_models
 from surveys.questionnaire import models as questionnaire_models
 
 MODULES = (
@@ -18,6 +19,7 @@ MODULES = (
     questionnaire_models,
     haochaping_models,
     cases_models,
+    hotline_models,
     delivery_models,
     broadcast_models,
 )

@@ -16,6 +16,8 @@ class RatingSource(StrEnum):
     bot = "bot"  # our chat bot
     api = "api"  # POST /api/v1/ratings
     file = "file"  # minyi import ratings
+    # The 差评 a 不满意 12345 回访 opened (重办); counted in the 12345 source, not as a rating.
+    hotline = "hotline"
 
 
 class ServiceEvent(SQLModel, table=True):
