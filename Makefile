@@ -32,28 +32,32 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # `make test`: the whole suite on SQLite, and at the same time the bot and API suites again on
-# PostgreSQL + Redis (see "The PostgreSQL + Redis run" below) followed by the browser tests
-# (tests/browser, SQLite, their own `minyi serve`). The SQLite run is itself two lanes: the
-# API and end-to-end suites (tests/api, tests/e2e: mostly waiting on servers and subprocesses)
-# in the foreground, every other folder (the domain, the bot in-process) in the background. The background lanes write
-# to $(DOMAIN_LOG), $(PG_LOG) and $(BROWSER_LOG), printed in full when a run fails; all must pass.
+# PostgreSQL + Redis (see "The PostgreSQL + Redis run" below). The SQLite run is itself two
+# lanes: the API and end-to-end suites (tests/api but its CLI tests, tests/e2e: mostly waiting
+# on servers and subprocesses) in the foreground; every other folder (the domain, the bot
+# in-process, the CLI) in the background, followed by the browser tests (tests/browser, their
+# own `minyi serve`). The background lanes write to $(DOMAIN_LOG), $(PG_LOG) and
+# $(BROWSER_LOG), printed in full when a run fails; all must pass. Each lane lists its slowest
+# tests (--durations), to keep the lanes even.
 BROWSER_LOG := test-output/browser.log
-BROWSER_PYTEST = $(BIN)/pytest -p no:cacheprovider tests/browser
+BROWSER_PYTEST = $(BIN)/pytest -p no:cacheprovider --durations=10 tests/browser
 DOMAIN_LOG := test-output/sqlite-domain.log
-ADAPTER_TESTS := tests/api tests/e2e
-DOMAIN_PYTEST = $(BIN)/pytest -p no:cacheprovider --ignore=tests/browser \
+API_LANE := $(filter-out tests/api/cli tests/api/conftest.py tests/api/__init__.py \
+	tests/api/__pycache__,$(wildcard tests/api/*))
+ADAPTER_TESTS := $(API_LANE) tests/e2e
+DOMAIN_PYTEST = $(BIN)/pytest -p no:cacheprovider --durations=20 --ignore=tests/browser \
 	$(addprefix --ignore=,$(ADAPTER_TESTS))
 
 test: lint typecheck assets browser servers
 	@mkdir -p $(dir $(PG_LOG)); \
 	rm -f $(PG_LOG) $(BROWSER_LOG) $(DOMAIN_LOG) $(PG_LOG).status $(BROWSER_LOG).status \
 		$(DOMAIN_LOG).status; \
-	echo "make test: in the background, the domain tests on SQLite ($(DOMAIN_LOG)), and the" \
-		"PostgreSQL + Redis run then the browser tests ($(PG_LOG), $(BROWSER_LOG))"; \
-	( $(DOMAIN_PYTEST) >$(DOMAIN_LOG) 2>&1; echo $$? >$(DOMAIN_LOG).status ) & domain=$$!; \
-	( $(PG_PYTEST) >$(PG_LOG) 2>&1; echo $$? >$(PG_LOG).status; \
-	  $(BROWSER_PYTEST) >$(BROWSER_LOG) 2>&1; echo $$? >$(BROWSER_LOG).status ) & lane=$$!; \
-	$(BIN)/pytest $(ADAPTER_TESTS); sqlite=$$?; \
+	echo "make test: in the background, the domain tests on SQLite then the browser tests" \
+		"($(DOMAIN_LOG), $(BROWSER_LOG)), and the PostgreSQL + Redis run ($(PG_LOG))"; \
+	( $(DOMAIN_PYTEST) >$(DOMAIN_LOG) 2>&1; echo $$? >$(DOMAIN_LOG).status; \
+	  $(BROWSER_PYTEST) >$(BROWSER_LOG) 2>&1; echo $$? >$(BROWSER_LOG).status ) & domain=$$!; \
+	( $(PG_PYTEST) --durations=20 >$(PG_LOG) 2>&1; echo $$? >$(PG_LOG).status ) & lane=$$!; \
+	$(BIN)/pytest --durations=20 $(ADAPTER_TESTS); sqlite=$$?; \
 	wait $$domain; wait $$lane; domain=$$(cat $(DOMAIN_LOG).status); \
 	postgres=$$(cat $(PG_LOG).status); browser=$$(cat $(BROWSER_LOG).status); \
 	for run in "SQLite domain:$$domain:$(DOMAIN_LOG)" "PostgreSQL + Redis:$$postgres:$(PG_LOG)" \
