@@ -57,5 +57,6 @@ async def hotline_tallies(*, session: AsyncSession, period: str) -> dict[int, Ho
         .where(col(HotlineVisit.period) == period, col(HotlineVisit.active).is_(True))
         .group_by(col(HotlineVisit.unit_id))
     )
-    rows = (await session.execute(stmt)).all()
+    connection = await session.connection()
+    rows = (await connection.execute(stmt)).all()
     return {int(row[0]): HotlineTally(*(int(v) for v in row[1:])) for row in rows}
