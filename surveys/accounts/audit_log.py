@@ -58,6 +58,8 @@ ACTION_LABELS: dict[str, str] = {
     "import.ratings": N_("audit.action.import.ratings"),
     "import.monitoring": N_("audit.action.import.monitoring"),
     "import.monitoring.refused": N_("audit.action.import.monitoring.refused"),
+    "import.outside": N_("audit.action.import.outside"),
+    "import.outside.refused": N_("audit.action.import.outside.refused"),
     "ratings.push": N_("audit.action.ratings.push"),
     "import.hotline": N_("audit.action.import.hotline"),
     "hotline.push": N_("audit.action.hotline.push"),
