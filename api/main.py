@@ -36,6 +36,7 @@ from api.routes import (
     case_closing,
     cases,
     health,
+    hotline,
     indicators,
     integrations,
     ledger,
@@ -78,6 +79,7 @@ def create_app(settings: Settings, sessionmaker: SessionMaker) -> FastAPI:
     app.include_router(units.router)
     app.include_router(indicators.router)
     app.include_router(ratings.router)
+    app.include_router(hotline.router)
     for console in (
         console_auth,
         console_dashboard,

@@ -48,6 +48,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "survey": ("survey", "app", "Survey definitions (YAML)."),
     "staff": ("staff", "app", "Staff of the units and their bot notifications."),
     "import": ("imports", "app", "Imports from other systems."),
+    "hotline": (
+        "hotline",
+        "app",
+        "12345 回访 (domain.md §6): the import template and the indicators per unit.",
+    ),
     "token": ("tokens", "app", "API tokens for integrations."),
     "demo": ("demo", "app", "Demo data."),
     "privacy": ("privacy", "app", "Personal data."),

@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from api.cli.common import FileArg, cli_actor, fail, in_transaction, reading_actor
+from api.cli.hotline import import_hotline
 from scoring import flows as scoring_flows
 from scoring import monitoring, monitoring_template
 from scoring.models import IMPORTED_COMPONENTS, Component, ImportLayout
@@ -27,6 +28,7 @@ from surveys.haochaping import imports as ratings_imports
 from surveys.haochaping.imports import Progress, Received
 
 app = typer.Typer(help="Imports from other systems.", no_args_is_help=True)
+app.command("hotline")(import_hotline)
 
 
 @app.command("ratings")

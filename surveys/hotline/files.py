@@ -40,7 +40,8 @@ for _n in range(1, ATTEMPT_COLUMNS + 1):
 REQUIRED = ("工单号", "单位编码", "事项名称", "办结时间", "第1次回访时间", "第1次回访结果")
 COLUMN_OF = {name: column for column, name in COLUMNS.items()}
 LIMITS = table_files.TableLimits(rows=100_001, columns=50)
-_SLASH_DATE = re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})")
+_SLASH_DATE = re.compile(r"^(\d{4})[/-](\d{1,2})[/-](\d{1,2})")
+_SHORT_HOUR = re.compile(r"(?<=[ T])(\d):")
 TEMPLATE_ROW: dict[str, str] = {
     "工单号": "BT12345202611200001",
     "单位编码": "spj",
@@ -185,7 +186,8 @@ def _record(
 def _time(value: table_files.Cell, field: str) -> object:
     # Spreadsheet users write 2026/11/20 9:30 as often as 2026-11-20 09:30.
     if field in ("at", "finished_at") and isinstance(value, str):
-        return _SLASH_DATE.sub(lambda m: f"{m[1]}-{int(m[2]):02d}-{int(m[3]):02d}", value)
+        text = _SLASH_DATE.sub(lambda m: f"{m[1]}-{int(m[2]):02d}-{int(m[3]):02d}", value)
+        return _SHORT_HOUR.sub(lambda m: f"0{m[1]}:", text)
     return value
 
 

@@ -238,6 +238,18 @@ EVENT = {
     "finished_at": "2026-11-20T10:00:00+08:00",
     "link_token": "rcpt-7f3a9c21",
 }
+# 12345 回访: a file and a pushed batch (surveys.flows.hotline).
+FILES["hotline.csv"] = (
+    "工单号,单位编码,事项名称,办结时间,第1次回访时间,第1次回访结果,是否满意\n"
+    "H-1,spj,企业开办咨询,2026-11-20 16:30,2026-11-23 09:10,接通,不满意\n"
+).encode("gbk")
+HOTLINE = [{"ticket_no": "H-2", "unit": UNIT, "item_name": "企业开办咨询",
+            "finished_at": "2026-11-20T16:30:00+08:00", "satisfaction": "不满意",
+            "attempts": [{"at": "2026-11-23T09:10:00+08:00", "outcome": "接通"}]}]  # fmt: skip
+
+
+async def _api_hotline(client: AsyncClient, ctx: dict[str, Any]) -> Response:
+    return await client.post("/api/v1/hotline-visits", json=HOTLINE)
 
 
 def _account(name: str, role: StaffRole, unit_codes: list[str], *, active: bool = True) -> Prepare:
@@ -611,6 +623,10 @@ SCENARIOS: dict[str, Scenario] = {
         prepare=_paused_broadcast, cli=lambda ctx: ["broadcast", "resume", str(ctx["broadcast"])]
     ),
     "ratings.push": Scenario(api=_api_post("/api/v1/ratings", RATING)),
+    "hotline.push": Scenario(api=_api_hotline),
+    "import.hotline": Scenario(
+        prepare=_files, cli=lambda ctx: ["import", "hotline", "hotline.csv"]
+    ),
     "service_event.push": Scenario(api=_api_post("/api/v1/service-events", EVENT)),
 }
 
