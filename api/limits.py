@@ -20,7 +20,9 @@ from surveys.core.i18n import N_, Translator
 from surveys.core.settings import Settings
 
 MB = 1024 * 1024
-UPLOAD_PATHS = frozenset({"/console/imports", "/console/units", "/console/scoring/import"})
+UPLOAD_PATHS = frozenset(
+    {"/console/imports", "/console/units", "/console/scoring/import", "/console/scoring/outside"}
+)
 BATCH_PATHS = frozenset({"/api/v1/ratings"})  # with a bearer token
 CODE = N_("error.body_too_large")
 

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from scoring import circular, export, feedback_sheet, monitoring, service
+from scoring import circular, export, feedback_sheet, monitoring, outside, service
 from scoring.exceptions import InvalidPeriod, UnknownComponent
 from scoring.models import Component
 from surveys.accounts import audit
@@ -84,11 +84,12 @@ async def import_monitoring(
 
 
 async def _audit_refusal(
-    session: AsyncSession, actor: Actor, file_name: str, target: str, exc: DomainError
-) -> None:
+    session: AsyncSession, actor: Actor, file_name: str, target: str, exc: DomainError,
+    action: str = REFUSED_ACTION,
+) -> None:  # fmt: skip
     problems = len(exc.problems) if isinstance(exc, InvalidFile) else 1
     await audit.record(
-        session=session, actor=actor, action=REFUSED_ACTION, target=target[:120],
+        session=session, actor=actor, action=action, target=target[:120],
         file=table_files.file_name(file_name)[:255], problems=problems, reason=exc.key,
     )  # fmt: skip
 
@@ -148,3 +149,51 @@ async def export_circular(
         formats=chosen, number=paper.paper.number, fingerprint=paper.fingerprint,
     )  # fmt: skip
     return paper
+
+
+# Outside 民意 results (a poll, a 蒙速办 figure): refused like the monitoring imports, audited
+# as ``import.outside.refused``.
+OUTSIDE_REFUSALS = (
+    InvalidFile, InvalidPeriod, monitoring.PeriodOutOfRange, outside.InvalidSourceName,
+    outside.InvalidMethodNote,
+)  # fmt: skip
+OUTSIDE_REFUSED_ACTION = "import.outside.refused"
+
+
+@flow("import.outside", perm=Perm.manage, adapters=CONSOLE_AND_CLI)
+async def import_outside(
+    *, session: AsyncSession, actor: Actor, file_name: str, content: bytes | Path, period: str,
+    source_name: str, method_note: str, now: datetime, tz: ZoneInfo = DEFAULT_TZ,
+    force: bool = False,
+) -> outside.Imported:  # fmt: skip
+    """Store a .csv/.xlsx of one outside source's results (单位, 得分, 样本量): every row, or
+    none; the source's earlier import of the half-year is kept as history.
+
+    The period window, ``force`` and the refusals are those of :func:`import_monitoring`.
+    """
+    usual = True
+    try:
+        try:
+            monitoring.check_period_window(period, now.astimezone(tz).date())
+        except monitoring.PeriodOutOfRange:
+            if not force:
+                raise
+            usual = False
+        async with session.begin_nested():  # a refusal leaves nothing of the import behind
+            imported = await outside.import_outside_upload(
+                session=session, file_name=file_name, content=content, period=period,
+                source_name=source_name, method_note=method_note,
+                actor=audit.actor_label(actor), now=now,
+            )  # fmt: skip
+    except OUTSIDE_REFUSALS as exc:
+        target = f"{period} {' '.join(source_name.split())}"
+        await _audit_refusal(session, actor, file_name, target, exc, OUTSIDE_REFUSED_ACTION)
+        raise
+    stored = imported.stored
+    forced: dict[str, Any] = {} if usual else {"forced": True}  # only when it was
+    await audit.record(
+        session=session, actor=actor, action="import.outside",
+        target=f"{stored.period} {stored.source_name}", import_id=pk(stored), rows=stored.rows,
+        sha256=stored.sha256, **forced,
+    )  # fmt: skip
+    return imported

@@ -14,6 +14,7 @@ import typer
 
 from api.cli.common import FileArg, cli_actor, fail, in_transaction, reading_actor
 from api.cli.hotline import import_hotline
+from api.cli.outside import OUTSIDE, import_outside, write_template
 from scoring import flows as scoring_flows
 from scoring import monitoring, monitoring_template
 from scoring.models import IMPORTED_COMPONENTS, Component, ImportLayout
@@ -28,6 +29,7 @@ from surveys.haochaping import imports as ratings_imports
 from surveys.haochaping.imports import Progress, Received
 
 app = typer.Typer(help="Imports from other systems.", no_args_is_help=True)
+app.command("outside")(import_outside)
 app.command("hotline")(import_hotline)
 
 
@@ -154,7 +156,12 @@ def import_monitoring(
 
 @app.command("template")
 def import_template(
-    out: Annotated[Path, typer.Argument(dir_okay=False, help="OUT.xlsx or OUT.csv")],
+    out: Annotated[
+        Path, typer.Argument(dir_okay=False, help="OUT.xlsx or OUT.csv; or `outside [OUT]`")
+    ],
+    outside_out: Annotated[
+        Path | None, typer.Argument(dir_okay=False, help="After `outside`: OUT.xlsx or OUT.csv")
+    ] = None,
     by: Annotated[ImportLayout, typer.Option(help="area: seven area columns; total: 总分")] = (
         ImportLayout.area
     ),
@@ -163,7 +170,15 @@ def import_template(
     ] = None,
 ) -> None:
     """Write an empty import file with every active unit, to fill in and import: each column
-    with its maximum, a named sheet with frozen panes and cells that take only 0..maximum."""
+    with its maximum, a named sheet with frozen panes and cells that take only 0..maximum.
+
+    ``minyi import template outside [OUT]`` writes the outside 民意 template instead (单位,
+    得分, 样本量; default 外部民意导入模板.xlsx)."""
+    if str(out) == OUTSIDE:
+        write_template(outside_out)
+        return
+    if outside_out is not None:
+        fail(Translator()(N_("outside.template.extra_argument"), file=str(outside_out)))
     fmt = out.suffix.lower().removeprefix(".")
     if fmt not in monitoring_template.FORMATS:
         fail(Translator()(N_("import.template.suffix"), file=str(out)))

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 from api.auth import console_actor
 from api.console.web import render
 from api.deps import SessionDep, SettingsDep, WriteSessionDep
-from scoring import export, flows, service
+from scoring import export, flows, outside, service
 from scoring.models import IMPORTED_COMPONENTS
 from surveys.accounts.access import Actor, Perm
 from surveys.core.periods import PERIOD_PATTERN
@@ -40,6 +40,7 @@ async def scoring_page(
         "charts": page.charts,
         "import_lines": page.import_lines,
         "components": IMPORTED_COMPONENTS,
+        "outside_lines": await outside.import_lines(session=session, tz=settings.tz),
         "imported": request.query_params.get("imported"),
     }
     return render(request, "console/scoring.html", context, actor=actor)

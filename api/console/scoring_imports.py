@@ -1,5 +1,5 @@
-"""Console: importing a monitoring component (日常监测, 实地调研, 第三方评估) for a half-year,
-its outcome, and the template to fill in."""
+"""Console: importing a monitoring component (日常监测, 实地调研, 第三方评估) or an outside 民意
+result (a poll, a 蒙速办 figure) for a half-year, its outcome, and the templates to fill in."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 from api.auth import console_actor
 from api.console.web import redirect, render, translate
 from api.deps import SessionDep, SettingsDep
-from scoring import flows, monitoring, monitoring_template
+from scoring import flows, monitoring, monitoring_template, outside, outside_template
 from scoring.models import IMPORTED_COMPONENTS, ImportLayout
 from surveys.accounts.access import Actor, Perm
 from surveys.core.exceptions import DomainError, InvalidFile, NotFound
@@ -104,5 +104,83 @@ async def scoring_template(
     )
     fallback = f"monitoring_template_{by.value}.{fmt}"
     disposition = f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(file.name)}"
+    return Response(file.body, media_type=file.media_type, headers={
+        "Content-Disposition": disposition})  # fmt: skip
+
+
+# Outside 民意 results (a poll, a 蒙速办 figure): a second form on the same page.
+
+
+@router.post("/scoring/outside", response_class=HTMLResponse)
+async def outside_import(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    actor: Manager,
+    period: Annotated[str, Form(pattern=PERIOD_PATTERN)],
+    file: Annotated[UploadFile, File()],
+    source: Annotated[str, Form(max_length=400)] = "",
+    note: Annotated[str, Form(max_length=8000)] = "",
+    force: Annotated[bool, Form()] = False,
+) -> Response:
+    """Store one outside source's results; refused (in Chinese, audited) as a whole."""
+    content = await file.read(UPLOAD_MAX + 1)
+    name = file.filename or "upload"
+    problems: list[str] = []
+    out_of_range = False
+    if len(content) > UPLOAD_MAX:
+        problems = [translate(N_("console.scoring.too_large"), mb=UPLOAD_MAX // 1024 // 1024)]
+    else:
+        try:
+            imported = await flows.import_outside(
+                session=session, actor=actor, file_name=name, content=content, period=period,
+                source_name=source, method_note=note, now=utcnow(), tz=settings.tz, force=force,
+            )  # fmt: skip
+        except InvalidFile as exc:
+            problems = exc.problems
+        except DomainError as exc:
+            # The refusal's audit row is committed with this response (nothing else is).
+            problems = [translate(exc.key, **exc.params)]
+            out_of_range = isinstance(exc, monitoring.PeriodOutOfRange)
+    if problems:
+        context = {"problems": problems, "file": name, "period": period, "source": source,
+                   "note": note, "out_of_range": out_of_range}  # fmt: skip
+        return render(request, "console/outside_import.html", context, actor=actor,
+                      status_code=422)  # fmt: skip
+    header = imported.header
+    query = {"id": imported.stored.id, "first": header.first, "row": header.row,
+             "sheet": imported.sheet or ""}  # fmt: skip
+    return redirect(f"/console/scoring/outside/imported?{urlencode(query)}")
+
+
+@router.get("/scoring/outside/imported", response_class=HTMLResponse)
+async def outside_imported(
+    request: Request,
+    session: SessionDep,
+    actor: Manager,
+    import_id: Annotated[int, Query(alias="id", ge=1)],
+    first: Annotated[int, Query(ge=1, le=1_000)] = 1,
+    row: Annotated[int, Query(ge=1, le=1_000)] = 1,
+    sheet: Annotated[str, Query(max_length=31)] = "",
+) -> Response:
+    """What an outside import stored (after the upload's redirect)."""
+    stored = await outside.get_import(session=session, import_id=import_id)
+    if stored is None:
+        raise NotFound()
+    imported = outside.Imported(stored, Header([], first, max(first, row)), sheet or None)
+    context = {"imported": stored, "summary": imported.summary(translate)}
+    return render(request, "console/outside_import.html", context, actor=actor)
+
+
+@router.get("/scoring/outside/template")
+async def outside_template_download(
+    session: SessionDep,
+    actor: Manager,
+    fmt: Annotated[str, Query(pattern="^(xlsx|csv)$")] = "xlsx",
+) -> Response:
+    """The outside 民意 template: every active unit and one example row."""
+    file = await outside_template.template_download(session=session, fmt=fmt)
+    disposition = (f"attachment; filename=\"outside_template.{fmt}\"; "
+                   f"filename*=UTF-8''{quote(file.name)}")  # fmt: skip
     return Response(file.body, media_type=file.media_type, headers={
         "Content-Disposition": disposition})  # fmt: skip

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy import ColumnElement, not_, or_
@@ -33,12 +34,12 @@ from surveys.cases.exceptions import NoteRequired as NoteRequired
 from surveys.cases.exceptions import RereratingNotAllowed as RereratingNotAllowed
 from surveys.cases.exceptions import SupervisorOnly as SupervisorOnly
 from surveys.cases.models import CaseEvent, CaseState, CloseReason, FollowUpCase
-from surveys.cases.workdays import DeadlinePolicy, WorkCalendar
+from surveys.cases.workdays import SHANGHAI, DeadlinePolicy, WorkCalendar
 from surveys.core.clock import as_utc
 from surveys.core.exceptions import NotFound, UnknownUnit
 from surveys.core.models import pk, utcnow
 from surveys.haochaping.models import Rating, RatingSource, ServiceEvent
-from surveys.haochaping.ratings import is_bad
+from surveys.haochaping.ratings import is_bad, period_of, supersede
 from surveys.questionnaire.definitions import Level
 
 S = CaseState
@@ -350,15 +351,39 @@ async def add_citizen_message(
     return event
 
 
-async def record_rerating(*, session: AsyncSession, case: FollowUpCase, level: str) -> CaseEvent:
-    """The citizen's 复评 after 反馈 (满意/基本满意/不满意); moves the case to 已复评."""
+async def record_rerating(
+    *,
+    session: AsyncSession,
+    case: FollowUpCase,
+    level: str,
+    now: datetime | None = None,
+    tz: ZoneInfo = SHANGHAI,
+) -> CaseEvent:
+    """The citizen's 复评 after 反馈 (满意/基本满意/不满意); moves the case to 已复评.
+
+    The 复评 is also the 办件's next round (评价次数 2 after a 1st): a rating like the one the
+    case follows (unit, 办件, 事项, window, channel, respondent) with the 复评's level, which
+    replaces it in the scores (surveys.haochaping.ratings.settle_rounds); it opens no case.
+    """
     code = RERATING_LEVELS.get(level)
     if code is None:
         raise ValueError(f"re-rating must be one of {' / '.join(RERATING_LEVELS)}, got {level!r}")
     if case.state != S.replied:
         raise RereratingNotAllowed(state=CaseState(case.state))
     case.rerating = code.value
-    return await _move(session, case, S.rerated, CITIZEN, "rerating", level)
+    at = now or utcnow()
+    original = await session.get_one(Rating, case.rating_id)
+    again = Rating(
+        source=RatingSource.bot, source_id=f"rerating-{pk(case)}",
+        service_event_id=original.service_event_id, unit_id=original.unit_id,
+        item_code=original.item_code, item_name=original.item_name,
+        window_code=original.window_code, channel=original.channel,
+        respondent_id=original.respondent_id, level=code.value, contact_ok=original.contact_ok,
+        round=original.round + 1, period=period_of(at, tz), rated_at=at,
+    )  # fmt: skip
+    await supersede(session, again, earlier=[original])
+    session.add(again)
+    return await _move(session, case, S.rerated, CITIZEN, "rerating", level, at=at)
 
 
 def current_due(case: FollowUpCase) -> date | None:

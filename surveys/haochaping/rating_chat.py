@@ -28,7 +28,7 @@ from surveys.core.models import pk
 from surveys.core.settings import DEFAULT_RATING_REASONS
 from surveys.haochaping import service_events
 from surveys.haochaping.models import Rating, RatingChat, RatingSource, ServiceEvent
-from surveys.haochaping.ratings import is_bad, period_of
+from surveys.haochaping.ratings import current_round, is_bad, period_of, supersede
 from surveys.questionnaire import conversation, engine, links, respondents
 from surveys.questionnaire.conversation import Answered, Reply
 from surveys.questionnaire.definitions import Level, Question, QuestionType, SurveyDefinition
@@ -414,11 +414,16 @@ async def _finish(
     event = (
         await session.get(ServiceEvent, chat.service_event_id) if chat.service_event_id else None
     )
+    # A late change is of the round it changes (after a 复评, the 2nd): it replaces the
+    # earlier rating of this 办件 (ratings.settle_rounds), which stays as history.
+    round_ = 1
     if event is not None:
-        # A late change replaces the earlier rating of this 办件; the old row stays as history.
-        for earlier in await _ratings_of(session, event, respondent):
-            earlier.active = False
-            session.add(earlier)
+        round_ = await current_round(
+            session,
+            unit_id=event.unit_id,
+            service_event_id=pk(event),
+            respondent_id=pk(respondent),
+        )
     rating = Rating(
         source=RatingSource.bot,
         source_id=f"chat-{pk(chat)}",
@@ -434,9 +439,11 @@ async def _finish(
         comment=answers.get("comment"),
         voice_file_id=chat.voice_file_id,
         contact_ok=answers.get("contact") == CONTACT_YES,
+        round=round_,
         period=period_of(now, tz),
         rated_at=now,
     )
+    await supersede(session, rating)
     session.add(rating)
     await session.flush()
     chat.rating_id = pk(rating)

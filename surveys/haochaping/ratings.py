@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from typing import Annotated, Any
@@ -246,7 +246,8 @@ async def store(
 ) -> list[dict[str, Any]]:
     """Insert ratings planned by :func:`plan` (SQLAlchemy Core, no ORM objects): a few
     multi-row ``INSERT … VALUES … RETURNING`` statements. The values stored, in order, each
-    with its ``id``. Nothing is added to the session."""
+    with its ``id``; ``active`` as it arrived (:func:`settle_rounds`: one replaced by a later
+    rating of the same call is inactive in the table). Nothing is added to the session."""
     rows = [
         {**rating_values(item, source, unit, event, tz), **_STORED_DEFAULTS,
          "received_at": received_at}
@@ -254,6 +255,9 @@ async def store(
     ]  # fmt: skip
     if not rows:
         return rows
+    settled = await settle_rounds(session, [_round_of(row) for row in rows])
+    for row, active in zip(rows, settled.arrived, strict=True):
+        row["active"] = active
     table: sa.Table = Rating.__table__  # type: ignore[attr-defined]
     # Returned in no promised order (asking for the rows' order makes SQLite insert them
     # one by one): matched by the key, unique per unit and source.
@@ -262,7 +266,12 @@ async def store(
     ids = {(u, s): i for u, s, i in await connection.execute(statement, rows)}
     for row in rows:
         row["id"] = ids[row["unit_id"], row["source_id"]]
+    await _retire(session, {ids[_source_key(rows[i])] for i in settled.replaced}, False)
     return rows
+
+
+def _source_key(row: dict[str, Any]) -> tuple[int, str]:
+    return row["unit_id"], row["source_id"]
 
 
 # Columns the ORM fills from the model's defaults; Core inserts name them.
@@ -287,15 +296,198 @@ async def ingest(
     own: another unit's 办件 is unknown here, and another unit's source id no duplicate.
     """
     result, accepted = await _plan(session, items, source, tz, now, grace_days)
-    for item, unit, event in accepted:
-        rating = _rating(item, source, unit, event, tz)
+    new = [_rating(item, source, unit, event, tz) for item, unit, event in accepted]
+    settled = await settle_rounds(session, [_round_of(rating) for rating in new])
+    for rating, active in zip(new, settled.arrived, strict=True):
+        rating.active = active
         session.add(rating)
         result.created.append(rating)
     await session.flush()
+    # Replaced by a later rating of this batch: stored inactive, but left active in
+    # ``created`` (as it arrived), so its 差评 opens its case as if the batch had come one
+    # rating at a time (what a file import, stored a chunk at a time, does too).
+    await _retire(session, {pk(new[i]) for i in settled.replaced}, False)
     return result
 
 
 Accepted = tuple[RatingIn, Unit, ServiceEvent | None]  # a rating to store, its unit and 办件
+
+
+# --- The latest round counts (domain.md §2) -----------------------------------------------
+
+
+def is_latest(new_round: int, earlier_rounds: Iterable[int]) -> bool:
+    """The one rule of rounds: a new rating of a 办件 by its rater counts (and retires the
+    earlier active ones, kept as history) when its round is at least each of theirs, so a
+    change within a round and a 2nd round after 整改 both replace what was there; an earlier
+    round arriving late (a round 1 after the round 2) is stored as history, inactive."""
+    return all(new_round >= earlier for earlier in earlier_rounds)
+
+
+@dataclass(frozen=True)
+class RoundOf:
+    """What :func:`settle_rounds` needs of a new rating: which 办件 and rater, and its round.
+
+    The 办件 is the ``service_event`` (an integration's ``case_no`` is found there, by unit
+    and 办件编号, before a rating is stored, and a rating naming an unknown one is refused;
+    the rating keeps only the event's id). Its rater is the one who rates it: ratings of the
+    same 办件 are the same rater's unless both name a respondent and they differ (an
+    integration names none). A rating without a 办件 (a QR poster's, or an integration's
+    without ``case_no``) names no 办件 to compare: it is never matched, always counted.
+    ``earlier``: ratings known to be earlier rounds of it (the rating a 复评 re-rates), also
+    when no 办件 links them.
+    """
+
+    unit_id: int
+    service_event_id: int | None
+    respondent_id: int | None
+    round: int
+    earlier: tuple[int, ...] = ()
+
+
+@dataclass(eq=False)
+class _Standing:
+    """An active rating of a 办件 while a batch is settled: stored (``id``) or new (index)."""
+
+    round: int
+    respondent_id: int | None
+    id: int | None = None
+    new: int | None = None
+
+
+def _same_rater(a: int | None, b: int | None) -> bool:
+    return a is None or b is None or a == b
+
+
+@dataclass
+class Settled:
+    """:func:`settle_rounds`' answer. ``arrived``: whether each new rating counts as it
+    arrives (store it so); ``replaced``: the new ones a later one of the same batch replaces,
+    to be set inactive once stored (the caller does, by id)."""
+
+    arrived: list[bool]
+    replaced: list[int]
+
+
+async def settle_rounds(session: AsyncSession, new: Sequence[RoundOf]) -> Settled:
+    """Apply :func:`is_latest` to new ratings about to be stored, in order, as if they came
+    one at a time (so a batch, or a file in chunks, ends as its ratings sent one by one
+    would): whether each counts as it arrives, and which of them a later one replaces; the
+    stored ratings they replace are set inactive now (kept as history). Every path that
+    stores a rating comes here: the chat (bot and web), the 复评 after 整改,
+    ``POST /api/v1/ratings`` and file imports (``minyi import ratings``, the console upload).
+
+    An earlier rating excluded by an upheld 申诉 is replaced like any other and stays
+    excluded: the appeal judged that rating, not the 办件 nor its rater, so a later round
+    (after 整改 or 重办) is the citizen's new word and counts; a 差评 again opens its case.
+    """
+    standing: dict[tuple[int, int], list[_Standing]] = {}
+    for found in await _active_of_events(session, new):
+        key = (found.unit_id, found.service_event_id or 0)
+        standing.setdefault(key, []).append(_Standing(found.round, found.respondent_id, pk(found)))
+    known = await _active_by_id(session, [i for rating in new for i in rating.earlier])
+    latest: list[bool] = []
+    replaced: list[int] = []
+    retired: set[int] = set()
+    for index, rating in enumerate(new):
+        key = (rating.unit_id, rating.service_event_id or 0)
+        same = [
+            s for s in standing.get(key, []) if _same_rater(s.respondent_id, rating.respondent_id)
+        ]
+        ids = {s.id for s in same}
+        same += [
+            _Standing(known[i].round, known[i].respondent_id, i)
+            for i in rating.earlier
+            if i in known and i not in retired and i not in ids
+        ]
+        active = is_latest(rating.round, (s.round for s in same))
+        latest.append(active)
+        if not active:
+            continue
+        for s in same:
+            if s.id is not None:
+                retired.add(s.id)
+            if s.new is not None:
+                replaced.append(s.new)
+        if rating.service_event_id is not None:
+            kept = [s for s in standing.get(key, []) if all(s is not t for t in same)]
+            standing[key] = [*kept, _Standing(rating.round, rating.respondent_id, new=index)]
+    await _retire(session, retired)
+    return Settled(latest, sorted(replaced))
+
+
+def _round_of(rating: Rating | dict[str, Any]) -> RoundOf:
+    if isinstance(rating, Rating):
+        return RoundOf(rating.unit_id, rating.service_event_id, rating.respondent_id,
+                       rating.round)  # fmt: skip
+    event, respondent = rating["service_event_id"], rating["respondent_id"]
+    return RoundOf(
+        int(rating["unit_id"]),
+        None if event is None else int(event),
+        None if respondent is None else int(respondent),
+        int(rating["round"]),
+    )
+
+
+# The active ratings of some 办件 of a unit. No index of rating leads with service_event_id:
+# this reads the unit's ratings (by ix_rating_unit_id); only ratings naming a 办件 ask.
+_ACTIVE_OF_EVENTS = select(Rating).where(
+    Rating.unit_id == sa.bindparam("unit_id"),
+    col(Rating.active).is_(True),
+    col(Rating.service_event_id).in_(sa.bindparam("keys", expanding=True)),
+)
+
+
+async def _active_of_events(session: AsyncSession, new: Sequence[RoundOf]) -> list[Rating]:
+    by_unit: dict[int, set[int]] = {}
+    for rating in new:
+        if rating.service_event_id is not None:
+            by_unit.setdefault(rating.unit_id, set()).add(rating.service_event_id)
+    found: list[Rating] = []
+    for unit_id, events in by_unit.items():
+        wanted = sorted(events)
+        for start in range(0, len(wanted), KEYS_PER_QUERY):
+            params = {"unit_id": unit_id, "keys": wanted[start : start + KEYS_PER_QUERY]}
+            found += (await session.exec(_ACTIVE_OF_EVENTS, params=params)).all()
+    return sorted(found, key=pk)
+
+
+async def _active_by_id(session: AsyncSession, ids: Sequence[int]) -> dict[int, Rating]:
+    if not ids:
+        return {}
+    statement = select(Rating).where(col(Rating.id).in_(sorted(set(ids))))
+    return {pk(r): r for r in (await session.exec(statement)).all() if r.active}
+
+
+async def _retire(session: AsyncSession, ids: set[int], synchronize: bool = True) -> None:
+    """Set ``ids`` inactive; with ``synchronize`` the session's copies of them too."""
+    wanted = sorted(ids)
+    for start in range(0, len(wanted), KEYS_PER_QUERY):
+        chunk = wanted[start : start + KEYS_PER_QUERY]
+        statement = sa.update(Rating).where(col(Rating.id).in_(chunk)).values(active=False)
+        if not synchronize:
+            statement = statement.execution_options(synchronize_session=False)
+        await session.exec(statement)
+
+
+async def current_round(
+    session: AsyncSession, *, unit_id: int, service_event_id: int, respondent_id: int | None
+) -> int:
+    """The round of the active rating of this 办件 by this rater (1 if none): the round a
+    change of it is of, so the change replaces it rather than being taken for a late 1st."""
+    key = RoundOf(unit_id, service_event_id, respondent_id, 1)
+    found = await _active_of_events(session, [key])
+    return max((r.round for r in found if _same_rater(r.respondent_id, respondent_id)), default=1)
+
+
+async def supersede(
+    session: AsyncSession, rating: Rating, *, earlier: Sequence[Rating] = ()
+) -> None:
+    """:func:`settle_rounds` of one new rating (an ORM object not added yet): sets its
+    ``active`` and retires what it replaces. ``earlier``: the ratings it is a later round of
+    (the rating a 复评 re-rates), when known."""
+    rated = replace(_round_of(rating), earlier=tuple(pk(r) for r in earlier))
+    (rating.active,) = (await settle_rounds(session, [rated])).arrived
 
 
 async def _plan(

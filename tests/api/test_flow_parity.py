@@ -219,6 +219,7 @@ FILES = {
         "P-2,spj,满意,4,2026-11-20T10:00:00+08:00\n"
     ).encode(),
     "daily.csv": (DEMO_DATA / "demo_daily_2026H1.csv").read_bytes(),
+    "outside.csv": "单位编码,得分,样本量\nspj,88.5,400\n".encode("gbk"),
     "survey.yaml": demo.SURVEY_YAML.read_bytes(),
 }
 RATING = {
@@ -555,6 +556,26 @@ SCENARIOS: dict[str, Scenario] = {
             "日常监测",
         ],  # fmt: skip
     ),
+    "import.outside": Scenario(
+        prepare=_files,
+        console=_upload(
+            "/console/scoring",
+            "/console/scoring/outside",
+            "outside.csv",
+            {"period": "2026H1", "source": "蒙速办满意度", "note": "平台评价，按办事人计"},
+        ),
+        cli=lambda ctx: [
+            "import",
+            "outside",
+            "outside.csv",
+            "--period",
+            "2026H1",
+            "--source",
+            "蒙速办满意度",
+            "--note",
+            "平台评价，按办事人计",
+        ],  # fmt: skip
+    ),
     "calendar.set": Scenario(
         cli=lambda ctx: [
             "calendar",
@@ -600,6 +621,9 @@ SCENARIOS: dict[str, Scenario] = {
         console=_download(f"/console/cases/ledger.csv?unit={UNIT}"),
         api=_api_get(f"/api/v1/cases/ledger?format=csv&unit={UNIT}"),
         cli=lambda ctx: ["export", "ledger", "--out", "ledger.csv", "--unit", UNIT],
+    ),
+    "export.haochaping": Scenario(
+        cli=lambda ctx: ["export", "haochaping", "--period", "2026H1", "--out", "h.json"],
     ),
     "export.analysis": Scenario(
         console=_download(f"/console/analysis/export?unit={UNIT}&fmt=csv"),

@@ -187,8 +187,9 @@ class TestSameAsTheWholeFile:
                     .order_by(col(Rating.id))
                 )
             ).all()
-        # As the whole-file import did: both rows kept and active, both linked to the 办件.
-        assert rounds == [("F-01", 1, True, "W07"), ("F-09", 2, True, "W07")]
+        # As the whole-file import did: both rows kept, both linked to the 办件; the 2nd
+        # round, in a later chunk, retired the 1st (history), so only the latest counts.
+        assert rounds == [("F-01", 1, False, "W07"), ("F-09", 2, True, "W07")]
 
     async def test_importing_again_only_reports_duplicates_across_chunks(
         self, seeded: SessionMaker, tmp_path: Path
