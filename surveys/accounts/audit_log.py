@@ -70,6 +70,7 @@ ACTION_LABELS: dict[str, str] = {
     "export.circular": N_("audit.action.export.circular"),
     "export.ledger": N_("audit.action.export.ledger"),
     "export.analysis": N_("audit.action.export.analysis"),
+    "export.haochaping": N_("audit.action.export.haochaping"),
 }
 
 # The staff wording of the facts a row may hold; a fact missing here reads as its name.

@@ -20,7 +20,7 @@ from surveys.cases.workdays import load_calendar
 from surveys.core.exceptions import NotFound
 from surveys.core.workbook import TableFormat
 from surveys.flows.registry import Adapter, flow
-from surveys.haochaping import analysis
+from surveys.haochaping import analysis, national
 from surveys.questionnaire import exports, results
 
 
@@ -117,5 +117,31 @@ async def export_analysis(
         fmt=fmt,
         period=report.period,
         rows=file.rows,
+    )
+    return ExportFile(file.name, file.media_type, file.body)
+
+
+@flow("export.haochaping", perm=Perm.export, adapters=frozenset({Adapter.cli}))
+async def export_haochaping(
+    *,
+    session: AsyncSession,
+    actor: Actor,
+    period: str,
+    fmt: national.NationalFormat,
+    tz: ZoneInfo,
+) -> ExportFile:
+    """A half-year's 好差评 ratings of the actor's units in the national/provincial exchange
+    layout (:mod:`surveys.haochaping.national`), JSON or CSV, free text masked."""
+    file = await national.write_national(
+        session=session, actor=actor, period=period, fmt=fmt, tz=tz
+    )
+    await audit.record(
+        session=session,
+        actor=actor,
+        action="export.haochaping",
+        target=period,
+        fmt=f"national-{fmt}",
+        rows=file.rows,
+        size=len(file.body),
     )
     return ExportFile(file.name, file.media_type, file.body)

@@ -13,7 +13,7 @@ import re
 import struct
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from hashlib import blake2b
@@ -30,7 +30,7 @@ from surveys.core import table_files
 from surveys.core.exceptions import InvalidFile
 from surveys.core.i18n import N_, Translator
 from surveys.core.models import pk, utcnow
-from surveys.haochaping import ratings
+from surveys.haochaping import national, ratings
 from surveys.haochaping.models import RatingSource
 from surveys.questionnaire.definitions import Level
 
@@ -56,6 +56,8 @@ FLAGS = ("contact_ok", "is_default")
 CHINESE_FLAGS = {"是": "true", "否": "false"}
 
 LEVEL_COLUMNS = ("level", "level_scale")
+# Header names looked for: minyi's own columns, or the national exchange layout's fields.
+KNOWN_NAMES = frozenset(COLUMNS) | national.known_names()
 LEVEL_CODES = frozenset(level.value for level in Level)
 SHOWN_CHARS = 40  # a value quoted in a problem is cut there
 
@@ -71,6 +73,23 @@ _Problem = tuple[int, str, str]  # (line, column, message)
 Progress = Callable[[int, float | None], None]  # rows read, share of the file read (or None)
 
 
+@dataclass(frozen=True)
+class Layout:
+    """Which layout a file is in: minyi's own columns, or the national/provincial exchange
+    layout (:mod:`surveys.haochaping.national`), recognised by its header's field names.
+    ``columns`` names minyi's fields by the file's (``level`` is ``satisfaction`` there)."""
+
+    national: bool = False
+    columns: dict[str, str] = field(default_factory=dict)
+
+    def column(self, loc: str) -> str:
+        head = _column(loc)
+        return self.columns.get(head, head)
+
+
+OWN_LAYOUT = Layout()
+
+
 @dataclass
 class _Line:
     """One data row of the file: its spreadsheet row number, values and own problems."""
@@ -78,6 +97,7 @@ class _Line:
     number: int
     row: dict[str, object]
     problems: list[tuple[str, str]] = field(default_factory=list)  # (column, message)
+    layout: Layout = OWN_LAYOUT
 
 
 @dataclass(frozen=True)
@@ -336,7 +356,8 @@ class _Run:
             tz=self.tz, now=self.now, grace_days=self.grace_days, new_units=self.new_units,
         )  # fmt: skip
         found = chunk.found + [
-            (chunk.lines[e.row].number, _column(e.field), e.message) for e in planned.errors
+            (chunk.lines[e.row].number, chunk.lines[e.row].layout.column(e.field), e.message)
+            for e in planned.errors
         ]
         if found:
             found.sort(key=lambda problem: problem[0])
@@ -392,9 +413,10 @@ def _validate(
     found += _repeated_source_ids(lines, seen)
     for error in errors:
         line = lines[error.row]
-        column = _column(error.field)
-        # A level the file spelled wrongly is already reported, in the file's own words.
-        if column != "level" or not any(c in LEVEL_COLUMNS for c, _ in line.problems):
+        column = line.layout.column(error.field)
+        # A value the file spelled wrongly is already reported, in the file's own words.
+        own = {c for c, _ in line.problems}
+        if column not in own and not (column == "level" and own & set(LEVEL_COLUMNS)):
             found.append((line.number, column, error.message))
     # A row with a problem of its own is refused even when it validates.
     valid = [None if line.problems else item for line, item in zip(lines, items, strict=True)]
@@ -441,8 +463,9 @@ def _repeated_source_ids(lines: Sequence[_Line], first: FirstLines) -> list[_Pro
         earlier = first.first(repr((unit, source_id)), line.number)
         if earlier is not None:
             t = _translator()
-            message = t(N_("ratingsimport.repeated"), source_id=_shown(source_id), line=earlier)
-            found.append((line.number, "source_id", message))
+            key = N_("national.repeated") if line.layout.national else N_("ratingsimport.repeated")
+            message = t(key, source_id=_shown(source_id), line=earlier)
+            found.append((line.number, line.layout.column("source_id"), message))
     return found
 
 
@@ -502,10 +525,15 @@ class _Lines:
     the spreadsheet row of its header."""
 
     def __init__(
-        self, table: table_files.TableRows[Cell], lines: Iterator[_Line], header_row: int
+        self,
+        table: table_files.TableRows[Cell],
+        lines: Iterator[_Line],
+        header_row: int,
+        layout: Layout = OWN_LAYOUT,
     ) -> None:
         self._table, self._lines, self.header_row = table, lines, header_row
         self.fraction, self.close = table.fraction, table.close
+        self.layout = layout
 
     def __iter__(self) -> Iterator[_Line]:
         return self._lines
@@ -519,18 +547,31 @@ def _read_lines(
         # The rows the header is looked for in: a title or a note may stand above it.
         top = list(islice(table, table_files.HEADER_SCAN))
         header = _header(source, top)
-        _check_header(source, header)
+        layout = _layout(header)
+        if layout.national:
+            header = replace(header, names=[national.canonical(n) for n in header.names])
+            _check_national_header(source, header)
+        else:
+            _check_header(source, header)
     except BaseException:
         table.close()
         raise
     rows = chain(top[header.row :], table)
-    return _Lines(table, _data_lines(rows, header.names, header.row + 1, tz), header.row)
+    lines = _data_lines(rows, header.names, header.row + 1, tz, layout)
+    return _Lines(table, lines, header.row, layout)
+
+
+def _layout(header: table_files.Header) -> Layout:
+    if not national.is_national(header.names):
+        return OWN_LAYOUT
+    names = [national.canonical(name) for name in header.names]
+    return Layout(national=True, columns=national.columns(names))
 
 
 def _header(source: str, top: Sequence[Sequence[Cell]]) -> table_files.Header:
     """The first row naming two of :data:`COLUMNS`; else the first filled row (its problems
     are named); a file with no filled row is refused."""
-    header = table_files.find_header(top, COLUMNS)
+    header = table_files.find_header(top, KNOWN_NAMES)
     if header is not None:
         return header
     filled = [n for n, cells in enumerate(top) if any(cell != "" for cell in cells)]
@@ -545,12 +586,20 @@ def _header(source: str, top: Sequence[Sequence[Cell]]) -> table_files.Header:
 
 
 def _data_lines(
-    table: Iterable[Sequence[Cell]], header: Sequence[str], start: int, tz: ZoneInfo | None
+    table: Iterable[Sequence[Cell]],
+    header: Sequence[str],
+    start: int,
+    tz: ZoneInfo | None,
+    layout: Layout = OWN_LAYOUT,
 ) -> Iterator[_Line]:
+    key_field = national.source_field(header)
     for number, cells in enumerate(table, start=start):
         if all(cell == "" for cell in cells):
             continue
-        yield _line(number, header, cells, tz)
+        if layout.national:
+            yield _national_line(number, header, cells, tz, layout, key_field)
+        else:
+            yield _line(number, header, cells, tz)
 
 
 def _read_table(
@@ -561,9 +610,11 @@ def _read_table(
         return table_files.iter_csv(source, path, limits)  # type: ignore[return-value]
     if suffix == ".xlsx":
         return table_files.iter_xlsx(source, path, limits)
+    if suffix == ".json":  # the national exchange layout's JSON
+        return national.json_table(source, path, limits)  # type: ignore[return-value]
     t = _translator()
     shown = suffix or t(N_("ratingsimport.no_suffix"))
-    problem = t(N_("import.table.file_type"), file=table_files.file_name(source), suffix=shown)
+    problem = t(N_("national.file_type"), file=table_files.file_name(source), suffix=shown)
     raise InvalidFile(source, [problem])
 
 
@@ -585,7 +636,49 @@ def _check_header(source: str, header: table_files.Header) -> None:
         raise InvalidFile(source, [_where(header.row, "", problem) for problem in problems])
 
 
+def _check_national_header(source: str, header: table_files.Header) -> None:
+    t = _translator()
+    named = [name for name in header.names if name]
+    problems = []
+    unknown = [_shown(name) for name in named if name not in national.FIELDS]
+    if unknown:
+        problems.append(t(N_("ratingsimport.unknown_columns"), columns="、".join(unknown),
+                          known="、".join(national.FIELDS)))  # fmt: skip
+    missing = [name for name in national.REQUIRED if name not in named]
+    if "evalId" not in named and "projectNo" not in named:
+        missing.append("evalId/projectNo")
+    if missing:
+        problems.append(t(N_("ratingsimport.missing_columns"), columns="、".join(missing)))
+    twice = sorted({name for name in named if named.count(name) > 1})
+    if twice:
+        problems.append(t(N_("ratingsimport.columns_twice"), columns="、".join(twice)))
+    if problems:
+        raise InvalidFile(source, [_where(header.row, "", problem) for problem in problems])
+
+
 # One row ------------------------------------------------------------------------------
+
+
+def _national_line(
+    number: int,
+    header: Sequence[str],
+    cells: Sequence[Cell],
+    tz: ZoneInfo | None,
+    layout: Layout,
+    key_field: str,
+) -> _Line:
+    line = _Line(number, {}, layout=layout)
+    if len(cells) > len(header) and any(cell != "" for cell in cells[len(header) :]):
+        t = _translator()
+        problem = t(N_("ratingsimport.extra_cells"), cells=len(cells), columns=len(header))
+        line.problems.append(("", problem))
+    values = {name: cell for name, cell in zip(header, cells, strict=False) if name and cell != ""}
+    for name, value in values.items():
+        if isinstance(value, datetime) and value.tzinfo is None and tz is not None:
+            values[name] = value.replace(tzinfo=tz)
+    line.row, problems = national.rating_row(values, tz, key_field)
+    line.problems += problems
+    return line
 
 
 def _line(number: int, header: Sequence[str], cells: Sequence[Cell], tz: ZoneInfo | None) -> _Line:

@@ -237,7 +237,8 @@ class TestReadRatingsFile:
         path = write(tmp_path, GOOD, name="ratings.xls")
 
         assert problems_of(path) == [
-            "ratings.xls：只能导入 .csv 或 .xlsx 文件，这个文件的扩展名是 .xls。"
+            "ratings.xls：只能导入 .csv、.xlsx 或 .json（全国好差评数据交换格式）文件，"
+            "这个文件的扩展名是 .xls。"
             "旧版 .xls 请用 Excel 或 WPS 另存为 .xlsx 后再导入。"
         ]
 
