@@ -44,7 +44,7 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 T = TypeVar("T")
 ManageActor = Annotated[Actor, Depends(console_actor(Perm.manage))]
 MAX_UPLOAD = 5 * 1024 * 1024
-RATINGS_SUFFIXES = (".csv", ".xlsx")
+RATINGS_SUFFIXES = (".csv", ".xlsx", ".json")  # .json: the national exchange layout
 NAME = Annotated[str, Form(max_length=200)]
 
 

@@ -345,7 +345,7 @@ class TestImports:
             "/console/imports", files={"file": ("ratings.txt", b"x", "text/plain")}
         )
         assert response.status_code == 422
-        assert "只能导入 .csv 或 .xlsx" in response.text
+        assert "只能导入 .csv、.xlsx 或 .json" in response.text
 
     async def test_a_refusal_names_the_file_the_person_chose(
         self, admin: Browser, sessionmaker: SessionMaker
