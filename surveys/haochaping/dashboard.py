@@ -22,7 +22,7 @@ from surveys.accounts.models import Unit
 from surveys.cases.models import CaseState, FollowUpCase
 from surveys.cases.service import overdue_condition
 from surveys.haochaping import indicators
-from surveys.haochaping.models import Rating
+from surveys.haochaping.models import Rating, RatingSource
 from surveys.haochaping.ratings import BAD_LEVELS
 from surveys.questionnaire.definitions import Level
 from surveys.questionnaire.models import Response, ResponseStatus
@@ -196,6 +196,7 @@ async def _rating_counts(
             col(Rating.active).is_(True),
             col(Rating.is_default).is_(False),
             col(Rating.excluded).is_(False),
+            col(Rating.source) != RatingSource.hotline.value,  # counted as 12345 回访
         )
         if low is not None:
             statement = statement.where(col(Rating.rated_at) >= low)

@@ -29,7 +29,7 @@ from surveys.accounts.models import Unit
 from surveys.cases.models import CaseEvent, CaseState, FollowUpCase
 from surveys.cases.service import overdue_condition
 from surveys.core.masking import mask_text
-from surveys.haochaping.models import Rating
+from surveys.haochaping.models import Rating, RatingSource
 from surveys.haochaping.ratings import BAD_LEVELS
 from surveys.questionnaire.definitions import Level
 
@@ -172,6 +172,8 @@ def counted(
     (every rating has its unit), so the indexes that start with the unit are searched unit by
     unit instead of read whole; without, the ratings are reached from another table."""
     statement = statement.where(col(Rating.is_default).is_(False), col(Rating.excluded).is_(False))
+    # A 不满意 12345 回访's rating (its 差评 case) counts in the 12345 source, not as 好差评.
+    statement = statement.where(col(Rating.source) != RatingSource.hotline.value)
     if period is not None and per_unit:
         statement = statement.where(Rating.period == period)
     elif period is not None:

@@ -17,6 +17,7 @@ from surveys.cases.models import FollowUpCase
 from surveys.cases.workdays import DeadlinePolicy, WorkCalendar
 from surveys.core.models import pk
 from surveys.core.settings import Settings
+from surveys.haochaping.indicators import rating_indicators
 from surveys.haochaping.models import Rating, RatingSource
 from surveys.hotline import visits
 from surveys.hotline.models import HotlineVisit, VisitOutcome, VisitSource
@@ -212,3 +213,19 @@ class TestShortAttempts:
         assert [v.ticket_no for v in result.flagged] == ["S-1"]
         assert result.created[1].outcome == VisitOutcome.unreachable  # from the last call
         assert await _count(session) == 3
+
+
+class TestNotAHaochaping:
+    async def test_the_visits_rating_is_left_out_of_the_haochaping_indicators(
+        self, session: AsyncSession, units: dict[str, Unit], settings: Settings
+    ) -> None:
+        session.add(
+            Rating(source=RatingSource.api, source_id="R-1", unit_id=pk(units["kundulun"]),
+                   channel=4, level="satisfied", period="2026H2",
+                   rated_at=datetime(2026, 11, 23, 2, tzinfo=UTC))
+        )  # fmt: skip
+        await ingest(session, [record(ANSWERED, satisfaction="不满意")], settings)
+        assert (await session.exec(select(func.count()).select_from(Rating))).one() == 2
+        rows = await rating_indicators(session=session, period="2026H2", today=date(2026, 12, 1))
+        (row,) = rows
+        assert (row.ratings, row.bad, row.cases) == (1, 0, 0)
