@@ -57,6 +57,8 @@ def demo_activity() -> None:
         f"demo activity: {loaded.ratings} ratings, {loaded.responses} survey responses, "
         f"{loaded.imports} monitoring imports, {loaded.cases} 差评 cases added"
     )
+    if loaded.visits:
+        typer.echo(f"{loaded.visits} 12345 回访 records added (minyi hotline indicators)")
     if loaded.staff:
         typer.echo(
             f"{loaded.staff} demo staff accounts (the cases' 承办人) added without a console "

@@ -13,6 +13,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from scoring import monitoring
 from scoring.demo import cases as demo_cases
 from scoring.demo import generate as demo_data
+from scoring.demo import hotline as demo_hotline
+from scoring.demo import outside as demo_outside
 from surveys.cases import workdays
 
 
@@ -23,6 +25,7 @@ class DemoScores:
     imports: int
     cases: int
     staff: int = 0  # demo staff accounts created
+    visits: int = 0  # 12345 回访 records added
 
 
 async def load(
@@ -34,11 +37,17 @@ async def load(
     of ``now``; reruns add nothing."""
     activity = await demo_data.load_demo_activity(session=session, today=today, seed=seed)
     imports = await _import_monitoring(session, today, now)
+    await demo_outside.load_outside(session=session, today=today, now=now, seed=seed)
     opened = await demo_cases.load_cases(
         session=session, now=now, tz=tz, policy=policy, appeals=activity.appeals, seed=seed,
         rerating_days=rerating_days,
     )  # fmt: skip
-    return DemoScores(activity.ratings, activity.responses, imports, opened.cases, opened.staff)
+    visits = await demo_hotline.load_hotline(
+        session=session, today=today, now=now, tz=tz, policy=policy, seed=seed
+    )
+    return DemoScores(
+        activity.ratings, activity.responses, imports, opened.cases, opened.staff, visits
+    )
 
 
 async def _import_monitoring(session: AsyncSession, today: date, now: datetime) -> int:
