@@ -34,6 +34,9 @@ class Estimate:
     low: float
     high: float
     n: int
+    # Variance of the answer-level mean with answers clustered by person (CR0) over the
+    # variance treating answers as independent; None when nobody gave two answers or n < 2.
+    design_effect: float | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,7 @@ class HalfResult:
     missing: tuple[str, ...]
     placing: Placing | None = None
     opinion_placing: Placing | None = None
+    group: str = ""  # the ranking group (method.ranking_groups) the unit is ranked in
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,7 @@ class YearResult:
     annual: Estimate | None
     missing: tuple[str, ...]
     placing: Placing | None = None
+    group: str = ""  # the ranking group of its half-years
 
 
 def z_value(confidence: float) -> float:
@@ -223,26 +228,27 @@ def _half(
 
 
 def score_half(inputs: Iterable[UnitInput], method: Method) -> list[HalfResult]:
-    """Scores of one half-year for every unit given, ranked within each kind."""
+    """Scores of one half-year for every unit given, ranked within each ranking group
+    (``method.ranking_groups``); shrinkage, when on, pulls toward the group's mean."""
     items = sorted(inputs, key=lambda item: item.unit.code)
+    groups = {item.unit.code: method.group_of(item.unit.kind) for item in items}
     opinions = {item.unit.code: _opinion(item, method) for item in items}
     final = {code: combined for code, (_, combined) in opinions.items() if combined}
     if method.shrinkage == Shrinkage.empirical_bayes:
         z = z_value(method.confidence)
-        for kind in sorted({item.unit.kind for item in items}):
-            group = {
-                i.unit.code: final[i.unit.code]
-                for i in items
-                if i.unit.code in final and i.unit.kind == kind
-            }
-            final.update(shrink(group, z))
+        for name in sorted(set(groups.values())):
+            members = {code: final[code] for code in final if groups[code] == name}
+            final.update(shrink(members, z))
     results = [
-        _half(item, method, final.get(code), opinions[code][1], opinions[code][0])
+        replace(
+            _half(item, method, final.get(code), opinions[code][1], opinions[code][0]),
+            group=groups[code],
+        )
         for item in items
         for code in [item.unit.code]
     ]
-    totals = place(results, lambda r: r.total, lambda r: r.unit.kind)
-    by_opinion = place(results, lambda r: r.opinion, lambda r: r.unit.kind)
+    totals = place(results, lambda r: r.total, lambda r: r.group)
+    by_opinion = place(results, lambda r: r.opinion, lambda r: r.group)
     return [
         replace(r, placing=p, opinion_placing=o)
         for r, p, o in zip(results, totals, by_opinion, strict=True)
@@ -252,9 +258,11 @@ def score_half(inputs: Iterable[UnitInput], method: Method) -> list[HalfResult]:
 def score_year(
     first: Sequence[HalfResult], second: Sequence[HalfResult], periods: tuple[str, str]
 ) -> list[YearResult]:
-    """年度分 = (上半年 + 下半年) / 2, missing when a half is missing; ranked within kind."""
+    """年度分 = (上半年 + 下半年) / 2, missing when a half is missing; ranked within the
+    ranking group of the half-years (the second half's when both have the unit)."""
     halves = [{r.unit.code: r for r in results} for results in (first, second)]
     units = {r.unit.code: r.unit for results in (first, second) for r in results}
+    groups = {r.unit.code: r.group or r.unit.kind for results in (first, second) for r in results}
     results = []
     for code in sorted(units):
         totals = tuple(h[code].total if code in h else None for h in halves)
@@ -272,8 +280,8 @@ def score_year(
                 (h1.high + h2.high) / 2,
                 h1.n + h2.n,
             )
-        results.append(YearResult(units[code], (h1, h2), annual, missing))
-    placings = place(results, lambda r: r.annual, lambda r: r.unit.kind)
+        results.append(YearResult(units[code], (h1, h2), annual, missing, group=groups[code]))
+    placings = place(results, lambda r: r.annual, lambda r: r.group)
     return [replace(r, placing=p) for r, p in zip(results, placings, strict=True)]
 
 
@@ -283,7 +291,8 @@ def score_year(
 def place(
     items: Sequence[T], estimate: Callable[[T], Estimate | None], kind: Callable[[T], str]
 ) -> list[Placing | None]:
-    """Rank within each kind (ties share a rank) and the band of ranks the intervals allow.
+    """Rank within each group that ``kind`` names (ties share a rank) and the band of ranks
+    the intervals allow; the scores pass the ranking group as ``kind``.
 
     Best rank: one more than the units whose whole interval is above this one's; worst:
     the units ranked, less those whose whole interval is below. None when unscored.

@@ -20,16 +20,24 @@ from pydantic import (
 )
 
 from scoring.models import Component
+from surveys.accounts.models import UnitKind
 from surveys.core.exceptions import InvalidFile
 from surveys.questionnaire.definitions import Level, _describe
 
 DEFAULT_METHOD_FILE = Path(__file__).with_name("method.yaml")
 WEIGHT_TOLERANCE = 1e-9
+# Seed 000: development zones are ranked with the districts, departments apart.
+DEFAULT_RANKING_GROUPS: dict[str, list[UnitKind]] = {
+    "旗县区和高新区": [UnitKind.district, UnitKind.hightech],
+    "市直部门": [UnitKind.department],
+}
 
 
 class Source(StrEnum):
-    survey = "survey"
-    rating = "rating"
+    survey = "survey"  # satisfaction questions of our surveys, n = respondents
+    rating = "rating"  # 好差评, n = 办件 (latest round)
+    hotline = "hotline"  # 12345 回访, n = people who answered
+    outside = "outside"  # outside 民意 results (民意调查机构, 蒙速办, …), n = their n
 
 
 class Shrinkage(StrEnum):
@@ -95,6 +103,10 @@ class Method(_Strict):
     confidence: float = Field(default=0.95, gt=0, lt=1)
     shrinkage: Shrinkage = Shrinkage.off
     components: dict[Component, Annotated[float, Field(ge=0, le=1)]]
+    # Which unit kinds are ranked together: group name → kinds; every kind in exactly one.
+    ranking_groups: dict[Annotated[str, Field(min_length=1)], list[UnitKind]] = Field(
+        default_factory=lambda: dict(DEFAULT_RANKING_GROUPS)
+    )
     test_data: ExcludedTestData = Field(default_factory=ExcludedTestData)
 
     @field_validator("version", mode="before")
@@ -125,6 +137,23 @@ class Method(_Strict):
             raise ValueError(f"the weights must sum to 1, they sum to {total:g}")
         return ordered
 
+    @field_validator("ranking_groups")
+    @classmethod
+    def _every_kind_once(cls, value: dict[str, list[UnitKind]]) -> dict[str, list[UnitKind]]:
+        seen: dict[UnitKind, str] = {}
+        problems = []
+        for group, kinds in value.items():
+            for kind in kinds:
+                if kind in seen:
+                    problems.append(f"{kind.value} is in both {seen[kind]} and {group}")
+                seen[kind] = group
+        missing = [kind.value for kind in UnitKind if kind not in seen]
+        if missing:
+            problems.append(f"every unit kind needs a group; in no group: {', '.join(missing)}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return {group: [k for k in UnitKind if k in kinds] for group, kinds in value.items()}
+
     @model_validator(mode="after")
     def _method_is_defined(self) -> Method:
         if self.method not in self.methods:
@@ -144,6 +173,14 @@ class Method(_Strict):
         if chosen.basic_follows_flag and self.basic_satisfied_counts_as_good:
             good.add(Level.neutral)
         return frozenset(good)
+
+    def group_of(self, kind: str) -> str:
+        """The ranking group of a unit kind (a kind of no group, never of a valid file,
+        is its own group)."""
+        for group, kinds in self.ranking_groups.items():
+            if kind in kinds:
+                return group
+        return kind
 
     def parameters(self) -> dict[str, Any]:
         """The parameters as plain JSON data, in a stable order."""

@@ -234,11 +234,21 @@ def notes(result: HalfResult, method: Method) -> tuple[Label, ...]:
 def ranked_groups(
     rows: list[HalfResult], method: Method
 ) -> tuple[tuple[str, tuple[RankedRow, ...]], ...]:
-    """The units of each kind in rank order, each with its notes."""
+    """The units of each ranking group (``method.ranking_groups``, in the file's order) in
+    rank order, each with its notes."""
+    order = {name: index for index, name in enumerate(method.ranking_groups)}
+
+    def key(result: HalfResult) -> tuple[int, str, bool, int, str]:
+        group = result.group or method.group_of(result.unit.kind)
+        placing = result.placing
+        rank = placing.rank if placing else 0
+        return (order.get(group, len(order)), group, placing is None, rank, result.unit.code)
+
     groups: dict[str, list[RankedRow]] = {}
-    for result in sorted(rows, key=rank_key):
-        groups.setdefault(result.unit.kind, []).append(RankedRow(result, notes(result, method)))
-    return tuple((kind, tuple(lines)) for kind, lines in groups.items())
+    for result in sorted(rows, key=key):
+        group = result.group or method.group_of(result.unit.kind)
+        groups.setdefault(group, []).append(RankedRow(result, notes(result, method)))
+    return tuple((group, tuple(lines)) for group, lines in groups.items())
 
 
 def file_name(stored: str) -> str:

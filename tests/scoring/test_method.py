@@ -8,6 +8,7 @@ import pytest
 
 from scoring.method import Shrinkage, Source, load_method, parse_method
 from scoring.models import Component
+from surveys.accounts.models import UnitKind
 from surveys.core.exceptions import InvalidFile
 from surveys.questionnaire.definitions import Level
 
@@ -25,7 +26,13 @@ class TestShipped:
         }  # fmt: skip
         assert method.min_sample == 385
         assert method.shrinkage is Shrinkage.off
-        assert method.source_weights == {Source.survey: 1, Source.rating: 1}
+        assert method.source_weights == {
+            Source.survey: 1, Source.rating: 1, Source.hotline: 1, Source.outside: 1,
+        }  # fmt: skip
+        assert method.ranking_groups == {
+            "旗县区和高新区": [UnitKind.district, UnitKind.hightech],
+            "市直部门": [UnitKind.department],
+        }
         assert method.components == {
             Component.monitoring: 0.6, Component.field: 0.2, Component.opinion: 0.1,
             Component.third_party: 0.1,
