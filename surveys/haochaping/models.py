@@ -51,7 +51,8 @@ class Rating(SQLModel, table=True):
     # Idempotency keys are the unit's own: another unit's source id never hides a rating.
     # The lists read newest first, for everyone and per unit, a page after a cursor.
     # The indicators group counted ratings per unit, period, level, 事项 or window and the
-    # dashboard counts them per unit, level and month: both read an index alone, in order.
+    # dashboard counts them per unit, level and month: both read an index alone, in order
+    # (``source`` last, so leaving out the 12345 回访's ratings needs no row either).
     __table_args__ = (
         sa.UniqueConstraint("unit_id", "source", "source_id"),
         sa.Index("ix_rating_rated_at_id", "rated_at", "id"),
@@ -66,6 +67,7 @@ class Rating(SQLModel, table=True):
             "active",
             "is_default",
             "excluded",
+            "source",  # the 12345 回访's 差评 are counted in the 回访 source
         ),
         sa.Index(
             "ix_rating_unit_level_time",
@@ -75,6 +77,7 @@ class Rating(SQLModel, table=True):
             "is_default",
             "excluded",
             "rated_at",
+            "source",
         ),
     )
 
