@@ -13,22 +13,33 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Iterable, Sequence
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from scoring.compute import Estimate, HalfResult, Placing, YearResult
-from scoring.method import Source
+from scoring.method import Method, PointsMethod, Source
 from scoring.models import Component
 from scoring.service import ScoreReport
 from surveys.accounts.models import UnitKind
+from surveys.core.i18n import N_, Translator
 from surveys.core.spreadsheet import safe_cell, safe_text
 
 DIGITS = 2
 KIND_ORDER = {kind.value: index for index, kind in enumerate(UnitKind)}
-SOURCE_LABELS = {Source.survey: "问卷", Source.rating: "好差评"}
+# Each 民意 source by its catalogue name (问卷调查, 好差评, 12345回访, 外部民意).
+SOURCE_NAMES: dict[Source, str] = {
+    Source.survey: N_("source.survey"),
+    Source.rating: N_("source.rating"),
+    Source.hotline: N_("source.hotline"),
+    Source.outside: N_("source.outside"),
+}
+# Sources whose answers are clustered by person, so a design effect is stated.
+CLUSTERED = (Source.survey,)
 COMBINED = "合计"
+COMBINED_CODE = "combined"
 CSV_FILES = {
     "ranking": "ranking.csv",
     "components": "components.csv",
@@ -65,6 +76,131 @@ HEADERS = {
 }
 
 
+def source_name(source: Source) -> str:
+    """The Chinese name of a source, from the message catalogue."""
+    return Translator()(SOURCE_NAMES[source])
+
+
+def _source_headers() -> dict[str, str]:
+    """Chinese headers of the per-source columns (``hotline_score`` → 12345回访得分, …)."""
+    t = Translator()
+    found = {
+        "group": t("source.col.group"),
+        "source_code": t("source.col.source_code"),
+        "weight": t("source.col.weight_only"),
+        "design_effect": t("source.col.design_effect_only"),
+        "opinion_score": t("source.col.opinion_score"),
+        "opinion_low": t("source.col.opinion_low"),
+        "opinion_high": t("source.col.opinion_high"),
+        "opinion_n": t("source.col.opinion_n"),
+    }
+    for source in Source:
+        name = source_name(source)
+        found[f"{source.value}_score"] = t("source.col.score", source=name)
+        found[f"{source.value}_low"] = t("source.col.low", source=name)
+        found[f"{source.value}_high"] = t("source.col.high", source=name)
+        found[f"{source.value}_n"] = t("source.col.n", source=name)
+        found[f"{source.value}_weight"] = t("source.col.weight", source=name)
+        if source in CLUSTERED:
+            found[f"{source.value}_design_effect"] = t("source.col.design_effect", source=name)
+    return found
+
+
+HEADERS.update(_source_headers())
+
+
+# Sources of one unit --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SourceLine:
+    """One 民意 source of one unit as every output shows it: its estimate (score, interval,
+    n in people or 办件) and its share of the unit's 民意 score."""
+
+    source: Source
+    estimate: Estimate
+    weight: float  # 0..1: the configured weight renormalised over the unit's sources
+
+    @property
+    def key(self) -> str:
+        """The catalogue key of the source's name."""
+        return SOURCE_NAMES[self.source]
+
+    @property
+    def name(self) -> str:
+        return source_name(self.source)
+
+    @property
+    def percent(self) -> float:
+        return self.weight * 100
+
+    @property
+    def design_effect(self) -> float | None:
+        return self.estimate.design_effect if self.source in CLUSTERED else None
+
+
+def unit_weights(
+    sources: Iterable[Source], weights: Mapping[Source, float]
+) -> dict[Source, float]:
+    """The configured ``weights`` renormalised over ``sources`` (those a unit has), as
+    :func:`scoring.compute.combine` uses them; a source weighted 0 gets 0."""
+    present = set(sources)
+    counted = [s for s in Source if s in present and weights.get(s, 0) > 0]
+    total = math.fsum(weights[s] for s in counted)
+    return {s: (weights[s] / total if s in counted else 0.0) for s in Source if s in present}
+
+
+def source_lines(result: HalfResult, method: Method) -> tuple[SourceLine, ...]:
+    """The sources ``result`` has, in the method's order, each with its weight for the unit."""
+    shares = unit_weights(result.sources, method.source_weights)
+    return tuple(
+        SourceLine(source, result.sources[source], shares[source])
+        for source in Source
+        if source in result.sources
+    )
+
+
+def configured_sources(method: Method) -> list[tuple[Source, float, float]]:
+    """Every source with its configured weight and its share when a unit has all of them."""
+    shares = unit_weights(method.source_weights, method.source_weights)
+    return [(s, method.source_weights.get(s, 0.0), shares.get(s, 0.0)) for s in Source]
+
+
+def sources_text(method: Method) -> str:
+    """The sources and their configured weights in words (the method block of every paper)."""
+    t = Translator()
+    parts = "、".join(
+        t("source.weighted", source=source_name(s), weight=f"{w:g}", share=f"{share * 100:.2f}")
+        for s, w, share in configured_sources(method)
+    )
+    return t("source.weights", sources=parts)
+
+
+def interval_text(method: Method) -> str:
+    """How the intervals are computed, in words, for the method block."""
+    t = Translator()
+    level = f"{method.confidence * 100:g}"
+    if isinstance(method.selected, PointsMethod):
+        return t("source.interval.points", level=level)
+    return t("source.interval.share", level=level)
+
+
+def groups_text(method: Method) -> str:
+    """The ranking groups in words: 旗县区和高新区（旗县区、高新区）；市直部门（市直部门）."""
+    return "；".join(
+        f"{name}（{'、'.join(kind.value for kind in kinds)}）"
+        for name, kinds in method.ranking_groups.items()
+    )
+
+
+def group_order(method: Method) -> dict[str, int]:
+    """The place of each ranking group as the method lists them (a kind alone goes after)."""
+    order = {name: index for index, name in enumerate(method.ranking_groups)}
+    for kind, index in KIND_ORDER.items():
+        order.setdefault(kind, len(method.ranking_groups) + index)
+    return order
+
+
 def _num(value: float | None) -> float | None:
     return None if value is None else round(value, DIGITS)
 
@@ -76,32 +212,66 @@ def band_text(placing: Placing | None) -> str | None:
     return str(best) if best == worst else f"{best}–{worst}"
 
 
-def _order(row: Row) -> tuple[Any, ...]:
-    rank = row.get("rank")
-    return (
-        row.get("period", ""),
-        KIND_ORDER.get(row["kind"], 9),
-        rank is None,
-        rank or 0,
-        row["unit_code"],
-    )
+def _sorter(report: ScoreReport) -> Callable[[Row], tuple[Any, ...]]:
+    """Rows in order: period, ranking group as the method lists them, rank (unranked last),
+    unit code."""
+    groups = group_order(report.method)
+
+    def key(row: Row) -> tuple[Any, ...]:
+        rank = row.get("rank")
+        return (
+            row.get("period", ""),
+            groups.get(row["group"], len(groups)),
+            rank is None,
+            rank or 0,
+            row["unit_code"],
+        )
+
+    return key
 
 
-def _interval(estimate: Estimate | None) -> Row:
+def _interval(estimate: Estimate | None, prefix: str = "") -> Row:
     if estimate is None:
-        return {"score": None, "low": None, "high": None}
-    return {"score": _num(estimate.score), "low": _num(estimate.low), "high": _num(estimate.high)}
+        return {f"{prefix}score": None, f"{prefix}low": None, f"{prefix}high": None}
+    return {
+        f"{prefix}score": _num(estimate.score),
+        f"{prefix}low": _num(estimate.low),
+        f"{prefix}high": _num(estimate.high),
+    }
 
 
 def _unit(result: HalfResult | YearResult) -> Row:
-    return {"kind": result.unit.kind, "unit_code": result.unit.code, "unit_name": result.unit.name}
+    return {
+        "kind": result.unit.kind,
+        "group": result.group,
+        "unit_code": result.unit.code,
+        "unit_name": result.unit.name,
+    }
+
+
+def source_columns(result: HalfResult, method: Method) -> Row:
+    """The 民意 score, interval and n of ``result``, then for every source of the method
+    (the same columns whether the unit has it or not): score, interval, n, weight in %."""
+    raw = result.opinion_raw
+    row: Row = {**_interval(result.opinion, "opinion_"), "opinion_n": raw.n if raw else 0}
+    lines = {line.source: line for line in source_lines(result, method)}
+    for source in Source:
+        line = lines.get(source)
+        row.update(_interval(line.estimate if line else None, f"{source.value}_"))
+        row[f"{source.value}_n"] = line.estimate.n if line else None
+        row[f"{source.value}_weight"] = _num(line.percent) if line else None
+        if source in CLUSTERED:
+            effect = line.design_effect if line else None
+            row[f"{source.value}_design_effect"] = _num(effect)
+    return row
 
 
 # Views --------------------------------------------------------------------------------
 
 
 def ranking_rows(report: ScoreReport) -> list[Row]:
-    """One row per unit: the half-year score (or the annual one), its rank and band."""
+    """One row per unit: the half-year score (or the annual one), its rank and band in its
+    ranking group; a half-year's row also has the 民意 score and every source's columns."""
     rows: list[Row] = []
     if report.year is not None:
         for y in report.year:
@@ -118,8 +288,15 @@ def ranking_rows(report: ScoreReport) -> list[Row]:
                     "missing": "；".join(y.missing),
                 }
             )
-        return sorted(rows, key=_order)
-    return _half_rows(report, lambda r: {"band": band_text(r.placing), **_interval(r.total)})
+        return sorted(rows, key=_sorter(report))
+    return _half_rows(
+        report,
+        lambda r: {
+            "band": band_text(r.placing),
+            **_interval(r.total),
+            **source_columns(r, report.method),
+        },
+    )
 
 
 def component_rows(report: ScoreReport) -> list[Row]:
@@ -147,22 +324,26 @@ def _half_rows(report: ScoreReport, columns: Callable[[HalfResult], Row]) -> lis
         for period, results in report.halves.items()
         for r in results
     ]
-    return sorted(rows, key=_order)
+    return sorted(rows, key=_sorter(report))
 
 
 def opinion_rows(report: ScoreReport) -> list[Row]:
-    """Per half-year, unit and source: n, score and interval; then the combined score."""
+    """Per half-year, unit and source: n, score, interval, weight for the unit (%) and the
+    design effect where answers are clustered; then the combined score with the combined n."""
     rows = []
     for period, results in report.halves.items():
         for r in results:
             base = {"period": period, **_unit(r)}
-            for source, estimate in r.sources.items():
+            for line in source_lines(r, report.method):
                 rows.append(
                     {
                         **base,
-                        "source": SOURCE_LABELS[source],
-                        "n": estimate.n,
-                        **_interval(estimate),
+                        "source": line.name,
+                        "source_code": line.source.value,
+                        "n": line.estimate.n,
+                        **_interval(line.estimate),
+                        "weight": _num(line.percent),
+                        "design_effect": _num(line.design_effect),
                     }
                 )
             combined = r.opinion
@@ -170,6 +351,7 @@ def opinion_rows(report: ScoreReport) -> list[Row]:
                 {
                     **base,
                     "source": COMBINED,
+                    "source_code": COMBINED_CODE,
                     "n": r.opinion_raw.n if r.opinion_raw else 0,
                     **_interval(combined),
                     "raw": _num(r.opinion_raw.score) if r.opinion_raw else None,
@@ -178,13 +360,18 @@ def opinion_rows(report: ScoreReport) -> list[Row]:
                     "band": band_text(r.opinion_placing),
                 }
             )
-    order = {label: i for i, label in enumerate([*SOURCE_LABELS.values(), COMBINED])}
-    return sorted(rows, key=lambda row: (*_order({**row, "rank": None}), order[row["source"]]))
+    order = {code: i for i, code in enumerate([*(s.value for s in Source), COMBINED_CODE])}
+    unit_order = _sorter(report)
+    return sorted(
+        rows, key=lambda row: (*unit_order({**row, "rank": None}), order[row["source_code"]])
+    )
 
 
 def method_rows(report: ScoreReport) -> list[Row]:
-    """Key/value rows: method, version, scope, computed_at, fingerprint, every parameter."""
+    """Key/value rows: method, version, scope, computed_at, fingerprint, the sources with
+    their weights, the interval method, the ranking groups, then every parameter."""
     method = report.method
+    t = Translator()
     rows: list[Row] = [
         {"key": "方法名称", "value": method.name},
         {"key": "方法版本", "value": method.version},
@@ -192,6 +379,9 @@ def method_rows(report: ScoreReport) -> list[Row]:
         {"key": "期间", "value": report.scope},
         {"key": "计算时间", "value": report.computed_at.isoformat(timespec="seconds")},
         {"key": "输入指纹", "value": report.fingerprint},
+        {"key": t("source.key.sources"), "value": sources_text(method)},
+        {"key": t("source.key.interval"), "value": interval_text(method)},
+        {"key": t("source.key.groups"), "value": groups_text(method)},
     ]
     for key, value in _flatten("", method.parameters()):
         rows.append({"key": key, "value": value})
@@ -237,6 +427,17 @@ def to_json(report: ScoreReport) -> bytes:
             "version": report.method.version,
             "selected": report.method.method,
             "parameters": report.method.parameters(),
+            "sources": [
+                {
+                    "source": s.value,
+                    "name": source_name(s),
+                    "weight": w,
+                    "share": _num(share * 100),
+                }
+                for s, w, share in configured_sources(report.method)
+            ],
+            "interval": interval_text(report.method),
+            "ranking_groups": groups_text(report.method),
         },
         "scope": report.scope,
         "periods": list(report.periods),
