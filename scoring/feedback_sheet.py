@@ -1,7 +1,9 @@
 """The 评估情况反馈单 of one unit and half-year (seed 000: Wuhan's feedback sheets): its scores
-and ranks (with the band of ranks the intervals allow, as the score export shows them), each
-component against the average of its kind, the survey questions it scored lowest on, the
-top 差评 reasons and 事项, overdue cases, and findings written from these.
+and ranks in its ranking group (with the band of ranks the intervals allow, as the score
+export shows them), each 民意 source with its score, interval, n and weight for the unit (and
+the survey's design effect), each component against the average of its ranking group, the
+survey questions it scored lowest on, the top 差评 reasons and 事项, overdue cases, and
+findings written from these.
 
 Findings say only what the data bear out: tied reasons are named together, every share and
 mean states how many it rests on, and a question answered by fewer than
@@ -22,7 +24,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from scoring import service
 from scoring.compute import HalfResult
-from scoring.export import band_text
+from scoring.export import SourceLine, band_text, interval_text, source_lines, sources_text
 from scoring.method import Method
 from scoring.models import Component
 from scoring.periods import check_period
@@ -43,7 +45,7 @@ from surveys.questionnaire.models import Survey
 LOWEST_QUESTIONS = 3
 TOP_ITEMS = 3
 OVERDUE_LISTED = 20  # cases listed on the paper; the total is always stated
-BELOW_AVERAGE = 0.95  # a component under 95% of its kind's average is named in the findings
+BELOW_AVERAGE = 0.95  # a component under 95% of its group's average is named in the findings
 # A question's mean on fewer answers than this is printed with a caveat (a ±18-point 95%
 # interval on a 0-100 scale at n = 30, against ±5 for the 385 of a unit's score).
 MIN_QUESTION_ANSWERS = 30
@@ -102,7 +104,7 @@ class FeedbackSheet:
     unit: Unit
     period: str
     result: HalfResult
-    kind_size: int  # units of the kind
+    kind_size: int  # units of the ranking group
     ranked: int  # of them, those with a half-year score (the rank's denominator)
     components: list[ComponentLine]
     total_average: float | None
@@ -123,6 +125,21 @@ class FeedbackSheet:
     fingerprint: str = ""
     computed_at: datetime | None = None
     tz: ZoneInfo = ZoneInfo("Asia/Shanghai")
+    # The 民意 sources the unit has, each with its weight for the unit; the method in words.
+    sources: tuple[SourceLine, ...] = ()
+    sources_text: str = ""
+    interval_text: str = ""
+    confidence: float = 0.95
+
+    @property
+    def group(self) -> str:
+        """The ranking group the unit is ranked in (旗县区和高新区, 市直部门)."""
+        return self.result.group
+
+    @property
+    def level(self) -> str:
+        """The confidence of the intervals in percent: 95."""
+        return f"{self.confidence * 100:g}"
 
     @property
     def period_text(self) -> str:
@@ -267,7 +284,7 @@ async def build(
     )
     everyone = report.halves[period]
     mine = next(r for r in everyone if r.unit.code == unit.code)
-    peers = [r for r in everyone if r.unit.kind == mine.unit.kind]
+    peers = [r for r in everyone if r.group == mine.group]
     unit_id = pk(unit)
     summary, items = await _ratings(session, actor, unit_id, period, today, tz)
     overdue, overdue_total = await overdue_cases(
@@ -303,6 +320,10 @@ async def build(
         fingerprint=report.fingerprint,
         computed_at=computed_at,
         tz=tz,
+        sources=source_lines(mine, method),
+        sources_text=sources_text(method),
+        interval_text=interval_text(method),
+        confidence=method.confidence,
     )
     sheet.findings.extend(findings(sheet, method))
     return sheet

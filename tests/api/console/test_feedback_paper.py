@@ -117,7 +117,7 @@ class TestThePdf:
     def _check(report: service.ScoreReport, unit: str, text: str) -> None:
         rank = next(r for r in export.ranking_rows(report) if r["unit_code"] == unit)
         ranked = [
-            r for r in export.ranking_rows(report) if r["kind"] == rank["kind"] and r["rank"]
+            r for r in export.ranking_rows(report) if r["group"] == rank["group"] and r["rank"]
         ]
         parts = next(r for r in export.component_rows(report) if r["unit_code"] == unit)
         opinion = next(
@@ -134,6 +134,44 @@ class TestThePdf:
             key = next(k for k, v in export.HEADERS.items() if v == component)
             assert f"{component}{parts[key]:.2f}" in text
         assert f"民意有效样本{opinion['n']}" in text
+
+
+class TestSourcesAndGroup:
+    async def test_each_source_and_the_ranking_group_as_the_export_has_them(
+        self, scored: FastAPI, sessionmaker: SessionMaker, settings: Settings
+    ) -> None:
+        async with sessionmaker() as session:
+            report = await service.score_scope(
+                session=session, setup=service.setup(settings, AT), period=PERIOD
+            )
+        ranking = export.ranking_rows(report)
+        zone = next(r for r in ranking if r["kind"] == "高新区")
+        results = {r.unit.code: r for r in report.halves[PERIOD]}
+        for row in (next(r for r in ranking if r["unit_code"] == OWN_UNIT), zone):
+            unit = row["unit_code"]
+            sheet = await _sheet(sessionmaker, settings, unit)
+            text = _flat(pdf_text(render_pdf(printable(sheet, settings))))
+            assert f"同类排名（排名组：{row['group']}）" in text
+            sources = [
+                r
+                for r in export.opinion_rows(report)
+                if r["unit_code"] == unit and r["source_code"] != "combined"
+            ]
+            assert sources, unit
+            for r in sources:
+                effect = "" if r["design_effect"] is None else f"设计效应{r['design_effect']:.2f}"
+                line = f"{r['score']:.2f}{r['low']:.2f}–{r['high']:.2f}{r['n']}{r['weight']:.2f}%"
+                assert f"{r['source']}{line}{effect}" in text, r
+            raw = results[unit].opinion_raw
+            assert raw is not None
+            combined = f"{raw.score:.2f}{raw.low:.2f}–{raw.high:.2f}{raw.n}100.00%"
+            assert f"民意调查（合计）{combined}" in text
+            assert "民意调查得分为各来源得分的加权平均，权重：问卷调查1" in text
+        # 稀土高新区 is ranked among the 旗县区 and 高新区, not alone.
+        assert zone["group"] == "旗县区和高新区"
+        peers = [r for r in ranking if r["group"] == zone["group"] and r["rank"]]
+        assert len(peers) > 1
+        assert {r["kind"] for r in peers} == {"旗县区", "高新区"}
 
 
 class TestFindings:
