@@ -110,19 +110,52 @@ class TestNumbers:
             assert weighted == pytest.approx(line.score)
         assert scored_units >= 30
 
-    async def test_each_kind_in_rank_order(
+    async def test_each_ranking_group_in_rank_order(
         self, session: AsyncSession, scored: service.Setup, settings: Settings
     ) -> None:
         for scope in ({"period": "2026H1"}, {"year": "2026"}):
             found = await _circular(session, scored, settings, **scope)
-            assert [g.kind for g in found.groups] == ["旗县区", "高新区", "市直部门"]
+            assert [g.name for g in found.groups] == ["旗县区和高新区", "市直部门"]
+            kinds = {g.name: {line.unit.kind for line in g.lines} for g in found.groups}
+            assert kinds == {"旗县区和高新区": {"旗县区", "高新区"}, "市直部门": {"市直部门"}}
             for group in found.groups:
                 ranks = [line.rank for line in group.lines]
                 ranked = [r for r in ranks if r is not None]
                 assert ranked == sorted(ranked)
-                # 高新区 is ranked with 旗县区 (method.ranking_groups), so need not start at 1.
-                assert ranked[0] == 1 or group.kind == "高新区"
+                assert ranked[0] == 1
                 assert ranks == ranked + [None] * (len(ranks) - len(ranked))
+
+    async def test_every_units_sources_are_the_score_exports(
+        self, session: AsyncSession, scored: service.Setup, settings: Settings
+    ) -> None:
+        found = await _circular(session, scored, settings, period="2026H1")
+        report = await service.score_scope(session=session, setup=scored, period="2026H1")
+        opinion = {(r["unit_code"], r["source_code"]): r for r in export.opinion_rows(report)}
+
+        seen = 0
+        for group in found.groups:
+            assert [b.unit.code for b in group.sources] == [line.unit.code for line in group.lines]
+            for block in group.sources:
+                for line in block.lines:
+                    row = opinion[(block.unit.code, line.source.value)]
+                    assert row["group"] == group.name
+                    assert (row["n"], row["weight"]) == (line.estimate.n, round(line.percent, 2))
+                    assert row["score"] == round(line.estimate.score, 2)
+                    seen += 1
+                total = sum(line.weight for line in block.lines)
+                assert total == pytest.approx(1.0) if block.lines else total == 0
+                combined = opinion[(block.unit.code, "combined")]
+                assert combined["n"] == (block.combined.n if block.combined else 0)
+        assert seen >= 30
+
+    async def test_a_year_lists_the_sources_of_each_half(
+        self, session: AsyncSession, scored: service.Setup, settings: Settings
+    ) -> None:
+        found = await _circular(session, scored, settings, year="2026")
+
+        for group in found.groups:
+            periods = [b.period for b in group.sources]
+            assert periods == ["2026年上半年", "2026年下半年"] * len(group.lines)
 
     async def test_unit_staff_may_not_have_it(
         self, session: AsyncSession, scored: service.Setup, settings: Settings
@@ -155,17 +188,51 @@ class TestPaper:
 
         found = await _circular(session, scored, settings, period="2026H1")
         book = load_workbook(io.BytesIO(circular.xlsx_bytes(found)))
-        assert book.sheetnames == ["2026年上半年通报"]
-        sheet = book.active
+        assert book.sheetnames == ["2026年上半年通报", "民意来源"]
+        sheet = book["2026年上半年通报"]
         assert sheet.freeze_panes == "A5"
         header = [c.value for c in sheet[4]]
-        assert header[:5] == ["名次", "名次区间", "类别", "单位", "半年分"]
+        assert header[:6] == ["名次", "名次区间", "排名组", "类别", "单位", "半年分"]
         assert "日常监测（60%）" in header
         assert sheet["A1"].value == found.paper.title
         rows = list(sheet.iter_rows(min_row=5, max_row=4 + len(found.lines), values_only=True))
-        assert [r[3] for r in rows] == [line.unit.name for line in found.lines]
-        assert [r[4] for r in rows] == [circular._number(line.score) for line in found.lines]
-        assert sheet.column_dimensions["D"].width >= 20
+        assert [r[4] for r in rows] == [line.unit.name for line in found.lines]
+        assert [r[5] for r in rows] == [circular._number(line.score) for line in found.lines]
+        assert {r[2] for r in rows} == {"旗县区和高新区", "市直部门"}
+        assert sheet.column_dimensions["E"].width >= 20
+        texts = [c.value for row in sheet.iter_rows() for c in row if isinstance(c.value, str)]
+        assert found.sources_text in texts
+        assert found.interval_text in texts
+
+    async def test_the_xlsx_sources_sheet_has_every_source_line(
+        self, session: AsyncSession, scored: service.Setup, settings: Settings
+    ) -> None:
+        from openpyxl import load_workbook
+
+        found = await _circular(session, scored, settings, period="2026H1")
+        sheet = load_workbook(io.BytesIO(circular.xlsx_bytes(found)))["民意来源"]
+        header = [c.value for c in sheet[1]]
+        assert header == [
+            "排名组", "单位", "期间", "来源", "得分", "区间下限", "区间上限", "样本 n",
+            "权重（%）", "设计效应",
+        ]  # fmt: skip
+        rows = list(sheet.iter_rows(min_row=2, values_only=True))
+        block = found.groups[0].sources[0]
+        mine = [r for r in rows if r[1] == block.unit.name]
+        names = {
+            "survey": "问卷调查",
+            "rating": "好差评",
+            "hotline": "12345回访",
+            "outside": "外部民意",
+        }
+        assert [r[3] for r in mine] == [names[line.source.value] for line in block.lines] + [
+            "民意调查（合计）"
+        ]
+        for row, line in zip(mine, block.lines, strict=False):
+            assert row[0] == found.groups[0].name
+            assert row[7] == line.estimate.n
+            assert row[8] == round(line.percent, 2)
+        assert mine[-1][7] == (block.combined.n if block.combined else None)
 
     async def test_the_pdf_reads_as_the_paper(
         self, session: AsyncSession, scored: service.Setup, settings: Settings, tmp_path: Path
@@ -187,3 +254,21 @@ class TestPaper:
         top = found.groups[-1].lines[0]
         assert top.unit.name in flat
         assert f"{top.score:.2f}" in flat
+        # Every ranking names its group; the sources follow with score, n and weight.
+        assert "排名组：旗县区和高新区（" in flat
+        assert "排名组：市直部门（" in flat
+        assert "民意调查分来源明细" in flat
+        block = found.groups[0].sources[0]
+        names = {
+            "survey": "问卷调查",
+            "rating": "好差评",
+            "hotline": "12345回访",
+            "outside": "外部民意",
+        }
+        for line in block.lines:
+            e = line.estimate
+            effect = "" if line.design_effect is None else f"（设计效应{line.design_effect:.2f}）"
+            cells = f"{e.score:.2f}{e.low:.2f}–{e.high:.2f}{e.n}{line.percent:.2f}%"
+            assert f"{block.unit.name}{names[line.source.value]}{effect}{cells}" in flat
+        assert "民意来源与权重" not in flat  # the export's key; the paper says it in words
+        assert "".join(found.sources_text.split()) in flat

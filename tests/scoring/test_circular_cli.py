@@ -54,9 +54,9 @@ class TestCircular:
         sheet = load_workbook(imported.cwd / "year" / "circular_2026.xlsx").active
         header = [c.value for c in sheet[4]]
         rows = {
-            r[3]: dict(zip(header, r, strict=True))
+            r[4]: dict(zip(header, r, strict=True))
             for r in sheet.iter_rows(min_row=5, values_only=True)
-            if r[3] and r[2]
+            if r[4] and r[3]
         }
         assert len(rows) == len(report["ranking"])
         for unit in report["ranking"]:
@@ -64,6 +64,7 @@ class TestCircular:
             assert (row["名次"], row["年度分"]) == (unit["rank"], unit["score"])
             assert (row["上半年"], row["下半年"]) == (unit["h1"], unit["h2"])
             assert row["名次区间"] == unit["band"]
+            assert row["排名组"] == unit["group"]
 
     @pytest.mark.parametrize(
         "args",

@@ -59,7 +59,7 @@ class TestCircularPage:
             ("year=2026", "关于2026年度数字政府建设考评结果的通报"),
         ],
     )
-    async def test_each_kind_in_rank_order_on_a_paper(
+    async def test_each_ranking_group_in_rank_order_on_a_paper(
         self, scored: FastAPI, browser_for: Any, query: str, title: str
     ) -> None:
         browser = await browser_for("boss")
@@ -68,7 +68,10 @@ class TestCircularPage:
         html = page.text
         assert f'<h1 id="title">{title}</h1>' in html
         ranks = _ranks(html)
-        assert list(ranks) == ["旗县区", "高新区", "市直部门"]
+        assert list(ranks) == ["旗县区和高新区", "市直部门"]  # the method's ranking groups
+        assert "排名组：旗县区和高新区（" in html
+        assert "民意调查分来源明细" in html
+        assert re.search(r'<tr data-unit="[^"]+" data-source="survey">', html)
         for kind, found in ranks.items():
             assert found == sorted(found), kind
             assert found[0] == 1, kind
