@@ -32,8 +32,14 @@ async def scoring_page(
     page = await service.scoring_page(
         session=session, actor=actor, setup=service.setup(settings), period=period
     )
+    method = page.report.method
     context = {
         "report": page.report,
+        # Each unit's 民意 sources (score, interval, n, weight for the unit), by unit code.
+        "sources": {r.unit.code: export.source_lines(r, method) for r in page.rows},
+        "sources_text": export.sources_text(method),
+        "interval_text": export.interval_text(method),
+        "level": f"{method.confidence * 100:g}",
         "period": page.period,
         "groups": page.groups,
         "computed_at": page.computed_at,

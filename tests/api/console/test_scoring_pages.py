@@ -11,6 +11,7 @@ import pytest
 from fastapi import FastAPI
 from sqlmodel import func, select
 
+from scoring import export, service
 from scoring.demo import activity as demo_scores
 from scoring.demo import survey as demo
 from scoring.models import Component, ImportLayout, MonitoringImport, MonitoringScore
@@ -177,6 +178,34 @@ class TestResultsReadRight:
             assert ranked[0] == 1, kind
             assert ranks[: len(ranked)] == [str(r) for r in ranked]  # unranked ones last
         assert len(tables["市直部门"]) == 25
+
+    async def test_every_unit_shows_its_sources_with_n_and_weight(
+        self, scored: FastAPI, browser_for: Any, sessionmaker: SessionMaker, settings: Settings
+    ) -> None:
+        browser = await browser_for("boss")
+        html = (await browser.get(f"/console/scoring?period={PERIOD}")).text
+        async with sessionmaker() as session:
+            report = await service.score_scope(
+                session=session, setup=service.setup(settings), period=PERIOD
+            )
+
+        assert "<h2>排名组：旗县区和高新区</h2>" in html
+        assert "<h2>排名组：市直部门</h2>" in html
+        assert "民意调查得分为各来源得分的加权平均，权重：问卷调查 1" in html
+        rows = re.findall(r'<tr data-source="(\w+)" data-of="([^"]+)"[^>]*>(.*?)</tr>', html, re.S)
+        shown = {(source, unit): re.sub(r"<[^>]+>|\s", "", cells) for source, unit, cells in rows}
+        lines = 0
+        for result in report.halves[PERIOD]:
+            for line in export.source_lines(result, report.method):
+                e = line.estimate
+                text = shown[(line.source.value, result.unit.code)]
+                expected = f"{e.score:.2f}{e.low:.2f}–{e.high:.2f}{e.n}{line.percent:.2f}%"
+                assert text.startswith(f"{result.unit.name}{line.name}{expected}"), text
+                lines += 1
+            raw = result.opinion_raw
+            combined = shown[("combined", result.unit.code)]
+            assert (f"{raw.n}100.00%" in combined) if raw else ("无有效答卷或评价" in combined)
+        assert lines >= 35
 
     async def test_import_times_are_local_and_files_have_no_folder(
         self, scored: FastAPI, browser_for: Any, sessionmaker: SessionMaker, settings: Settings
