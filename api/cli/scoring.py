@@ -16,7 +16,9 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from api.cli.common import SERVER_READER, cli_actor, fail, in_transaction, parse, reading_actor
 from scoring import export, flows, service
 from scoring.compute import Estimate, HalfResult, YearResult
+from scoring.method import Method
 from surveys.core.db import AsyncSession
+from surveys.core.i18n import N_, Translator
 from surveys.core.settings import get_settings
 
 R = TypeVar("R", HalfResult, YearResult)
@@ -73,6 +75,21 @@ def _half_line(r: HalfResult) -> str:
     return f"{rank}\t{unit}\t半年分 {_fmt(r.total)}\t民意 {opinion}{flag}{missing}"
 
 
+def _source_lines(r: HalfResult, method: Method) -> list[str]:
+    """Under a unit's line: each 民意 source it has with its score, interval, n, weight for
+    the unit and the survey's design effect."""
+    t = Translator()
+    lines = []
+    for line in export.source_lines(r, method):
+        effect = line.design_effect
+        design = (
+            "" if effect is None else " " + t(N_("source.design_effect"), value=f"{effect:.2f}")
+        )
+        weight = f"{t(N_('source.table.weight'))} {line.percent:.2f}%"
+        lines.append(f"\t{t(line.key)} {_fmt(line.estimate)} n={line.estimate.n} {weight}{design}")
+    return lines
+
+
 def _year_line(y: YearResult) -> str:
     rank = f"{y.placing.rank} ({export.band_text(y.placing)})" if y.placing else "-"
     h1, h2 = (f"{h.score:.2f}" if h else "缺失" for h in y.halves)
@@ -83,21 +100,35 @@ def _year_line(y: YearResult) -> str:
 
 def _print(report: service.ScoreReport) -> None:
     method = report.method
+    t = Translator()
     typer.echo(
         f"{report.scope}  method {method.name} {method.version} ({method.method}), "
         f"computed_at {report.computed_at.isoformat(timespec='seconds')}, "
         f"fingerprint {report.fingerprint[:16]}"
     )
+    typer.echo(export.sources_text(method))
+    typer.echo(export.interval_text(method))
+    order = export.group_order(method)
+
+    def grouped(rows: Sequence[R]) -> list[tuple[str, list[R]]]:
+        names = sorted(
+            {r.group for r in rows}, key=lambda name: (order.get(name, len(order)), name)
+        )
+        return [(name, [r for r in rows if r.group == name]) for name in names]
+
+    def half_lines(r: HalfResult) -> str:
+        return "\n".join([_half_line(r), *_source_lines(r, method)])
+
     groups: list[tuple[str, list[str]]] = []
     if report.year is not None:
-        for kind in export.KIND_ORDER:
-            years = [y for y in report.year if y.unit.kind == kind]
-            groups.append((f"{report.scope} {kind}", _sorted_lines(years, _year_line)))
+        for name, years in grouped(report.year):
+            title = f"{report.scope} {t(N_('source.group'), group=name)}"
+            groups.append((title, _sorted_lines(years, _year_line)))
     else:
         for period, results in report.halves.items():
-            for kind in export.KIND_ORDER:
-                halves = [r for r in results if r.unit.kind == kind]
-                groups.append((f"{period} {kind}", _sorted_lines(halves, _half_line)))
+            for name, halves in grouped(results):
+                title = f"{period} {t(N_('source.group'), group=name)}"
+                groups.append((title, _sorted_lines(halves, half_lines)))
     for title, lines in groups:
         if lines:
             typer.echo(f"\n== {title} ==")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sqlite3
 import subprocess
@@ -148,13 +149,36 @@ class TestScore:
         assert result.returncode == 0, result.stderr
         out = result.stdout
         assert "fingerprint" in out
-        assert "== 2026H1 旗县区 ==\n1 (1)\tdonghe\t东河区\t半年分 79.88" in out
+        assert "== 2026H1 排名组：旗县区和高新区 ==\n1 (1)\tdonghe\t东河区\t半年分 79.88" in out
         assert "2 (2)\tqingshan\t青山区\t半年分 74.50" in out
         # 市税务局: 0.6 × 85 + 0.2 × 75 + 0.1 × 50 + 0.1 × 100 = 81 beside 市医保局's 81.5;
         # their intervals overlap, so both are in the band 1–2.
-        assert "== 2026H1 市直部门 ==\n1 (1–2)\tyibao\t市医保局\t半年分 81.50" in out
+        assert "== 2026H1 排名组：市直部门 ==\n1 (1–2)\tyibao\t市医保局\t半年分 81.50" in out
         assert "2 (1–2)\tshuiwu\t市税务局\t半年分 81.00" in out
         assert "样本不足" in out
+
+    def test_each_unit_lists_its_sources_as_the_export_has_them(self, imported: Minyi) -> None:
+        result = imported("--as", "admin", "score", "--period", "2026H1", "--at", AT,
+                          "--out", "sources", "--format", "json")  # fmt: skip
+
+        assert result.returncode == 0, result.stderr
+        document = json.loads((imported.cwd / "sources" / "scores_2026H1.json").read_text())
+        lines = result.stdout.splitlines()
+        assert "民意调查得分为各来源得分的加权平均，权重：问卷调查 1" in result.stdout
+        rows = [r for r in document["opinion"] if r["source_code"] != "combined"]
+        assert {r["source_code"] for r in rows} >= {"survey", "rating"}
+        for row in rows:
+            start = next(i for i, line in enumerate(lines) if f"\t{row['unit_code']}\t" in line)
+            block = []
+            for line in lines[start + 1 :]:
+                if not line.startswith("\t"):
+                    break
+                block.append(line)
+            shown = (
+                f"\t{row['source']} {row['score']:.2f} [{row['low']:.2f}, {row['high']:.2f}]"
+                f" n={row['n']} 权重 {row['weight']:.2f}%"
+            )
+            assert any(line.startswith(shown) for line in block), (shown, block)
 
     def test_year_and_exports_are_byte_identical(self, imported: Minyi) -> None:
         first = imported("--as", "admin", "score", "--year", "2026", "--at", AT, "--out", "one")
