@@ -34,6 +34,7 @@ async def rerate(query: CallbackQuery, callback_data: RerateCb, ctx: ChatContext
         respondent=ctx.respondent,
         case_id=callback_data.c,
         choice=callback_data.o,
+        tz=ctx.settings.tz,
     )
     text = ctx.t.label(_choice_in_language(ctx.t, notice))
     await ctx.outbox.answer(query.id, text)

@@ -118,6 +118,8 @@ async def rerate(
         or len(choice) > CHOICE_MAX
     ):
         return web.message(request, visitor, visitor.t("webchat.error.bad_form"), status_code=400)
-    notice = await contact.rerate(session=session, token=token[:TOKEN_MAX], choice=int(choice))
+    notice = await contact.rerate(
+        session=session, token=token[:TOKEN_MAX], choice=int(choice), tz=settings.tz
+    )
     flash = {"notice": visitor.t.label(notice)}
     return web.redirect(visitor, f"/c/contact/{token}", settings, flash)

@@ -169,9 +169,9 @@ async def write_back(*, session: AsyncSession, token: str, text: str) -> Msg:
     )
 
 
-async def rerate(*, session: AsyncSession, token: str, choice: int) -> Msg:
+async def rerate(*, session: AsyncSession, token: str, choice: int, tz: ZoneInfo) -> Msg:
     """The citizen's 复评 from their page once the case is 已反馈, as the bot's buttons do."""
     case, _, respondent = await _open(session, token)
     return await relay.rerate(
-        session=session, respondent=respondent, case_id=pk(case), choice=choice
+        session=session, respondent=respondent, case_id=pk(case), choice=choice, tz=tz
     )

@@ -10,6 +10,7 @@ of the web chat has no identity row: their replies wait on their page
 from __future__ import annotations
 
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -103,13 +104,13 @@ async def _own_case(session: AsyncSession, respondent: Respondent, case_id: int)
 
 
 async def rerate(
-    *, session: AsyncSession, respondent: Respondent, case_id: int, choice: int
+    *, session: AsyncSession, respondent: Respondent, case_id: int, choice: int, tz: ZoneInfo
 ) -> Msg:
-    """The citizen's 复评 of how the unit handled their 差评."""
+    """The citizen's 复评 of how the unit handled their 差评 (its round's period in ``tz``)."""
     case = await _own_case(session, respondent, case_id)
     if not 0 <= choice < len(RERATING_CHOICES):
         return Msg(N_("engine.stale"))
-    await cases.record_rerating(session=session, case=case, level=RERATING_CHOICES[choice])
+    await cases.record_rerating(session=session, case=case, level=RERATING_CHOICES[choice], tz=tz)
     return Msg(N_("relay.rerated"), {"choice": RERATING_CHOICES[choice]})
 
 

@@ -385,6 +385,7 @@ class _Run:
                 level=row["level"],
                 rated_at=item.rated_at,
                 is_default=item.is_default,
+                active=row["active"],  # a late 1st round arrives inactive: no case
             )  # fmt: skip
             for row, (item, unit, _) in zip(stored, accepted, strict=True)
             if ratings.is_bad(row["level"]) and not item.is_default

@@ -84,7 +84,8 @@ class Rating(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     source: RatingSource = Field(sa_type=sa.String(8))
     source_id: str = Field(max_length=64)  # idempotency key within the source and unit
-    service_event_id: int | None = Field(default=None, foreign_key="service_event.id")
+    # Indexed: a new round of a 办件 finds the rating it replaces.
+    service_event_id: int | None = Field(default=None, foreign_key="service_event.id", index=True)
     unit_id: int = Field(foreign_key="unit.id", index=True)
     item_code: str | None = Field(default=None, max_length=64)
     item_name: str | None = Field(default=None, max_length=200)

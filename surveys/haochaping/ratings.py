@@ -429,8 +429,8 @@ def _round_of(rating: Rating | dict[str, Any]) -> RoundOf:
     )
 
 
-# The active ratings of some 办件 of a unit. No index of rating leads with service_event_id:
-# this reads the unit's ratings (by ix_rating_unit_id); only ratings naming a 办件 ask.
+# The active ratings of some 办件 of a unit (by ix_rating_service_event_id); only ratings
+# naming a 办件 ask.
 _ACTIVE_OF_EVENTS = select(Rating).where(
     Rating.unit_id == sa.bindparam("unit_id"),
     col(Rating.active).is_(True),

@@ -15,6 +15,7 @@ from surveys.accounts.models import Unit
 from surveys.cases import contact, queries, relay
 from surveys.cases.exceptions import RereratingNotAllowed
 from surveys.cases.models import CaseState, FollowUpCase
+from surveys.cases.workdays import SHANGHAI
 from surveys.core.i18n import Msg
 from surveys.core.models import pk
 from surveys.delivery.models import OutboxMessage
@@ -114,11 +115,11 @@ class TestWriteBackAndRerate:
     ) -> None:
         spj, case, token = await web_case(session)
         with pytest.raises(RereratingNotAllowed):
-            await contact.rerate(session=session, token=token, choice=0)
+            await contact.rerate(session=session, token=token, choice=0, tz=SHANGHAI)
 
         await to_replied(session, staff_of(spj), case)
         assert (await contact.contact_page(session=session, token=token, tz=TZ)).can_rerate
-        notice = await contact.rerate(session=session, token=token, choice=0)
+        notice = await contact.rerate(session=session, token=token, choice=0, tz=SHANGHAI)
 
         assert notice == Msg("relay.rerated", {"choice": "满意"})
         page = await contact.contact_page(session=session, token=token, tz=TZ)
@@ -178,4 +179,6 @@ class TestRelay:
         with pytest.raises(relay.ContactDeclined):
             await relay.answer_unit(session=session, respondent=me, case_id=pk(case), text="hi")
         with pytest.raises(relay.ContactDeclined):
-            await relay.rerate(session=session, respondent=me, case_id=pk(case), choice=0)
+            await relay.rerate(
+                session=session, respondent=me, case_id=pk(case), choice=0, tz=SHANGHAI
+            )
