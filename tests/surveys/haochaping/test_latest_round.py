@@ -315,6 +315,22 @@ class TestImported:
             unit = (await session.exec(select(Unit))).one()
             assert await counted(session, unit) == {"satisfied": 1}
 
+    async def test_a_late_first_round_bad_rating_in_a_file_opens_no_case(
+        self, seeded: SessionMaker, tmp_path: Path
+    ) -> None:
+        await import_file(seeded, write(tmp_path, "a.csv", "F-2,kundulun,满意,4,"
+                                        "2026-03-05T10:00:00+08:00,BJ-1,2"))  # fmt: skip
+
+        await import_file(seeded, write(tmp_path, "b.csv", "F-1,kundulun,非常不满意,4,"
+                                        "2026-03-01T10:00:00+08:00,BJ-1,1"))  # fmt: skip
+
+        async with seeded() as session:
+            assert await rounds(session) == [
+                ("F-2", 2, True, "satisfied"),
+                ("F-1", 1, False, "very_dissatisfied"),
+            ]
+            assert (await session.exec(select(FollowUpCase))).all() == []
+
     async def test_both_rounds_in_one_file_end_as_sent_one_by_one(
         self, seeded: SessionMaker, tmp_path: Path
     ) -> None:
