@@ -2,8 +2,10 @@
 the previous half-year, so the console's import history and the 民意 sources show one.
 
 Scores follow each unit's demo quality (:func:`scoring.demo.generate.unit_quality`, the same
-that shapes its ratings and answers), with a little noise; n is a few hundred people. Stored
-through :func:`scoring.outside.store_table`, checked like any file; reruns add nothing.
+that shapes its ratings and answers), with a little noise; n is 60 to 200 people, so that
+with the other sources about half the demo units stay under the 385 rule, as units counted
+in people do in practice. Stored through :func:`scoring.outside.store_table`, checked like
+any file; reruns add nothing.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ def demo_outside_rows(
         rng = random.Random(f"{seed}:outside:{period}:{code}")  # str seeds: hash-independent
         quality = demo_data.unit_quality(code, seed)
         score = min(100.0, max(0.0, 62 + 36 * quality + rng.uniform(-3, 3)))
-        rows.append([code, f"{score:.1f}", str(rng.randint(150, 900))])
+        rows.append([code, f"{score:.1f}", str(rng.randint(60, 200))])
     return rows
 
 
