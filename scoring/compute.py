@@ -1,7 +1,13 @@
-"""The pure arithmetic of the scores: level counts in, scores, intervals and ranks out.
+"""The pure arithmetic of the scores: per-source aggregates in, scores, intervals and ranks
+out.
 
 No database and no I/O, so hypothesis can test it. Inputs are sorted by unit code first,
 so the order of the rows never changes a result (nor a float rounding).
+
+n counts people (domain.md §5): survey respondents (each person's satisfaction answers are
+averaged first), 好差评 per 办件 (latest round), 12345 回访 people who answered, and the n an
+outside result states. The 民意 score is the weighted mean over the sources a unit has; its n
+is the sum of the sources' n, which the 385 flag and the rank bands use.
 """
 
 from __future__ import annotations
@@ -10,12 +16,13 @@ import hashlib
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from statistics import NormalDist
 from typing import Any, TypeVar
 
-from scoring.method import Method, PointsMethod, Shrinkage, Source
+from scoring.method import HotlineRate, Method, PointsMethod, Shrinkage, Source
 from scoring.models import Component
+from surveys.hotline.tally import HotlineTally
 from surveys.questionnaire.definitions import Level
 
 T = TypeVar("T")
@@ -24,6 +31,18 @@ RANK_DIGITS = 2  # scores equal to 0.01 share a rank
 MISSING_OPINION = "民意调查：无有效答卷或评价"
 MISSING_IMPORT = "{component}：未导入"
 MISSING_HALF = "{period}：半年分缺失"
+# How each source's 95% interval is made, as the exports print it.
+INTERVAL_METHODS: dict[Source, str] = {
+    Source.survey: (
+        "以受访者为单位的正态区间（每人先取平均；两端各加 z²/2 个虚拟受访者，小样本放宽）"
+    ),
+    Source.rating: (
+        "以办件为单位：分值法为正态区间（两端各加 z²/2 个虚拟评价），比例法为 Wilson 区间"
+    ),
+    Source.hotline: "联系率、解决率、满意率各取 Wilson 区间半宽，按权重平方和开方合成",
+    Source.outside: "按得分/100 与样本量 n 取 Wilson 区间（近似：外部结果的抽样设计未知）",
+}
+COMBINED_INTERVAL = "各来源区间半宽按权重平方和开方合成"
 
 
 @dataclass(frozen=True)
@@ -39,6 +58,64 @@ class Estimate:
     design_effect: float | None = None
 
 
+# The sums of person means are kept rounded, so that the same respondents summed in another
+# order (a float sum's last bits, in SQL or here) give the same tally and fingerprint; the
+# other sums are of the points themselves (whole numbers in the shipped methods) and exact.
+MEAN_DIGITS = 6
+MEAN_SQ_DIGITS = 3
+
+
+@dataclass(frozen=True)
+class SurveyTally:
+    """One unit's survey answers summed per respondent, from one SQL aggregate.
+
+    For respondent i with m_i valid satisfaction answers worth x_ij points each (the method's
+    points, or 100/0 good/not under a share method): s_i = Σ_j x_ij and the person's mean
+    y_i = s_i / m_i. The fields are the sums over the unit's respondents.
+    """
+
+    respondents: int  # R
+    answers: int  # Σ m_i
+    points: float  # Σ s_i
+    person_points_sq: float  # Σ s_i²
+    answers_sq: int  # Σ m_i²
+    points_answers: float  # Σ s_i · m_i
+    means: float  # Σ y_i
+    means_sq: float  # Σ y_i²
+    points_sq: float  # Σ_ij x_ij² (the answers' own spread, for the design effect)
+
+    @classmethod
+    def of_people(cls, people: Iterable[Sequence[float]]) -> SurveyTally | None:
+        """The tally of respondents given as lists of their answers' points (a person with
+        no answer is left out); None when nobody answered."""
+        answered = [list(p) for p in people if len(p) > 0]
+        if not answered:
+            return None
+        sums = [math.fsum(p) for p in answered]
+        sizes = [len(p) for p in answered]
+        means = [s / m for s, m in zip(sums, sizes, strict=True)]
+        return cls(
+            respondents=len(answered),
+            answers=sum(sizes),
+            points=math.fsum(sums),
+            person_points_sq=math.fsum(s * s for s in sums),
+            answers_sq=sum(m * m for m in sizes),
+            points_answers=math.fsum(s * m for s, m in zip(sums, sizes, strict=True)),
+            means=round(math.fsum(means), MEAN_DIGITS),
+            means_sq=round(math.fsum(y * y for y in means), MEAN_SQ_DIGITS),
+            points_sq=math.fsum(x * x for p in answered for x in p),
+        )
+
+
+@dataclass(frozen=True)
+class OutsideInput:
+    """One outside 民意 result of a unit (its source name, score 0..100 and people n)."""
+
+    source: str
+    score: float
+    n: int
+
+
 @dataclass(frozen=True)
 class UnitRef:
     code: str
@@ -48,11 +125,24 @@ class UnitRef:
 
 @dataclass(frozen=True)
 class UnitInput:
-    """What one unit has for one half-year: level counts per source, imported components."""
+    """What one unit has for one half-year.
+
+    ``counts``: level counts of the 好差评 ratings (one per 办件, latest round; the only
+    source given as level counts); ``survey``: its respondents' tally; ``hotline``: its
+    12345 回访 counts; ``outside``: its outside results; ``imported``: component scores.
+    """
 
     unit: UnitRef
     counts: Mapping[Source, Counts] = field(default_factory=dict)
     imported: Mapping[Component, float] = field(default_factory=dict)
+    survey: SurveyTally | None = None
+    hotline: HotlineTally | None = None
+    outside: tuple[OutsideInput, ...] = ()
+
+    def __post_init__(self) -> None:
+        other = [s.value for s in self.counts if s is not Source.rating]
+        if other:
+            raise ValueError(f"level counts are for ratings only, not {', '.join(other)}")
 
 
 @dataclass(frozen=True)
@@ -94,10 +184,12 @@ def _clamp(value: float, low: float = 0.0, high: float = 100.0) -> float:
     return min(high, max(low, value))
 
 
-def _estimate(score: float, low: float, high: float, n: int) -> Estimate:
+def _estimate(
+    score: float, low: float, high: float, n: int, design_effect: float | None = None
+) -> Estimate:
     """An estimate on 0..100 whose interval holds its score, float noise included."""
     score = _clamp(score)
-    return Estimate(score, min(_clamp(low), score), max(_clamp(high), score), n)
+    return Estimate(score, min(_clamp(low), score), max(_clamp(high), score), n, design_effect)
 
 
 # One source ---------------------------------------------------------------------------
@@ -125,15 +217,117 @@ def points_estimate(counts: Counts, points: Mapping[Level, float], z: float) -> 
     return _estimate(mean, max(lowest, centre - half), min(highest, centre + half), n)
 
 
+def wilson(p: float, n: int, z: float) -> tuple[float, float]:
+    """The Wilson interval (low, high) of a share ``p`` of ``n`` (0..1)."""
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(max(0.0, p * (1 - p)) / n + z * z / (4 * n * n)) / denominator
+    return centre - half, centre + half
+
+
 def share_estimate(good: int, n: int, z: float) -> Estimate | None:
     """The share of good answers × 100 with its Wilson interval."""
     if n == 0:
         return None
     p = good / n
-    denominator = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denominator
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    return _estimate(100 * p, 100 * (centre - half), 100 * (centre + half), n)
+    low, high = wilson(p, n, z)
+    return _estimate(100 * p, 100 * low, 100 * high, n)
+
+
+def design_effect(tally: SurveyTally) -> float | None:
+    """Var_CR0(x̄) / Var_SRS(x̄) of the answer-level mean x̄ = Σs / M (M = Σm answers).
+
+    Var_CR0 = Σ_i (s_i − x̄·m_i)² / M² = (Σs² − 2x̄·Σs·m + x̄²·Σm²) / M², respondents as
+    clusters, no small-sample factor; Var_SRS = Σ_ij (x_ij − x̄)² / M² = (Σx² − M·x̄²) / M²,
+    the answers as if independent (both with the same 1/M² so it cancels). None when
+    n < 2, when every respondent gave one answer (it would be 1), or when all answers are
+    equal (no spread to compare).
+    """
+    if tally.respondents < 2 or tally.answers == tally.respondents:
+        return None
+    mean = tally.points / tally.answers
+    clustered = (
+        tally.person_points_sq - 2 * mean * tally.points_answers + mean * mean * tally.answers_sq
+    )
+    naive = tally.points_sq - tally.answers * mean * mean
+    if naive <= 1e-9 * max(1.0, tally.points_sq):
+        return None
+    return max(0.0, clustered) / naive
+
+
+def survey_estimate(
+    tally: SurveyTally | None, lowest: float, highest: float, z: float
+) -> Estimate | None:
+    """The survey score of a unit: the mean over respondents of each person's mean points.
+
+    score = Σ y_i / R with y_i = s_i / m_i, n = R respondents. Interval: normal, with people
+    as the unit (以受访者为单位的正态区间，每人先取平均); as for level counts, z²/2 pseudo-
+    respondents at the lowest and at the highest points widen small samples: with
+    p = z²/2, ñ = R + 2p, centre c = (Σy + p·(lowest + highest)) / ñ and
+    S = Σ(y_i − c)² + p·((lowest − c)² + (highest − c)²) = Σy² − 2c·Σy + R·c² + p·(…),
+    the interval is c ± z·√S / ñ, kept within lowest..highest. When every respondent gave
+    one answer this is exactly the answer-level interval of :func:`points_estimate`.
+    ``design_effect`` is :func:`design_effect`.
+    """
+    if tally is None or tally.respondents == 0:
+        return None
+    count = tally.respondents
+    mean = tally.means / count
+    pseudo = z * z / 2
+    size = count + 2 * pseudo
+    centre = (tally.means + pseudo * (lowest + highest)) / size
+    spread = tally.means_sq - 2 * centre * tally.means + count * centre * centre
+    spread = max(0.0, spread) + pseudo * ((lowest - centre) ** 2 + (highest - centre) ** 2)
+    half = z * math.sqrt(spread) / size
+    low, high = max(lowest, centre - half), min(highest, centre + half)
+    return _estimate(mean, low, high, count, design_effect(tally))
+
+
+def hotline_estimate(
+    tally: HotlineTally | None, weights: Mapping[HotlineRate, float], z: float
+) -> Estimate | None:
+    """The 12345 回访 score: 100 × the weighted mean of 联系率 = contacted ÷ reached,
+    解决率 = resolved ÷ answered and 满意率 = (满意 + 基本满意) ÷ answered, the weights
+    renormalised over the rates that have a denominator (and a weight above 0).
+
+    Interval: score ± 100 × √Σ (w_k · h_k)², h_k the half-width (high − low) / 2 of rate k's
+    Wilson interval and w_k its renormalised weight. n = the people who answered.
+    None when no rate has a denominator.
+    """
+    if tally is None:
+        return None
+    rates = [
+        (HotlineRate.contact, tally.contacted, tally.reached),
+        (HotlineRate.resolved, tally.resolved, tally.answered),
+        (HotlineRate.satisfied, tally.satisfied + tally.basic, tally.answered),
+    ]
+    present = [(weights.get(r, 0.0), k, n) for r, k, n in rates if n > 0]
+    present = [(w, k, n) for w, k, n in present if w > 0]
+    if not present:
+        return None
+    total = math.fsum(w for w, _, _ in present)
+    score = 100 * math.fsum(w / total * (k / n) for w, k, n in present)
+    halves = []
+    for w, k, n in present:
+        low, high = wilson(k / n, n, z)
+        halves.append((w / total * (high - low) / 2) ** 2)
+    half = 100 * math.sqrt(math.fsum(halves))
+    return _estimate(score, score - half, score + half, tally.answered)
+
+
+def outside_estimate(results: Sequence[OutsideInput], z: float) -> Estimate | None:
+    """The outside source: the n-weighted mean of the unit's outside results, n = Σ n.
+
+    Interval: Wilson on score / 100 as a share with that n. An approximation: an outside
+    result gives only its score and n (its design, weighting or scale is unknown), so its
+    score is treated as a share of n people.
+    """
+    n = sum(r.n for r in results if r.n > 0)
+    if n == 0:
+        return None
+    score = math.fsum(r.n * r.score for r in results if r.n > 0) / n
+    low, high = wilson(_clamp(score) / 100, n, z)
+    return _estimate(score, 100 * low, 100 * high, n)
 
 
 def level_estimate(counts: Counts, method: Method) -> Estimate | None:
@@ -190,12 +384,21 @@ def shrink(estimates: Mapping[str, Estimate], z: float) -> dict[str, Estimate]:
 # Half-year and year -------------------------------------------------------------------
 
 
+def source_estimates(item: UnitInput, method: Method) -> dict[Source, Estimate]:
+    """Each source's estimate of one unit, in the order of :class:`Source`."""
+    z = z_value(method.confidence)
+    points = method.answer_points()
+    found = {
+        Source.survey: survey_estimate(item.survey, min(points.values()), max(points.values()), z),
+        Source.rating: level_estimate(item.counts.get(Source.rating, {}), method),
+        Source.hotline: hotline_estimate(item.hotline, method.hotline_rates, z),
+        Source.outside: outside_estimate(item.outside, z),
+    }
+    return {source: e for source in Source if (e := found[source]) is not None}
+
+
 def _opinion(item: UnitInput, method: Method) -> tuple[dict[Source, Estimate], Estimate | None]:
-    sources = {}
-    for source in Source:
-        estimate = level_estimate(item.counts.get(source, {}), method)
-        if estimate is not None:
-            sources[source] = estimate
+    sources = source_estimates(item, method)
     return sources, combine(sources, method.source_weights, z_value(method.confidence))
 
 
@@ -330,6 +533,9 @@ def canonical_inputs(inputs: Mapping[str, Iterable[UnitInput]]) -> dict[str, Any
                     for source in Source
                     if source in item.counts
                 },
+                "survey": asdict(item.survey) if item.survey else None,
+                "hotline": asdict(item.hotline) if item.hotline else None,
+                "outside": sorted([r.source, r.score, r.n] for r in item.outside),
                 "imported": {c.value: item.imported[c] for c in Component if c in item.imported},
             }
             for item in sorted(items, key=lambda item: item.unit.code)

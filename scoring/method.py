@@ -40,6 +40,22 @@ class Source(StrEnum):
     outside = "outside"  # outside 民意 results (民意调查机构, 蒙速办, …), n = their n
 
 
+class HotlineRate(StrEnum):
+    """The 12345 回访 rates that make its score (domain.md §6)."""
+
+    contact = "contact"  # 联系率 = contacted ÷ reached
+    resolved = "resolved"  # 解决率 = resolved ÷ answered
+    satisfied = "satisfied"  # 满意率 = (满意 + 基本满意) ÷ answered
+
+
+# domain.md §6's published example (Beijing 接诉即办 三率).
+DEFAULT_HOTLINE_RATES: dict[HotlineRate, float] = {
+    HotlineRate.contact: 0.30,
+    HotlineRate.resolved: 0.35,
+    HotlineRate.satisfied: 0.35,
+}
+
+
 class Shrinkage(StrEnum):
     off = "off"
     empirical_bayes = "empirical_bayes"
@@ -103,6 +119,11 @@ class Method(_Strict):
     confidence: float = Field(default=0.95, gt=0, lt=1)
     shrinkage: Shrinkage = Shrinkage.off
     components: dict[Component, Annotated[float, Field(ge=0, le=1)]]
+    # Weights of the 12345 回访 rates in its score (renormalised over the rates that have a
+    # denominator for the unit).
+    hotline_rates: dict[HotlineRate, Annotated[float, Field(ge=0)]] = Field(
+        default_factory=lambda: dict(DEFAULT_HOTLINE_RATES)
+    )
     # Which unit kinds are ranked together: group name → kinds; every kind in exactly one.
     ranking_groups: dict[Annotated[str, Field(min_length=1)], list[UnitKind]] = Field(
         default_factory=lambda: dict(DEFAULT_RANKING_GROUPS)
@@ -127,6 +148,14 @@ class Method(_Strict):
         if not any(weight > 0 for weight in value.values()):
             raise ValueError("at least one source needs a weight above 0")
         return {source: value[source] for source in Source if source in value}
+
+    @field_validator("hotline_rates")
+    @classmethod
+    def _some_rate(cls, value: dict[HotlineRate, float]) -> dict[HotlineRate, float]:
+        ordered = _every(HotlineRate, value, "a weight for every 回访 rate")
+        if not any(weight > 0 for weight in ordered.values()):
+            raise ValueError("at least one 回访 rate needs a weight above 0")
+        return ordered
 
     @field_validator("components")
     @classmethod
@@ -173,6 +202,15 @@ class Method(_Strict):
         if chosen.basic_follows_flag and self.basic_satisfied_counts_as_good:
             good.add(Level.neutral)
         return frozenset(good)
+
+    def answer_points(self) -> dict[Level, float]:
+        """What one satisfaction answer is worth before a person's answers are averaged: the
+        points of a points method, 100 (good) or 0 under a share method."""
+        chosen = self.selected
+        if isinstance(chosen, PointsMethod):
+            return dict(chosen.points)
+        good = self.good_levels()
+        return {level: 100.0 if level in good else 0.0 for level in Level}
 
     def group_of(self, kind: str) -> str:
         """The ranking group of a unit kind (a kind of no group, never of a valid file,

@@ -28,7 +28,13 @@ from scoring.aggregate import gather_inputs
 from scoring.compute import HalfResult, UnitInput, YearResult
 from scoring.exceptions import NoUnits
 from scoring.method import Method, load_method
-from scoring.models import Component, MonitoringImport, MonitoringScore
+from scoring.models import (
+    Component,
+    MonitoringImport,
+    MonitoringScore,
+    OutsideImport,
+    OutsideScore,
+)
 from scoring.monitoring import list_imports
 from scoring.periods import check_period, halves, recent
 from surveys.accounts.access import Actor, Perm
@@ -40,6 +46,7 @@ from surveys.core.i18n import N_, Label, Msg
 from surveys.core.periods import half_year
 from surveys.core.settings import Settings
 from surveys.haochaping.models import Rating
+from surveys.hotline.models import HotlineVisit
 from surveys.questionnaire.models import Answer, Response, Survey, SurveyVersion
 
 Progress = Callable[[str], None]
@@ -323,8 +330,9 @@ CACHE_SIZE = 16  # reports kept: a few half-years and years of one or two databa
 # add a row as well: a 申诉 upheld excludes its rating with a case event, and a 复评 retires
 # the earlier rating with a new one; a response completes with its last answer, and units,
 # few, are stamped by their content.
+# 12345 回访 and outside results likewise: a later round or import adds a row.
 _STAMPED = (Rating, Response, Answer, CaseEvent, MonitoringImport, MonitoringScore, Survey,
-            SurveyVersion)  # fmt: skip
+            SurveyVersion, HotlineVisit, OutsideImport, OutsideScore)  # fmt: skip
 
 
 async def input_stamp(session: AsyncSession) -> str:

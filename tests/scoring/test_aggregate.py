@@ -8,6 +8,7 @@ import pytest
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from scoring.aggregate import answer_counts, gather_inputs, rating_counts
+from scoring.compute import SurveyTally
 from scoring.method import ExcludedTestData, Method, Source, load_method
 from scoring.models import Component
 from surveys.accounts.models import UnitKind
@@ -107,5 +108,6 @@ class TestInputs:
 
         assert [(i.unit.code, i.unit.kind) for i in inputs] == [("a", "旗县区"), ("b", "市直部门")]
         assert inputs[0].counts == {Source.rating: {S: 1}}
-        assert inputs[1].counts == {Source.survey: {N: 2}}
+        assert inputs[1].counts == {}  # survey answers come as a tally of respondents
+        assert inputs[1].survey == SurveyTally.of_people([[50], [50]])  # two people, 基本满意
         assert inputs[1].imported == {Component.field: pytest.approx(70)}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from dataclasses import dataclass, replace
 
 import pytest
 from hypothesis import given, settings
@@ -12,6 +13,8 @@ from pydantic import ValidationError
 
 from scoring.compute import (
     Estimate,
+    OutsideInput,
+    SurveyTally,
     UnitInput,
     UnitRef,
     combine,
@@ -24,6 +27,7 @@ from scoring.compute import (
 )
 from scoring.method import Method, PointsMethod, Shrinkage, Source, load_method
 from scoring.models import Component
+from surveys.hotline.tally import HotlineTally
 from surveys.questionnaire.definitions import Level
 
 BASE = load_method()
@@ -38,19 +42,75 @@ def counts() -> st.SearchStrategy[dict[Level, int]]:
     return st.dictionaries(st.sampled_from(list(Level)), st.integers(0, 50), max_size=5)
 
 
+def people() -> st.SearchStrategy[list[list[Level]]]:
+    """Survey respondents, each with the levels of their satisfaction answers."""
+    return st.lists(st.lists(st.sampled_from(list(Level)), min_size=1, max_size=6), max_size=12)
+
+
+def tally(answers: list[list[Level]], method: Method) -> SurveyTally | None:
+    points = method.answer_points()
+    return SurveyTally.of_people([[points[level] for level in person] for person in answers])
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """A unit as drawn, before its survey answers are tallied with a method's points."""
+
+    unit: UnitRef
+    ratings: dict[Level, int]
+    people: list[list[Level]]
+    imported: dict[Component, float]
+    hotline: HotlineTally | None = None
+    outside: tuple[OutsideInput, ...] = ()
+
+    def input(self, method: Method) -> UnitInput:
+        counts = {Source.rating: self.ratings} if self.ratings else {}
+        return UnitInput(self.unit, counts, self.imported, tally(self.people, method),
+                         self.hotline, self.outside)  # fmt: skip
+
+
 @st.composite
-def unit_inputs(draw: st.DrawFn) -> list[UnitInput]:
+def hotline_tallies(draw: st.DrawFn) -> HotlineTally:
+    reached = draw(st.integers(0, 30))
+    contacted = draw(st.integers(0, reached))
+    answered = draw(st.integers(0, reached))
+    resolved = draw(st.integers(0, answered))
+    satisfied = draw(st.integers(0, answered))
+    basic = draw(st.integers(0, answered - satisfied))
+    visits = reached + draw(st.integers(0, 5))
+    return HotlineTally(visits, reached, contacted, answered, resolved, satisfied, basic,
+                        answered - satisfied - basic, 0)  # fmt: skip
+
+
+@st.composite
+def unit_drafts(draw: st.DrawFn) -> list[Drawn]:
     size = draw(st.integers(1, 6))
     items = []
     for index in range(size):
-        sources = draw(st.dictionaries(st.sampled_from(LEVEL_SOURCES), counts(), max_size=2))
         imported = draw(st.dictionaries(
             st.sampled_from([Component.monitoring, Component.field, Component.third_party]),
             st.floats(0, 100), max_size=3,
         ))  # fmt: skip
         kind = draw(st.sampled_from(KINDS))
-        items.append(UnitInput(UnitRef(f"u{index}", f"单位{index}", kind), sources, imported))
+        outside = draw(st.lists(
+            st.builds(OutsideInput, st.sampled_from(["甲", "乙"]), st.floats(0, 100),
+                      st.integers(1, 2000)), max_size=2,
+        ))  # fmt: skip
+        items.append(
+            Drawn(
+                UnitRef(f"u{index}", f"单位{index}", kind),
+                draw(counts()),
+                draw(people()),
+                imported,
+                draw(st.none() | hotline_tallies()),
+                tuple(outside),
+            )  # fmt: skip
+        )
     return items
+
+
+def build(drafts: list[Drawn], method: Method) -> list[UnitInput]:
+    return [d.input(method) for d in drafts]
 
 
 def opinion_of(items: list[UnitInput], method: Method, code: str = "u0") -> float | None:
@@ -58,11 +118,13 @@ def opinion_of(items: list[UnitInput], method: Method, code: str = "u0") -> floa
     return result.opinion.score if result.opinion else None
 
 
-def with_added(item: UnitInput, source: Source, level: Level) -> UnitInput:
-    counts = {s: dict(c) for s, c in item.counts.items()}
-    bucket = counts.setdefault(source, {})
-    bucket[level] = bucket.get(level, 0) + 1
-    return UnitInput(item.unit, counts, item.imported)
+def with_added(item: Drawn, source: Source, level: Level) -> Drawn:
+    """One more rating, or one more respondent answering once, at ``level``."""
+    if source is Source.rating:
+        ratings = dict(item.ratings)
+        ratings[level] = ratings.get(level, 0) + 1
+        return replace(item, ratings=ratings)
+    return replace(item, people=[*item.people, [level]])
 
 
 class TestFormulas:
@@ -182,49 +244,91 @@ class TestMethodFile:
 
 class TestProperties:
     @settings(max_examples=150, deadline=None)
-    @given(unit_inputs(), st.sampled_from("ABCD"), st.sampled_from(LEVEL_SOURCES))
+    @given(unit_drafts(), st.sampled_from("ABCD"), st.sampled_from(LEVEL_SOURCES))
     def test_a_very_satisfied_answer_never_lowers_the_score(
-        self, items: list[UnitInput], name: str, source: Source
+        self, drafts: list[Drawn], name: str, source: Source
     ) -> None:
-        before = opinion_of(items, METHODS[name])
-        better = [with_added(items[0], source, Level.very_satisfied), *items[1:]]
-        after = opinion_of(better, METHODS[name])
+        method = METHODS[name]
+        before = opinion_of(build(drafts, method), method)
+        better = [with_added(drafts[0], source, Level.very_satisfied), *drafts[1:]]
+        after = opinion_of(build(better, method), method)
 
         assert after is not None
         assert before is None or after >= before - 1e-9
 
     @settings(max_examples=150, deadline=None)
-    @given(unit_inputs(), st.sampled_from("ABCD"), st.sampled_from(LEVEL_SOURCES))
+    @given(unit_drafts(), st.sampled_from("ABCD"), st.sampled_from(LEVEL_SOURCES))
     def test_a_very_dissatisfied_answer_never_raises_the_score(
-        self, items: list[UnitInput], name: str, source: Source
+        self, drafts: list[Drawn], name: str, source: Source
     ) -> None:
-        before = opinion_of(items, METHODS[name])
-        worse = [with_added(items[0], source, Level.very_dissatisfied), *items[1:]]
-        after = opinion_of(worse, METHODS[name])
+        method = METHODS[name]
+        before = opinion_of(build(drafts, method), method)
+        worse = [with_added(drafts[0], source, Level.very_dissatisfied), *drafts[1:]]
+        after = opinion_of(build(worse, method), method)
 
         assert after is not None
         assert before is None or after <= before + 1e-9
 
     @settings(max_examples=150, deadline=None)
-    @given(unit_inputs(), st.sampled_from("ABCD"), st.booleans())
+    @given(unit_drafts(), st.sampled_from("ABCD"), st.integers(1, 5))
+    def test_a_person_answering_very_satisfied_never_lowers_the_score(
+        self, drafts: list[Drawn], name: str, answers: int
+    ) -> None:
+        method = METHODS[name]
+        before = opinion_of(build(drafts, method), method)
+        person = [Level.very_satisfied] * answers
+        better = [replace(drafts[0], people=[*drafts[0].people, person]), *drafts[1:]]
+        after = opinion_of(build(better, method), method)
+
+        assert after is not None
+        assert before is None or after >= before - 1e-9
+
+    @settings(max_examples=150, deadline=None)
+    @given(unit_drafts(), st.sampled_from("ABCD"), st.data())
+    def test_duplicating_a_respondents_answers_changes_neither_n_nor_the_score(
+        self, drafts: list[Drawn], name: str, data: st.DataObject
+    ) -> None:
+        first = drafts[0]
+        if not first.people:
+            first = replace(first, people=[[Level.satisfied, Level.neutral]])
+        who = data.draw(st.integers(0, len(first.people) - 1))
+        times = data.draw(st.integers(2, 4))
+        people = list(first.people)
+        people[who] = people[who] * times  # each of their answers given again, times over
+        method = METHODS[name]
+        once = score_half(build([first, *drafts[1:]], method), method)[0]
+        again = score_half(build([replace(first, people=people), *drafts[1:]], method), method)[0]
+
+        assert again.sources[Source.survey].n == once.sources[Source.survey].n
+        assert again.sources[Source.survey].score == pytest.approx(
+            once.sources[Source.survey].score, abs=1e-9
+        )
+        assert once.opinion is not None
+        assert again.opinion is not None
+        assert again.opinion.n == once.opinion.n
+
+    @settings(max_examples=150, deadline=None)
+    @given(unit_drafts(), st.sampled_from("ABCD"), st.booleans())
     def test_scores_and_intervals_stay_in_0_100(
-        self, items: list[UnitInput], name: str, shrinkage: bool
+        self, drafts: list[Drawn], name: str, shrinkage: bool
     ) -> None:
         method = METHODS[name].model_copy(
             update={"shrinkage": Shrinkage.empirical_bayes if shrinkage else Shrinkage.off}
         )
-        for result in score_half(items, method):
+        for result in score_half(build(drafts, method), method):
             estimates = [result.opinion, result.opinion_raw, result.total,
                          *result.sources.values()]  # fmt: skip
             for e in estimates:
                 if e is not None:
                     assert 0 <= e.low <= e.score <= e.high <= 100
+                    assert e.design_effect is None or e.design_effect >= 0
 
     @settings(max_examples=100, deadline=None)
-    @given(unit_inputs(), st.sampled_from("ABCD"), st.randoms(use_true_random=False))
+    @given(unit_drafts(), st.sampled_from("ABCD"), st.randoms(use_true_random=False))
     def test_permuting_input_rows_changes_nothing(
-        self, items: list[UnitInput], name: str, rng: random.Random
+        self, drafts: list[Drawn], name: str, rng: random.Random
     ) -> None:
+        items = build(drafts, METHODS[name])
         shuffled = list(items)
         rng.shuffle(shuffled)
 
