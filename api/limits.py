@@ -21,7 +21,13 @@ from surveys.core.settings import Settings
 
 MB = 1024 * 1024
 UPLOAD_PATHS = frozenset(
-    {"/console/imports", "/console/units", "/console/scoring/import", "/console/scoring/outside"}
+    {
+        "/console/imports",
+        "/console/units",
+        "/console/scoring/import",
+        "/console/scoring/outside",
+        "/console/hotline/import",
+    }
 )
 BATCH_PATHS = frozenset({"/api/v1/ratings"})  # with a bearer token
 CODE = N_("error.body_too_large")

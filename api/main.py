@@ -24,6 +24,7 @@ from api.console import circular as console_circular
 from api.console import dashboard as console_dashboard
 from api.console import delivery as console_delivery
 from api.console import feedback as console_feedback
+from api.console import hotline as console_hotline
 from api.console import ledger as console_ledger
 from api.console import results as console_results
 from api.console import scoring as console_scoring
@@ -94,6 +95,7 @@ def create_app(settings: Settings, sessionmaker: SessionMaker) -> FastAPI:
         console_feedback,
         console_circular,
         console_scoring_imports,
+        console_hotline,
     ):
         app.include_router(console.router)
     for page in (webchat_chat, webchat_prefs, webchat_rating, webchat_contact):

@@ -75,7 +75,7 @@ async def push_visits(
     return result
 
 
-@flow("import.hotline", perm=Perm.manage, adapters=frozenset({Adapter.cli}))
+@flow("import.hotline", perm=Perm.manage, adapters=frozenset({Adapter.console, Adapter.cli}))
 async def import_hotline(
     *,
     session: AsyncSession,

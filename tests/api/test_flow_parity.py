@@ -649,7 +649,9 @@ SCENARIOS: dict[str, Scenario] = {
     "ratings.push": Scenario(api=_api_post("/api/v1/ratings", RATING)),
     "hotline.push": Scenario(api=_api_hotline),
     "import.hotline": Scenario(
-        prepare=_files, cli=lambda ctx: ["import", "hotline", "hotline.csv"]
+        prepare=_files,
+        console=_upload("/console/hotline", "/console/hotline/import", "hotline.csv"),
+        cli=lambda ctx: ["import", "hotline", "hotline.csv"],
     ),
     "service_event.push": Scenario(api=_api_post("/api/v1/service-events", EVENT)),
 }

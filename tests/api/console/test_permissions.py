@@ -146,6 +146,7 @@ BODIES: dict[tuple[str, str], Any] = {
     # Admin forms (files are left out: a missing file is a 422 from a route that let one in).
     ("POST", "/console/units"): {},
     ("POST", "/console/imports"): {},
+    ("POST", "/console/hotline/import"): {},
     ("POST", "/console/scoring/import"): {"period": "2025H2", "component": "日常监测"},
     ("POST", "/console/users"): {"username": "perm-new", "role": "viewer"},
     ("POST", "/console/users/reset"): {"username": "u-viewer"},
