@@ -19,8 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from scoring.compute import Estimate, HalfResult, Placing, YearResult
-from scoring.method import Method, PointsMethod, Source
+from scoring.compute import (
+    COMBINED_INTERVAL,
+    INTERVAL_METHODS,
+    Estimate,
+    HalfResult,
+    Placing,
+    YearResult,
+)
+from scoring.method import Method, Source
 from scoring.models import Component
 from scoring.service import ScoreReport
 from surveys.accounts.models import UnitKind
@@ -177,12 +184,12 @@ def sources_text(method: Method) -> str:
 
 
 def interval_text(method: Method) -> str:
-    """How the intervals are computed, in words, for the method block."""
+    """How the intervals are computed, in words, for the method block: each source's way
+    (:data:`scoring.compute.INTERVAL_METHODS`), then the combined one."""
     t = Translator()
+    ways = "；".join(f"{source_name(s)}：{INTERVAL_METHODS[s]}" for s in Source)
     level = f"{method.confidence * 100:g}"
-    if isinstance(method.selected, PointsMethod):
-        return t("source.interval.points", level=level)
-    return t("source.interval.share", level=level)
+    return t("source.interval", level=level, sources=ways, combined=COMBINED_INTERVAL)
 
 
 def groups_text(method: Method) -> str:

@@ -13,8 +13,15 @@ from openpyxl import load_workbook  # type: ignore[import-untyped]
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from scoring import service
-from scoring.compute import Estimate, HalfResult, Placing, UnitRef
+from scoring import export, service
+from scoring.compute import (
+    COMBINED_INTERVAL,
+    INTERVAL_METHODS,
+    Estimate,
+    HalfResult,
+    Placing,
+    UnitRef,
+)
 from scoring.export import (
     method_rows,
     opinion_rows,
@@ -368,6 +375,10 @@ class TestSources:
         assert "外部民意 4（各来源俱全时占 50.00%）" in rows["民意来源与权重"]
         assert "12345回访 1（各来源俱全时占 12.50%）" in rows["民意来源与权重"]
         assert "95% 区间" in rows["区间方法"]
+        for source in Source:
+            shown = f"{export.source_name(source)}：{INTERVAL_METHODS[source]}"
+            assert shown in rows["区间方法"]
+        assert f"民意调查合计：{COMBINED_INTERVAL}" in rows["区间方法"]
         assert rows["排名组"] == "旗县区和高新区（旗县区、高新区）；市直部门（市直部门）"
 
     def test_the_xlsx_ranking_has_the_source_columns(self) -> None:
