@@ -148,6 +148,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/console/imports"): {},
     ("POST", "/console/hotline/import"): {},
     ("POST", "/console/scoring/import"): {"period": "2025H2", "component": "日常监测"},
+    ("POST", "/console/scoring/outside"): {"period": "2025H2", "source": "蒙速办", "note": "说明"},
     ("POST", "/console/users"): {"username": "perm-new", "role": "viewer"},
     ("POST", "/console/users/reset"): {"username": "u-viewer"},
     ("POST", "/console/users/disable"): {"username": "u-viewer"},
@@ -158,6 +159,18 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/surveys"): "YAML",  # the survey file itself, see _request
     ("POST", "/api/v1/surveys/{code}/publish"): {},
     ("POST", "/api/v1/surveys/{code}/close"): {},
+    ("POST", "/api/v1/hotline-visits"): [
+        {
+            "ticket_no": "PERM-T1",
+            "unit": "{unit_code}",
+            "item_name": "噪音投诉",
+            "finished_at": "2025-09-20T10:00:00+08:00",
+            "attempts": [{"at": "2025-09-21T09:00:00+08:00", "outcome": "answered"}],
+            "contacted": True,
+            "resolved": True,
+            "satisfaction": "满意",
+        }
+    ],
     ("POST", "/api/v1/ratings"): {
         "source_id": "perm-r1",
         "unit": "{unit_code}",
@@ -173,6 +186,8 @@ def _fill(value: Any, world: World, own: bool) -> Any:
         return value.replace("{unit_code}", world.unit_code[own])
     if isinstance(value, dict):
         return {k: _fill(v, world, own) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill(v, world, own) for v in value]
     return value
 
 
