@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -32,6 +31,7 @@ from scoring.monitoring_table import NAME_COLUMN as NAME_COLUMN
 from scoring.monitoring_table import TOTAL_COLUMN as TOTAL_COLUMN
 from scoring.monitoring_table import column_max, header_for, layout_text, validate_table
 from scoring.periods import check_period, recent
+from scoring.table_problems import found_at, rows_digest
 from surveys.accounts.models import Unit
 from surveys.core import table_files
 from surveys.core.exceptions import DomainError, InvalidFile
@@ -129,6 +129,16 @@ def read_table(file_name: str, content: bytes | Path) -> list[list[str]]:
     return read_sheet(file_name, content).rows
 
 
+async def read_upload(file_name: str, content: bytes | Path) -> tuple[Sheet, str]:
+    """:func:`read_sheet` of an upload given as bytes, or a path (its size checked before it
+    is read), and the SHA-256 of its bytes."""
+    if isinstance(content, Path):
+        table_files.check_file_size(file_name, content, LIMITS)
+        content = await asyncio.to_thread(content.read_bytes)
+    sheet = await asyncio.to_thread(read_sheet, file_name, content)
+    return sheet, hashlib.sha256(content).hexdigest()
+
+
 # Storing ------------------------------------------------------------------------------
 
 
@@ -142,18 +152,11 @@ class Imported:
 
     def summary(self, t: Translator) -> str:
         """One sentence for the person who imported: what was stored, which header row."""
-        rows = (f"{self.header.first}–{self.header.row}" if self.header.first != self.header.row
-                else str(self.header.row))  # fmt: skip
-        place = t(N_("import.monitoring.in_sheet"), sheet=self.sheet) if self.sheet else ""
+        place, rows = found_at(self.header, self.sheet, t)
         layout = layout_text(self.stored.layout, t)
         return t(N_("import.monitoring.done"), period=self.stored.period,
                  component=self.stored.component, count=self.stored.rows, layout=layout,
                  place=place, rows=rows)  # fmt: skip
-
-
-def _rows_digest(rows: Sequence[Sequence[object]]) -> str:
-    canonical = json.dumps([[str(c) for c in row] for row in rows], ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 async def store_table(
@@ -176,7 +179,7 @@ async def store_table(
     await _supersede(session, period, component, now)
     stored = MonitoringImport(
         period=period, component=component, layout=checked.layout,
-        file_name=source[-255:], sha256=sha256 or _rows_digest(table),
+        file_name=source[-255:], sha256=sha256 or rows_digest(table),
         rows=len(checked.scores), imported_at=now, imported_by=actor[:64],
     )  # fmt: skip
     session.add(stored)
@@ -223,13 +226,10 @@ async def import_monitoring_upload(
 ) -> Imported:  # fmt: skip
     """Import an uploaded .csv or .xlsx file given as bytes, or a path (its size checked
     before it is read)."""
-    if isinstance(content, Path):
-        table_files.check_file_size(file_name, content, LIMITS)
-        content = await asyncio.to_thread(content.read_bytes)
-    sheet = await asyncio.to_thread(read_sheet, file_name, content)
+    sheet, sha256 = await read_upload(file_name, content)
     return await store_table(
         session=session, rows=sheet.rows, period=period, component=component, actor=actor,
-        now=now, source=file_name, sha256=hashlib.sha256(content).hexdigest(), sheet=sheet.name,
+        now=now, source=file_name, sha256=sha256, sheet=sheet.name,
     )  # fmt: skip
 
 
@@ -263,6 +263,15 @@ async def get_import(*, session: AsyncSession, import_id: int) -> MonitoringImpo
     return await session.get(MonitoringImport, import_id)
 
 
+async def active_units(*, session: AsyncSession) -> list[Unit]:
+    """The active units by code, the rows of a template; :class:`NoUnits` if there are none."""
+    statement = select(Unit).where(col(Unit.active).is_(True)).order_by(col(Unit.code))
+    units = list((await session.exec(statement)).all())
+    if not units:
+        raise NoUnits()
+    return units
+
+
 def template_header(layout: ImportLayout) -> list[str]:
     """The template's header: each score column with its maximum, 一网通办（满分 25）."""
     scores = header_for(layout)[2:]
@@ -271,10 +280,7 @@ def template_header(layout: ImportLayout) -> list[str]:
 
 async def template_rows(*, session: AsyncSession, layout: ImportLayout) -> list[list[str]]:
     """An empty import file: the header and one row per active unit, by code."""
-    statement = select(Unit).where(col(Unit.active).is_(True)).order_by(col(Unit.code))
-    units = list((await session.exec(statement)).all())
-    if not units:
-        raise NoUnits()
+    units = await active_units(session=session)
     header = template_header(layout)
     blanks = [""] * (len(header) - 2)
     return [header, *([unit.code, unit.name, *blanks] for unit in units)]

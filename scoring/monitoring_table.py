@@ -16,12 +16,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from scoring.models import ImportLayout
+from scoring.table_problems import Place, Problem, Rows, read_columns, stored_name
 from surveys.accounts.models import Unit
 from surveys.core import table_files
 from surveys.core.exceptions import InvalidFile
 from surveys.core.i18n import N_, Translator
-from surveys.core.spreadsheet import QUOTE, starts_formula
-from surveys.core.table_files import Header, column_letter
+from surveys.core.table_files import Header
 from surveys.questionnaire.definitions import AREAS
 
 CODE_COLUMN = "单位编码"
@@ -30,12 +30,8 @@ TOTAL_COLUMN = "总分"
 TOTAL_MAX = 100
 # Other names offices give these columns.
 ALIASES = {"单位代码": CODE_COLUMN, "合计": TOTAL_COLUMN, "总得分": TOTAL_COLUMN}
-IGNORED = frozenset({"序号", "备注", "说明"})  # common in office tables; not imported
 KNOWN = frozenset({CODE_COLUMN, NAME_COLUMN, TOTAL_COLUMN, *AREAS})
 SUM_TOLERANCE = 0.05  # a 总分 beside the areas may be their sum rounded to 0.1
-MAX_PROBLEMS = 100  # listed; the rest are counted
-
-_Problem = tuple[int, int, str]  # (spreadsheet row or 0, column index or -1, sentence)
 
 
 def header_for(layout: ImportLayout) -> list[str]:
@@ -64,60 +60,16 @@ class Checked:
     scores: dict[str, dict[str | None, float]] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class _Place:
-    """Says where a problem is: file, sheet, row, column."""
-
-    source: str
-    sheet: str | None
-    names: Sequence[str] = ()
-
-    def where(self, t: Translator, row: int = 0, column: int = -1) -> str:
-        file = table_files.file_name(self.source)
-        place = t(N_("import.where.sheet"), file=file, sheet=self.sheet) if self.sheet else file
-        if not row:
-            return place
-        if column < 0:
-            return t(N_("import.where.row"), place=place, row=row)
-        letter = column_letter(column)
-        name = self.names[column] if column < len(self.names) else ""
-        if not name:
-            return t(N_("import.where.column"), place=place, row=row, letter=letter)
-        return t(N_("import.where.cell"), place=place, row=row, letter=letter, column=name)
-
-    def refuse(self, t: Translator, problems: Sequence[_Problem]) -> InvalidFile:
-        ordered = sorted(problems, key=lambda p: (p[0], p[1]))
-        lines = [
-            t(N_("import.where.problem"), where=self.where(t, row, column), problem=text)
-            for row, column, text in ordered[:MAX_PROBLEMS]
-        ]
-        if len(ordered) > MAX_PROBLEMS:
-            lines.append(t(N_("import.more_problems"), count=len(ordered) - MAX_PROBLEMS,
-                           shown=MAX_PROBLEMS))  # fmt: skip
-        return InvalidFile(self.source, lines)
-
-
 def _canonical(name: str) -> str:
     return ALIASES.get(name, name)
 
 
 def _layout(
     header: Header, t: Translator
-) -> tuple[ImportLayout | None, list[_Problem], list[_Problem]]:
+) -> tuple[ImportLayout | None, list[Problem], list[Problem]]:
     """The layout, the problems of the header that stop reading, and the other ones."""
-    row, names = header.row, header.names
-    stop: list[_Problem] = []
-    other: list[_Problem] = []
-    seen: dict[str, int] = {}
-    for index, name in enumerate(names):
-        if not name or name in IGNORED:
-            continue
-        if name not in KNOWN:
-            other.append((row, index, t(N_("import.monitoring.unknown_column"), column=name)))
-        elif name in seen:
-            stop.append((row, index, t(N_("import.monitoring.column_twice"), column=name,
-                                       letter=column_letter(seen[name]))))  # fmt: skip
-        seen.setdefault(name, index)
+    row = header.row
+    seen, stop, other = read_columns(header, KNOWN, N_("import.monitoring.unknown_column"), t)
     has_areas = any(area in seen for area in AREAS)
     layout = ImportLayout.area if has_areas else ImportLayout.total
     if has_areas:
@@ -150,28 +102,12 @@ def _number(text: str, column: str, t: Translator) -> tuple[float | None, str]:
     return value, ""
 
 
-def _stored_name(name: str) -> str:
-    # Our template writes a name a spreadsheet could run as a formula with an apostrophe.
-    return name[1:] if name.startswith(QUOTE) and starts_formula(name[1:]) else name
-
-
 @dataclass
-class _Rows:
+class _Rows(Rows):
     """Checks the data rows of one file against the units."""
 
-    header: Header
     layout: ImportLayout
     units: dict[str, Unit]
-    t: Translator
-    seen: dict[str, int] = field(default_factory=dict)
-    problems: list[_Problem] = field(default_factory=list)
-
-    def index(self, name: str) -> int:
-        return self.header.names.index(name) if name in self.header.names else -1
-
-    def cell(self, cells: Sequence[str], name: str) -> str:
-        at = self.index(name)
-        return cells[at] if 0 <= at < len(cells) else ""
 
     def unit(self, row: int, cells: Sequence[str]) -> Unit | None:
         t, code, at = self.t, self.cell(cells, CODE_COLUMN), self.index(CODE_COLUMN)
@@ -182,7 +118,7 @@ class _Rows:
         if unit is None:
             self.problems.append((row, at, t(N_("import.monitoring.unknown_unit"), code=code)))
             return None
-        found: list[_Problem] = []
+        found: list[Problem] = []
         if not unit.active:
             found.append((row, at, t(N_("import.monitoring.inactive_unit"), code=code,
                                      name=unit.name)))  # fmt: skip
@@ -190,7 +126,7 @@ class _Rows:
             found.append((row, at, t(N_("import.monitoring.unit_twice"), code=code,
                                      line=self.seen[code])))  # fmt: skip
         self.seen.setdefault(code, row)
-        name = _stored_name(self.cell(cells, NAME_COLUMN))
+        name = stored_name(self.cell(cells, NAME_COLUMN))
         if name and name != unit.name:
             found.append((row, self.index(NAME_COLUMN), t(N_("import.monitoring.name_mismatch"),
                           name=name, code=code, stored=unit.name)))  # fmt: skip
@@ -226,14 +162,6 @@ class _Rows:
             self.problems.append((row, at, self.t(N_("import.monitoring.sum_mismatch"),
                                                   text=text, total=f"{total:g}")))  # fmt: skip
 
-    def extra(self, row: int, cells: Sequence[str]) -> None:
-        width = len(self.header.names)
-        beyond = [i for i in range(width, len(cells)) if cells[i] != ""]
-        if beyond:
-            last = column_letter(width - 1)
-            problem = self.t(N_("import.monitoring.extra_cells"), letter=last)
-            self.problems.append((row, beyond[0], problem))
-
 
 def _data_rows(table: Sequence[Sequence[str]], header: Header) -> list[tuple[int, list[str]]]:
     """(spreadsheet row, cells) of every filled row below the header."""
@@ -264,7 +192,7 @@ def validate_table(
 ) -> Checked:  # fmt: skip
     """Check a whole file against the units; :class:`InvalidFile` lists every problem."""
     t = Translator()
-    place = _Place(source, sheet)
+    place = Place(source, sheet)
     if not any(any(str(cell).strip() for cell in row) for row in table):
         raise place.refuse(t, [(0, -1, t(N_("import.monitoring.empty")))])
     top = table[: table_files.HEADER_SCAN + 1]
@@ -275,11 +203,11 @@ def validate_table(
     if header is None:
         problem = t(N_("import.monitoring.no_header"), rows=table_files.HEADER_SCAN)
         raise place.refuse(t, [(0, -1, problem)])
-    place = _Place(source, sheet, header.names)
+    place = Place(source, sheet, header.names)
     layout, stop, other = _layout(header, t)
     if layout is None:
         raise place.refuse(t, stop + other)
-    rows = _Rows(header, layout, {unit.code: unit for unit in units}, t)
+    rows = _Rows(header, t, layout, {unit.code: unit for unit in units})
     data = _data_rows(table, header)
     if _unfilled(rows, data):
         # One sentence, not one per empty cell (a blank template has hundreds).

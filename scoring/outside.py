@@ -15,13 +15,10 @@ current one superseded (kept as history). Different source names stand side by s
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import json
 import math
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path, PureWindowsPath
 from zoneinfo import ZoneInfo
@@ -29,19 +26,25 @@ from zoneinfo import ZoneInfo
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from scoring.exceptions import NoUnits
 from scoring.models import OutsideImport, OutsideScore
-from scoring.monitoring import LIMITS, read_sheet
-from scoring.monitoring_table import MAX_PROBLEMS
+from scoring.monitoring import active_units, read_upload
 from scoring.periods import check_period
+from scoring.table_problems import (
+    Place,
+    Problem,
+    Rows,
+    found_at,
+    read_columns,
+    rows_digest,
+    stored_name,
+)
 from surveys.accounts.models import Unit
 from surveys.core import table_files
 from surveys.core.clock import local_minutes
-from surveys.core.exceptions import DomainError, InvalidFile
+from surveys.core.exceptions import DomainError
 from surveys.core.i18n import N_, Translator
 from surveys.core.models import pk
-from surveys.core.spreadsheet import QUOTE, starts_formula
-from surveys.core.table_files import Header, column_letter
+from surveys.core.table_files import Header
 
 CODE_COLUMN = "单位编码"
 NAME_COLUMN = "单位名称"
@@ -63,14 +66,10 @@ ALIASES = {
     "n": N_COLUMN,
     "N": N_COLUMN,
 }
-IGNORED = frozenset({"序号", "备注", "说明"})
 KNOWN = frozenset({CODE_COLUMN, NAME_COLUMN, SCORE_COLUMN, N_COLUMN})
 EXAMPLE = "示例"  # the template's example row: 单位编码 示例 (or a 单位名称 beginning 示例)
 SOURCE_MAX = 100  # characters of a source name (the column's width)
 NOTE_MAX = 2000  # characters of a method note
-
-_Problem = tuple[int, int, str]  # (spreadsheet row or 0, column index or -1, sentence)
-
 
 # The results the scoring reads -------------------------------------------------------------
 
@@ -153,54 +152,10 @@ class Checked:
     results: dict[str, tuple[float, int]]
 
 
-@dataclass(frozen=True)
-class _Place:
-    """Says where a problem is: file, sheet, row, column."""
-
-    source: str
-    sheet: str | None
-    names: Sequence[str] = ()
-
-    def where(self, t: Translator, row: int = 0, column: int = -1) -> str:
-        file = table_files.file_name(self.source)
-        place = t(N_("import.where.sheet"), file=file, sheet=self.sheet) if self.sheet else file
-        if not row:
-            return place
-        if column < 0:
-            return t(N_("import.where.row"), place=place, row=row)
-        letter = column_letter(column)
-        name = self.names[column] if column < len(self.names) else ""
-        if not name:
-            return t(N_("import.where.column"), place=place, row=row, letter=letter)
-        return t(N_("import.where.cell"), place=place, row=row, letter=letter, column=name)
-
-    def refuse(self, t: Translator, problems: Sequence[_Problem]) -> InvalidFile:
-        ordered = sorted(problems, key=lambda p: (p[0], p[1]))
-        lines = [
-            t(N_("import.where.problem"), where=self.where(t, row, column), problem=text)
-            for row, column, text in ordered[:MAX_PROBLEMS]
-        ]
-        if len(ordered) > MAX_PROBLEMS:
-            lines.append(t(N_("import.more_problems"), count=len(ordered) - MAX_PROBLEMS,
-                           shown=MAX_PROBLEMS))  # fmt: skip
-        return InvalidFile(self.source, lines)
-
-
-def _header_problems(header: Header, t: Translator) -> tuple[list[_Problem], list[_Problem]]:
+def _header_problems(header: Header, t: Translator) -> tuple[list[Problem], list[Problem]]:
     """The header's problems that stop reading, and the other ones."""
     row = header.row
-    stop: list[_Problem] = []
-    other: list[_Problem] = []
-    seen: dict[str, int] = {}
-    for index, name in enumerate(header.names):
-        if not name or name in IGNORED:
-            continue
-        if name not in KNOWN:
-            other.append((row, index, t(N_("outside.unknown_column"), column=name)))
-        elif name in seen:
-            stop.append((row, index, t(N_("import.monitoring.column_twice"), column=name,
-                                       letter=column_letter(seen[name]))))  # fmt: skip
-        seen.setdefault(name, index)
+    seen, stop, other = read_columns(header, KNOWN, N_("outside.unknown_column"), t)
     missing = [name for name in (SCORE_COLUMN, N_COLUMN) if name not in seen]
     if CODE_COLUMN not in seen and NAME_COLUMN not in seen:
         missing.insert(0, f"{CODE_COLUMN}（或{NAME_COLUMN}）")
@@ -240,28 +195,12 @@ def _people(text: str, t: Translator) -> tuple[int | None, str]:
     return int(value), ""
 
 
-def _stored_name(name: str) -> str:
-    # Our template writes a name a spreadsheet could run as a formula with an apostrophe.
-    return name[1:] if name.startswith(QUOTE) and starts_formula(name[1:]) else name
-
-
 @dataclass
-class _Rows:
+class _Rows(Rows):
     """Checks the data rows of one file against the units."""
 
-    header: Header
     by_code: dict[str, Unit]
     by_name: dict[str, list[Unit]]
-    t: Translator
-    seen: dict[str, int] = field(default_factory=dict)
-    problems: list[_Problem] = field(default_factory=list)
-
-    def index(self, name: str) -> int:
-        return self.header.names.index(name) if name in self.header.names else -1
-
-    def cell(self, cells: Sequence[str], name: str) -> str:
-        at = self.index(name)
-        return cells[at] if 0 <= at < len(cells) else ""
 
     def example(self, cells: Sequence[str]) -> bool:
         code, name = self.cell(cells, CODE_COLUMN), self.cell(cells, NAME_COLUMN)
@@ -269,7 +208,7 @@ class _Rows:
 
     def unit(self, row: int, cells: Sequence[str]) -> Unit | None:
         t = self.t
-        code, name = self.cell(cells, CODE_COLUMN), _stored_name(self.cell(cells, NAME_COLUMN))
+        code, name = self.cell(cells, CODE_COLUMN), stored_name(self.cell(cells, NAME_COLUMN))
         code_at, name_at = self.index(CODE_COLUMN), self.index(NAME_COLUMN)
         if code:
             unit = self.by_code.get(code)
@@ -328,13 +267,6 @@ class _Rows:
             self.problems.append((row, n_at, self.t(N_("outside.missing_n"))))
         return (score, n) if score is not None and n is not None else None
 
-    def extra(self, row: int, cells: Sequence[str]) -> None:
-        width = len(self.header.names)
-        beyond = [i for i in range(width, len(cells)) if cells[i] != ""]
-        if beyond:
-            problem = self.t(N_("import.monitoring.extra_cells"), letter=column_letter(width - 1))
-            self.problems.append((row, beyond[0], problem))
-
 
 def _by_name(units: Sequence[Unit]) -> dict[str, list[Unit]]:
     found: dict[str, list[Unit]] = {}
@@ -367,7 +299,7 @@ def validate_table(
 ) -> Checked:  # fmt: skip
     """Check a whole file against the units; :class:`InvalidFile` lists every problem."""
     t = Translator()
-    place = _Place(source, sheet)
+    place = Place(source, sheet)
     if not any(any(str(cell).strip() for cell in row) for row in table):
         raise place.refuse(t, [(0, -1, t(N_("import.monitoring.empty")))])
     top = table[: table_files.HEADER_SCAN + 1]
@@ -378,11 +310,11 @@ def validate_table(
     if header is None:
         problem = t(N_("outside.no_header"), rows=table_files.HEADER_SCAN)
         raise place.refuse(t, [(0, -1, problem)])
-    place = _Place(source, sheet, header.names)
+    place = Place(source, sheet, header.names)
     stop, other = _header_problems(header, t)
     if stop:
         raise place.refuse(t, stop + other)
-    rows = _Rows(header, {unit.code: unit for unit in units}, _by_name(units), t)
+    rows = _Rows(header, t, {unit.code: unit for unit in units}, _by_name(units))
     results = _results(table, rows)
     found = other + rows.problems
     if not found and not results:
@@ -405,16 +337,9 @@ class Imported:
 
     def summary(self, t: Translator) -> str:
         """One sentence for the person who imported: what was stored, which header row."""
-        rows = (f"{self.header.first}–{self.header.row}" if self.header.first != self.header.row
-                else str(self.header.row))  # fmt: skip
-        place = t(N_("import.monitoring.in_sheet"), sheet=self.sheet) if self.sheet else ""
+        place, rows = found_at(self.header, self.sheet, t)
         return t(N_("outside.done"), period=self.stored.period, source=self.stored.source_name,
                  count=self.stored.rows, place=place, rows=rows)  # fmt: skip
-
-
-def _rows_digest(rows: Sequence[Sequence[object]]) -> str:
-    canonical = json.dumps([[str(c) for c in row] for row in rows], ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 async def store_table(
@@ -437,7 +362,7 @@ async def store_table(
     await _supersede(session, period, source_name, now)
     stored = OutsideImport(
         period=period, source_name=source_name, method_note=method_note,
-        file_name=file_name[-255:], sha256=sha256 or _rows_digest(table),
+        file_name=file_name[-255:], sha256=sha256 or rows_digest(table),
         rows=len(checked.results), imported_at=now, imported_by=actor[:64],
     )  # fmt: skip
     session.add(stored)
@@ -471,14 +396,11 @@ async def import_outside_upload(
     check_period(period)
     clean_source_name(source_name)
     clean_method_note(method_note)
-    if isinstance(content, Path):
-        table_files.check_file_size(file_name, content, LIMITS)
-        content = await asyncio.to_thread(content.read_bytes)
-    sheet = await asyncio.to_thread(read_sheet, file_name, content)
+    sheet, sha256 = await read_upload(file_name, content)
     return await store_table(
         session=session, rows=sheet.rows, period=period, source_name=source_name,
-        method_note=method_note, actor=actor, now=now, file_name=file_name,
-        sha256=hashlib.sha256(content).hexdigest(), sheet=sheet.name,
+        method_note=method_note, actor=actor, now=now, file_name=file_name, sha256=sha256,
+        sheet=sheet.name,
     )  # fmt: skip
 
 
@@ -546,8 +468,5 @@ EXAMPLE_ROW = [EXAMPLE, "示例（导入时跳过此行）", "86.5", "400"]
 
 async def template_rows(*, session: AsyncSession) -> list[list[str]]:
     """An empty import file: the header, the example row and one row per active unit."""
-    statement = select(Unit).where(col(Unit.active).is_(True)).order_by(col(Unit.code))
-    units = list((await session.exec(statement)).all())
-    if not units:
-        raise NoUnits()
+    units = await active_units(session=session)
     return [template_header(), EXAMPLE_ROW, *([unit.code, unit.name, "", ""] for unit in units)]
