@@ -3,7 +3,9 @@ result (a poll, a 蒙速办 figure) for a half-year, its outcome, and the templa
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Generic, TypeVar
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
@@ -24,6 +26,7 @@ from surveys.core.table_files import Header
 router = APIRouter(prefix="/console", include_in_schema=False)
 UPLOAD_MAX = 5 * 1024 * 1024
 Manager = Annotated[Actor, Depends(console_actor(Perm.manage))]
+T = TypeVar("T")
 COMPONENT_PATTERN = "^(" + "|".join(c.value for c in IMPORTED_COMPONENTS) + ")$"
 
 
@@ -38,36 +41,59 @@ async def scoring_import(
     file: Annotated[UploadFile, File()],
     force: Annotated[bool, Form()] = False,
 ) -> Response:
-    content = await file.read(UPLOAD_MAX + 1)
-    name = file.filename or "upload"
-    problems: list[str] = []
-    out_of_range = False
-    if len(content) > UPLOAD_MAX:
-        problems = [translate(N_("console.scoring.too_large"), mb=UPLOAD_MAX // 1024 // 1024)]
-    else:
-        try:
-            imported = await flows.import_monitoring(
-                session=session, actor=actor, file_name=name, content=content, period=period,
-                component=component, now=utcnow(), tz=settings.tz, force=force,
-            )  # fmt: skip
-        except InvalidFile as exc:
-            problems = exc.problems
-        except DomainError as exc:
-            # The refusal's audit row is committed with this response (nothing else is).
-            problems = [translate(exc.key, **exc.params)]
-            out_of_range = isinstance(exc, monitoring.PeriodOutOfRange)
-    if problems:
+    upload = await _store_upload(file, lambda name, content: flows.import_monitoring(
+        session=session, actor=actor, file_name=name, content=content, period=period,
+        component=component, now=utcnow(), tz=settings.tz, force=force,
+    ))  # fmt: skip
+    if upload.imported is None:
         context = {
-            "problems": problems, "file": name, "period": period, "component": component,
-            "components": IMPORTED_COMPONENTS, "out_of_range": out_of_range,
+            "problems": upload.problems, "file": upload.name, "period": period,
+            "component": component, "components": IMPORTED_COMPONENTS,
+            "out_of_range": upload.out_of_range,
         }  # fmt: skip
         return render(
             request, "console/scoring_import.html", context, actor=actor, status_code=422
         )
+    return _redirect_to("/console/scoring/imported", upload.imported)
+
+
+@dataclass(frozen=True)
+class _Upload(Generic[T]):
+    """An upload stored (``imported``), or refused: the problems to show, and whether the
+    half-year was outside the usual window (the form then offers to confirm it)."""
+
+    name: str
+    imported: T | None = None
+    problems: list[str] = field(default_factory=list)
+    out_of_range: bool = False
+
+
+async def _store_upload(
+    file: UploadFile, store: Callable[[str, bytes], Awaitable[T]]
+) -> _Upload[T]:
+    """Read an upload (refused over :data:`UPLOAD_MAX`) and store it with ``store(name,
+    content)``, a flow."""
+    content = await file.read(UPLOAD_MAX + 1)
+    name = file.filename or "upload"
+    if len(content) > UPLOAD_MAX:
+        too_large = translate(N_("console.scoring.too_large"), mb=UPLOAD_MAX // 1024 // 1024)
+        return _Upload(name, problems=[too_large])
+    try:
+        return _Upload(name, await store(name, content))
+    except InvalidFile as exc:
+        return _Upload(name, problems=exc.problems)
+    except DomainError as exc:
+        # The refusal's audit row is committed with this response (nothing else is).
+        return _Upload(name, problems=[translate(exc.key, **exc.params)],
+                       out_of_range=isinstance(exc, monitoring.PeriodOutOfRange))  # fmt: skip
+
+
+def _redirect_to(path: str, imported: monitoring.Imported | outside.Imported) -> Response:
+    """To the page saying what an import stored and which header row it read."""
     header = imported.header
     query = {"id": imported.stored.id, "first": header.first, "row": header.row,
              "sheet": imported.sheet or ""}  # fmt: skip
-    return redirect(f"/console/scoring/imported?{urlencode(query)}")
+    return redirect(f"{path}?{urlencode(query)}")
 
 
 @router.get("/scoring/imported", response_class=HTMLResponse)
@@ -124,33 +150,17 @@ async def outside_import(
     force: Annotated[bool, Form()] = False,
 ) -> Response:
     """Store one outside source's results; refused (in Chinese, audited) as a whole."""
-    content = await file.read(UPLOAD_MAX + 1)
-    name = file.filename or "upload"
-    problems: list[str] = []
-    out_of_range = False
-    if len(content) > UPLOAD_MAX:
-        problems = [translate(N_("console.scoring.too_large"), mb=UPLOAD_MAX // 1024 // 1024)]
-    else:
-        try:
-            imported = await flows.import_outside(
-                session=session, actor=actor, file_name=name, content=content, period=period,
-                source_name=source, method_note=note, now=utcnow(), tz=settings.tz, force=force,
-            )  # fmt: skip
-        except InvalidFile as exc:
-            problems = exc.problems
-        except DomainError as exc:
-            # The refusal's audit row is committed with this response (nothing else is).
-            problems = [translate(exc.key, **exc.params)]
-            out_of_range = isinstance(exc, monitoring.PeriodOutOfRange)
-    if problems:
-        context = {"problems": problems, "file": name, "period": period, "source": source,
-                   "note": note, "out_of_range": out_of_range}  # fmt: skip
+    upload = await _store_upload(file, lambda name, content: flows.import_outside(
+        session=session, actor=actor, file_name=name, content=content, period=period,
+        source_name=source, method_note=note, now=utcnow(), tz=settings.tz, force=force,
+    ))  # fmt: skip
+    if upload.imported is None:
+        context = {"problems": upload.problems, "file": upload.name, "period": period,
+                   "source": source, "note": note,
+                   "out_of_range": upload.out_of_range}  # fmt: skip
         return render(request, "console/outside_import.html", context, actor=actor,
                       status_code=422)  # fmt: skip
-    header = imported.header
-    query = {"id": imported.stored.id, "first": header.first, "row": header.row,
-             "sheet": imported.sheet or ""}  # fmt: skip
-    return redirect(f"/console/scoring/outside/imported?{urlencode(query)}")
+    return _redirect_to("/console/scoring/outside/imported", upload.imported)
 
 
 @router.get("/scoring/outside/imported", response_class=HTMLResponse)
