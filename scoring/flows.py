@@ -56,15 +56,9 @@ async def import_monitoring(
     ``force``. A refusal (:data:`REFUSALS`) stores nothing but its audit row, in the caller's
     transaction, and is raised on: an adapter commits despite it to keep that row.
     """
-    usual = True
     try:
         chosen = _component(component)
-        try:
-            monitoring.check_period_window(period, now.astimezone(tz).date())
-        except monitoring.PeriodOutOfRange:
-            if not force:
-                raise
-            usual = False
+        usual = _usual_period(period, now, tz, force=force)
         async with session.begin_nested():  # a refusal leaves nothing of the import behind
             imported = await monitoring.import_monitoring_upload(
                 session=session, file_name=file_name, content=content, period=period,
@@ -74,13 +68,29 @@ async def import_monitoring(
         await _audit_refusal(session, actor, file_name, f"{period} {component}", exc)
         raise
     stored = imported.stored
-    forced: dict[str, Any] = {} if usual else {"forced": True}  # only when it was
     await audit.record(
         session=session, actor=actor, action="import.monitoring",
         target=f"{stored.period} {chosen.value}", import_id=pk(stored), rows=stored.rows,
-        sha256=stored.sha256, **forced,
+        sha256=stored.sha256, **_forced(usual),
     )  # fmt: skip
     return imported
+
+
+def _usual_period(period: str, now: datetime, tz: ZoneInfo, *, force: bool) -> bool:
+    """Whether ``period`` is in :func:`scoring.monitoring.period_window`; outside it,
+    :class:`~scoring.monitoring.PeriodOutOfRange` unless ``force``."""
+    try:
+        monitoring.check_period_window(period, now.astimezone(tz).date())
+    except monitoring.PeriodOutOfRange:
+        if not force:
+            raise
+        return False
+    return True
+
+
+def _forced(usual: bool) -> dict[str, Any]:
+    """What an import's audit row says of its half-year: ``forced`` only when it was."""
+    return {} if usual else {"forced": True}
 
 
 async def _audit_refusal(
@@ -171,14 +181,8 @@ async def import_outside(
 
     The period window, ``force`` and the refusals are those of :func:`import_monitoring`.
     """
-    usual = True
     try:
-        try:
-            monitoring.check_period_window(period, now.astimezone(tz).date())
-        except monitoring.PeriodOutOfRange:
-            if not force:
-                raise
-            usual = False
+        usual = _usual_period(period, now, tz, force=force)
         async with session.begin_nested():  # a refusal leaves nothing of the import behind
             imported = await outside.import_outside_upload(
                 session=session, file_name=file_name, content=content, period=period,
@@ -190,10 +194,9 @@ async def import_outside(
         await _audit_refusal(session, actor, file_name, target, exc, OUTSIDE_REFUSED_ACTION)
         raise
     stored = imported.stored
-    forced: dict[str, Any] = {} if usual else {"forced": True}  # only when it was
     await audit.record(
         session=session, actor=actor, action="import.outside",
         target=f"{stored.period} {stored.source_name}", import_id=pk(stored), rows=stored.rows,
-        sha256=stored.sha256, **forced,
+        sha256=stored.sha256, **_forced(usual),
     )  # fmt: skip
     return imported
