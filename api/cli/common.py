@@ -57,6 +57,23 @@ def refuse(exc: DomainError) -> NoReturn:
     raise typer.Exit(2) from exc
 
 
+class Summarised(Protocol):
+    """What an import gives back: one sentence for the person who imported."""
+
+    def summary(self, t: Translator) -> str: ...
+
+
+def report_import(file: Path, outcome: Summarised | DomainError) -> None:
+    """Print an import's summary, or fail with its refusal (a file's problems one a line)."""
+    t = Translator()
+    if isinstance(outcome, InvalidFile):
+        heading = t(N_("error.invalid_file"), source=str(file), count=len(outcome.problems))
+        fail("\n".join([heading, *(f"  {problem}" for problem in outcome.problems)]))
+    if isinstance(outcome, DomainError):
+        fail(t(outcome.key, **outcome.params))
+    typer.echo(outcome.summary(t))
+
+
 def parse(parse: Callable[[], T]) -> T:
     try:
         return parse()

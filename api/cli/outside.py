@@ -8,11 +8,18 @@ from typing import Annotated
 
 import typer
 
-from api.cli.common import FileArg, cli_actor, fail, in_transaction, reading_actor
+from api.cli.common import (
+    FileArg,
+    cli_actor,
+    fail,
+    in_transaction,
+    reading_actor,
+    report_import,
+)
 from scoring import flows as scoring_flows
 from scoring import monitoring_template, outside, outside_template
 from surveys.core.db import AsyncSession
-from surveys.core.exceptions import DomainError, InvalidFile
+from surveys.core.exceptions import DomainError
 from surveys.core.i18n import N_, Translator
 from surveys.core.models import utcnow
 from surveys.core.settings import get_settings
@@ -51,14 +58,7 @@ def import_outside(
         except scoring_flows.OUTSIDE_REFUSALS as exc:
             return exc  # returned, so that the refusal's audit row is committed
 
-    outcome = in_transaction(store)
-    t = Translator()
-    if isinstance(outcome, InvalidFile):
-        heading = t(N_("error.invalid_file"), source=str(file), count=len(outcome.problems))
-        fail("\n".join([heading, *(f"  {problem}" for problem in outcome.problems)]))
-    if isinstance(outcome, DomainError):
-        fail(t(outcome.key, **outcome.params))
-    typer.echo(outcome.summary(t))
+    report_import(file, in_transaction(store))
 
 
 def write_template(out: Path | None) -> None:
