@@ -14,6 +14,7 @@ import csv
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -56,6 +57,21 @@ def template_xlsx(
     rows: Sequence[Sequence[str]], layout: ImportLayout, title: str, t: Translator
 ) -> bytes:
     """The template workbook (see the module docstring)."""
+    workbook, sheet = start_workbook(rows, title, units_from=2)
+    last = len(rows)
+    for index, name in enumerate(header_for(layout)[2:], start=2):
+        letter = column_letter(index)
+        sheet.column_dimensions[letter].width = SCORE_WIDTH
+        if last > 1:
+            sheet.add_data_validation(_validation(name, f"{letter}2:{letter}{last}", t))
+    return finish_workbook(workbook, sheet, _instructions(layout, t), t)
+
+
+def start_workbook(
+    rows: Sequence[Sequence[str]], title: str, *, units_from: int
+) -> tuple[Any, Any]:
+    """A workbook and its sheet ``title`` holding ``rows``: the header bold on a fill, the
+    unit columns (A, B) shaded from spreadsheet row ``units_from`` on."""
     from openpyxl import Workbook  # type: ignore[import-untyped]  # here: it takes numpy along
     from openpyxl.styles import Alignment, Font, PatternFill  # type: ignore[import-untyped]
 
@@ -65,25 +81,27 @@ def template_xlsx(
     sheet.title = title
     for row in rows:
         sheet.append([safe_text(cell) for cell in row])
-    last = len(rows)
     for cell in sheet[1]:
         cell.font = Font(bold=True)
         cell.alignment = Alignment(wrap_text=True, vertical="center")
         cell.fill = PatternFill("solid", fgColor=HEADER_FILL)
     for column in ("A", "B"):
-        for cell in sheet[column][1:]:
+        for cell in sheet[column][units_from - 1 :]:
             cell.fill = PatternFill("solid", fgColor=UNIT_FILL)
-    for index, name in enumerate(header_for(layout)[2:], start=2):
-        letter = column_letter(index)
-        sheet.column_dimensions[letter].width = SCORE_WIDTH
-        if last > 1:
-            sheet.add_data_validation(_validation(name, f"{letter}2:{letter}{last}", t))
+    return workbook, sheet
+
+
+def finish_workbook(
+    workbook: Any, sheet: Any, instructions: Sequence[str], t: Translator
+) -> bytes:
+    """The unit columns' widths, the header and units kept in view, a second sheet
+    填写说明 with ``instructions``: the workbook's bytes."""
     for letter, width in WIDTHS.items():
         sheet.column_dimensions[letter].width = width
     sheet.row_dimensions[1].height = 32
     sheet.freeze_panes = "C2"  # the header and the unit stay in view
     notes = workbook.create_sheet(t(N_("import.template.help.sheet")))
-    for line in _instructions(layout, t):
+    for line in instructions:
         notes.append([line])
     notes.column_dimensions["A"].width = 100
     buffer = io.BytesIO()

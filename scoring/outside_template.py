@@ -11,7 +11,6 @@ notes in brackets of the header and skips the example row (单位编码 示例).
 from __future__ import annotations
 
 import asyncio
-import io
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -19,15 +18,13 @@ from scoring import outside
 from scoring.export import MEDIA_TYPES
 from scoring.monitoring_template import (
     FORMATS,
-    HEADER_FILL,
     SCORE_WIDTH,
-    UNIT_FILL,
-    WIDTHS,
     TemplateFile,
+    finish_workbook,
+    start_workbook,
     template_csv,
 )
 from surveys.core.i18n import N_, Translator
-from surveys.core.spreadsheet import safe_text
 
 EXAMPLE_FONT = "808080"  # the example row, grey
 
@@ -52,28 +49,15 @@ def _instructions(t: Translator) -> list[str]:
 
 def template_xlsx(rows: list[list[str]], title: str, t: Translator) -> bytes:
     """The template workbook (see the module docstring)."""
-    from openpyxl import Workbook  # type: ignore[import-untyped]  # here: it takes numpy along
-    from openpyxl.styles import Alignment, Font, PatternFill  # type: ignore[import-untyped]
+    from openpyxl.styles import Font  # type: ignore[import-untyped]  # here: it takes numpy along
     from openpyxl.worksheet.datavalidation import (  # type: ignore[import-untyped]
         DataValidation,
     )
 
-    workbook = Workbook()
-    sheet = workbook.active
-    assert sheet is not None
-    sheet.title = title
-    for row in rows:
-        sheet.append([safe_text(cell) for cell in row])
+    workbook, sheet = start_workbook(rows, title, units_from=3)
     last = len(rows)
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-        cell.alignment = Alignment(wrap_text=True, vertical="center")
-        cell.fill = PatternFill("solid", fgColor=HEADER_FILL)
     for cell in sheet[2]:  # the example row
         cell.font = Font(italic=True, color=EXAMPLE_FONT)
-    for column in ("A", "B"):
-        for cell in sheet[column][2:]:
-            cell.fill = PatternFill("solid", fgColor=UNIT_FILL)
     score = DataValidation(
         type="decimal", operator="between", formula1="0", formula2=str(outside.SCORE_MAX),
         allow_blank=True, showErrorMessage=True, showInputMessage=True, errorStyle="stop",
@@ -95,17 +79,7 @@ def template_xlsx(rows: list[list[str]], title: str, t: Translator) -> bytes:
         sheet.add_data_validation(people)
     for letter in ("C", "D"):
         sheet.column_dimensions[letter].width = SCORE_WIDTH
-    for letter, width in WIDTHS.items():
-        sheet.column_dimensions[letter].width = width
-    sheet.row_dimensions[1].height = 32
-    sheet.freeze_panes = "C2"  # the header and the unit stay in view
-    notes = workbook.create_sheet(t(N_("import.template.help.sheet")))
-    for line in _instructions(t):
-        notes.append([line])
-    notes.column_dimensions["A"].width = 100
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
+    return finish_workbook(workbook, sheet, _instructions(t), t)
 
 
 async def template_download(*, session: AsyncSession, fmt: str) -> TemplateFile:
