@@ -214,14 +214,36 @@ def prompt_message(tg: FakeTelegram, user: FakeUser) -> FakeMessage:
     raise AssertionError("no message with buttons")
 
 
+def offering(tg: FakeTelegram, user: FakeUser, label: str) -> FakeMessage | None:
+    """The bot's latest message with buttons, if it has a button labelled ``label``."""
+    for message in reversed(tg.messages(user)):
+        if message.buttons:
+            return message if any(text == label for text, _ in message.buttons) else None
+    return None
+
+
+async def question_offering(
+    tg: FakeTelegram, user: FakeUser, label: str, timeout: float = 10.0
+) -> FakeMessage:
+    """Wait until the newest question has a button ``label``, as a citizen waits to see it.
+
+    The bot answers a press (or a typed answer) at once and sends the next question through
+    its outbox: on a busy machine the question comes a moment later, and until then the
+    newest message with buttons is the one just answered.
+    """
+    await tg.wait_until(
+        lambda: offering(tg, user, label) is not None,
+        timeout=timeout,
+        message=f"a question with the button {label!r}",
+    )
+    message = offering(tg, user, label)
+    assert message is not None
+    return message
+
+
 async def press(tg: FakeTelegram, user: FakeUser, label: str) -> FakeMessage:
     """Press the button labelled ``label`` on the current question and wait for the bot."""
-    # The bot answers a press at once and sends the next question through its outbox: on a
-    # busy machine the question may come a little after the previous one was closed.
-    await tg.wait_until(
-        lambda: any(m.buttons for m in tg.messages(user)), message="a question with buttons"
-    )
-    message = prompt_message(tg, user)
+    message = await question_offering(tg, user, label)
     update = tg.press(user, message, label)
     await tg.wait_for_callback_answer(update)
     await tg.settle()

@@ -27,7 +27,14 @@ import pytest_asyncio
 from surveys.core.clock import today
 from surveys.core.periods import half_year
 from surveys.core.settings import Settings
-from tests.e2e.harness import TOKEN, MinyiProcess, eventually, prompt_message, question_text
+from tests.e2e.harness import (
+    TOKEN,
+    MinyiProcess,
+    eventually,
+    prompt_message,
+    question_offering,
+    question_text,
+)
 from tests.fakes.telegram import (
     QUERY_ID_INVALID,
     FakeMessage,
@@ -189,6 +196,10 @@ async def converse(
             wait = partial(tg.wait_for_message, who.user, following)
         else:
             wait = partial(tg.wait_for_message, who.user, FINISHED)
+        if not any(text == label for text, _ in prompt.buttons):
+            # The question in hand was answered and the next one is on its way (a busy
+            # machine, a restart): the citizen presses once the question with it has come.
+            prompt = await question_offering(tg, who.user, label, timeout)
         tg.press(who.user, prompt, label)
         if repressed is not None:
             try:
