@@ -155,7 +155,8 @@ async def unit_of_work(sessionmaker: SessionMaker) -> AsyncIterator[AsyncSession
     write that still waited past SQLite's busy timeout (another process's writer) becomes
     :class:`DatabaseBusy` (503, "try again"), never an unexplained failure.
     """
-    async with _one_writer(sessionmaker), sessionmaker() as session:
+    async with _one_writer(sessionmaker):
+        session = sessionmaker()
         try:
             yield session
             await session.commit()
@@ -170,6 +171,21 @@ async def unit_of_work(sessionmaker: SessionMaker) -> AsyncIterator[AsyncSession
         except BaseException:
             await session.rollback()
             raise
+        finally:
+            await _close(session)
+
+
+async def _close(session: AsyncSession) -> None:
+    """Close ``session`` (what it has not committed is rolled back) even when the task is
+    being cancelled: a request whose client went away, or a server stopping, still returns
+    its connection to the pool, rather than leave it to the garbage collector (which logs a
+    CancelledError traceback from the pool's reset)."""
+
+    async def close() -> None:
+        with contextlib.suppress(Exception):  # the connection may be gone with the server
+            await session.close()
+
+    await asyncio.shield(close())
 
 
 def _locked(exc: OperationalError) -> bool:
@@ -203,18 +219,17 @@ def _refuse_writes(session: Any, _context: Any, _instances: Any) -> None:
 @asynccontextmanager
 async def read_only(sessionmaker: SessionMaker) -> AsyncIterator[AsyncSession]:
     """One read transaction: never takes SQLite's write lock, stores nothing."""
-    async with sessionmaker() as session:
-        event.listen(session.sync_session, "before_flush", _refuse_writes)
-        try:
-            await session.connection(execution_options={READ_ONLY: True})
-            yield session
-        except OperationalError as exc:
-            if _unreachable(exc):
-                raise DatabaseUnavailable() from exc
-            raise
-        finally:
-            with contextlib.suppress(Exception):  # the connection may be gone with the server
-                await session.rollback()
+    session = sessionmaker()
+    event.listen(session.sync_session, "before_flush", _refuse_writes)
+    try:
+        await session.connection(execution_options={READ_ONLY: True})
+        yield session
+    except OperationalError as exc:
+        if _unreachable(exc):
+            raise DatabaseUnavailable() from exc
+        raise
+    finally:
+        await _close(session)  # rolls back: nothing is ever stored here
 
 
 async def checkpoint(session: AsyncSession) -> bool:
