@@ -46,10 +46,13 @@ def build_bot(settings: Settings) -> Bot:
 def _storage(settings: Settings) -> tuple[BaseStorage, BaseEventIsolation]:
     """aiogram FSM holds UI scratch only; survey state lives in our database."""
     if settings.redis_url:
-        from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
+        from aiogram.fsm.storage.redis import RedisStorage
+
+        from bot.chat_lock import ChatLockIsolation
 
         storage = RedisStorage.from_url(settings.redis_url, state_ttl=86400, data_ttl=86400)
-        return storage, RedisEventIsolation(storage.redis)
+        # Not aiogram's RedisEventIsolation: its lock outlives a killed process by a minute.
+        return storage, ChatLockIsolation(storage.redis, timeout=settings.chat_lock_seconds)
     return MemoryStorage(), SimpleEventIsolation()
 
 

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     # printed at start-up), e.g. https://minyi.example.gov.cn; empty: http://API_HOST:API_PORT.
     public_base_url: str = ""
     redis_url: str | None = None
+    # Redis's per-chat lock (REDIS_URL) lasts this long, renewed while an update is handled:
+    # after a process died mid-update its chats wait at most this long.
+    chat_lock_seconds: float = Field(default=10, gt=0)
     timezone: str = "Asia/Shanghai"
     secret_key: SecretStr | None = None
     default_locale: str = "zh_Hans"
