@@ -49,6 +49,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import Enum
+from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
@@ -492,6 +493,8 @@ class Measured:
     rows: int
     tally: Tally
     stranded: int  # citizens (baseline: updates) left without the bot's answer
+    # The statements sent, by engine ("update" or "sender") and text (profiled runs only).
+    kinds: Counter[tuple[str, str]] = field(default_factory=Counter)
 
     @property
     def rate(self) -> float:
@@ -512,17 +515,29 @@ class Measured:
 
 
 class StatementCounter:
-    """Counts the SQL statements and the transactions (BEGINs) engines send."""
+    """Counts the SQL statements and the transactions (BEGINs) engines send; with
+    ``detail``, also each statement's text, by the engine that sent it (the first one given
+    is the updates', any other the sender's)."""
 
-    def __init__(self, *engines: AsyncEngine) -> None:
+    def __init__(self, *engines: AsyncEngine, detail: bool = False) -> None:
         self.count = self.transactions = 0
-        for engine in engines:
-            event.listen(engine.sync_engine, "before_cursor_execute", self._seen)
+        self.kinds: Counter[tuple[str, str]] = Counter()
+        for n, engine in enumerate(engines):
+            seen = self._seen
+            if detail:
+                seen = partial(self._detailed, "update" if n == 0 else "sender")
+            event.listen(engine.sync_engine, "before_cursor_execute", seen)
 
     def _seen(self, _conn: object, _cursor: object, statement: str, *_args: object) -> None:
         self.count += 1
         if statement.startswith("BEGIN"):
             self.transactions += 1
+
+    def _detailed(
+        self, who: str, conn: object, cursor: object, statement: str, *a: object
+    ) -> None:
+        self._seen(conn, cursor, statement)
+        self.kinds[who, " ".join(statement.split())[:110]] += 1
 
 
 class Stopwatch:
@@ -607,7 +622,9 @@ async def run_minyi(
             startup_calls = sum(session.calls.values())
             feeder = Feeder(dp, bot, session)
             citizens = itertools.count(FIRST_CITIZEN)
-            statements = StatementCounter(engine, sender.books.kw["bind"])
+            statements = StatementCounter(
+                engine, sender.books.kw["bind"], detail=profile is not None
+            )
 
             async def one_citizen() -> bool:
                 if feeder.tally.answers >= target_answers:
@@ -653,6 +670,7 @@ async def run_minyi(
         answers,
         tally,
         tally.stranded,
+        statements.kinds,
     )
 
 
@@ -982,6 +1000,9 @@ def profile_minyi(args: argparse.Namespace, root: Path, concurrency: int) -> Non
         "(slower under the profiler)"
     )
     print(f"  {per_update(measured)}")
+    print("SQL statements per update, by engine (the update's own, the sender's):")
+    for (who, text), count in sorted(measured.kinds.items(), key=lambda kv: -kv[1])[: args.top]:
+        print(f"  {count / measured.updates:5.2f}  {who:6}  {text}")
     print("main-thread time by package (own time; epoll/queue waits are the DB thread's work):")
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out)

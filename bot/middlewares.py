@@ -66,9 +66,11 @@ class DbSessionMiddleware(BaseMiddleware):
             if user is not None and not user.is_bot:
                 data["respondent"] = await self._respondent(session, user)
             chat_id = chat.id if chat is not None else user.id if user is not None else 0
-            outbox = data["outbox"] = Outbox(session, chat_id)
+            # What the handler queues is written in one statement, before the commit.
+            outbox = data["outbox"] = Outbox(session, chat_id, buffered=True)
             data["session"] = session
             result = await handler(event, data)
+            await outbox.flush()
         metrics.UPDATES.labels("handled").inc()
         if "respondent" in data:
             self._remember(data["respondent"])

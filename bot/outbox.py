@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -27,11 +26,35 @@ EDIT_MARKUP = "editMessageReplyMarkup"
 ANSWER_CALLBACK = "answerCallbackQuery"
 
 
-@dataclass(frozen=True, slots=True)
 class Ref:
-    """A message by the outbox row that sends it, usable before it has been sent."""
+    """A message by the outbox row that sends it, usable before it has been sent (and, from
+    a buffered :class:`Outbox`, before the row is written: its id is known once flushed)."""
 
-    outbox_id: int
+    __slots__ = ("_id",)
+
+    def __init__(self, outbox_id: int | None = None) -> None:
+        self._id = outbox_id
+
+    @property
+    def written(self) -> bool:
+        return self._id is not None
+
+    @property
+    def outbox_id(self) -> int:
+        if self._id is None:
+            raise RuntimeError("the message is not written yet: flush its outbox first")
+        return self._id
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Ref):
+            return NotImplemented
+        return self is other or (self._id is not None and self._id == other._id)
+
+    def __hash__(self) -> int:
+        return hash(self._id) if self._id is not None else id(self)
+
+    def __repr__(self) -> str:
+        return f"Ref({self._id})"
 
 
 Target = int | Ref  # a Telegram message id, or a queued message
@@ -49,12 +72,19 @@ class Outbox:
 
     ``after_commit`` holds what must wait until the answer is stored (the bot's own
     scratch state); the middleware runs it once the transaction has committed.
+
+    With ``buffered`` the calls are kept in memory and written together, in one statement,
+    by :meth:`flush`, which must then run before the transaction commits (the update's
+    middleware does); a call that names a message still in memory flushes it first. Code
+    that reads or deletes outbox rows in the same transaction flushes first too.
     """
 
-    def __init__(self, session: AsyncSession, chat_id: int) -> None:
+    def __init__(self, session: AsyncSession, chat_id: int, *, buffered: bool = False) -> None:
         self.session = session
         self.chat_id = chat_id
+        self.buffered = buffered
         self._after: list[Callable[[], object]] = []
+        self._pending: list[tuple[Ref, outbox.Queued]] = []
         self.queued = 0
         # Scratch state this update has set, visible before it is stored after the commit.
         self.scratch: dict[str, Any] = {}
@@ -70,17 +100,30 @@ class Outbox:
         chat_id: int | None = None,
     ) -> Ref:
         self.queued += 1
-        row = await outbox.enqueue(
-            self.session,
+        if ref is not None and not ref.written:
+            await self.flush()  # the edit names the row of a message queued just now
+        call = outbox.Queued(
             chat_id=self.chat_id if chat_id is None else chat_id,
             method=method,
             payload={k: v for k, v in payload.items() if v is not None},
             purpose=purpose,
             ref_id=ref.outbox_id if ref is not None else None,
             case_id=case_id,
-            now=utcnow(),
         )
-        return Ref(row)
+        made = Ref()
+        self._pending.append((made, call))
+        if not self.buffered:
+            await self.flush()
+        return made
+
+    async def flush(self) -> None:
+        """Write the calls kept in memory (one statement), in the order they were queued."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        ids = await outbox.enqueue_many(self.session, [call for _, call in pending], now=utcnow())
+        for (made, _), outbox_id in zip(pending, ids, strict=True):
+            made._id = outbox_id
 
     async def send(
         self,

@@ -120,7 +120,7 @@ async def _send_next(ctx: ChatContext, reply: Reply) -> None:
     await drop_prompt_buttons(ctx.state, outbox)
     keyboard = render.prompt_keyboard(t, reply.prompt, reply.version_id, reply.dialogue)
     sent = await outbox.send(render.prompt_text(t, reply.prompt, reply.dialogue), keyboard)
-    _set_prompt(ctx.state, outbox, sent.outbox_id)
+    _set_prompt(ctx.state, outbox, sent)
 
 
 async def drop_prompt_buttons(state: FSMContext, outbox: Outbox) -> None:
@@ -141,17 +141,23 @@ async def drop_buttons(outbox: Outbox, message: Message) -> None:
 async def _live_prompt(state: FSMContext, outbox: Outbox) -> Ref | None:
     """The question with live buttons, as this update has left it so far."""
     if PROMPT_KEY in outbox.scratch:
-        outbox_id = outbox.scratch[PROMPT_KEY]
-    else:
-        outbox_id = (await state.get_data()).get(PROMPT_KEY)
+        live: Ref | None = outbox.scratch[PROMPT_KEY]
+        return live
+    outbox_id = (await state.get_data()).get(PROMPT_KEY)
     return Ref(int(outbox_id)) if outbox_id is not None else None
 
 
-def _set_prompt(state: FSMContext, outbox: Outbox, outbox_id: int | None) -> None:
+def _set_prompt(state: FSMContext, outbox: Outbox, prompt: Ref | None) -> None:
     """Remember the live question: at once for this update, in the scratch state once the
-    update has committed."""
-    outbox.scratch[PROMPT_KEY] = outbox_id
-    outbox.after_commit(state.update_data, {PROMPT_KEY: outbox_id})
+    update has committed (once, as this update left it: its row is written by then)."""
+    if PROMPT_KEY not in outbox.scratch:
+        outbox.after_commit(_store_prompt, state, outbox)
+    outbox.scratch[PROMPT_KEY] = prompt
+
+
+async def _store_prompt(state: FSMContext, outbox: Outbox) -> None:
+    prompt: Ref | None = outbox.scratch.get(PROMPT_KEY)
+    await state.update_data({PROMPT_KEY: prompt.outbox_id if prompt is not None else None})
 
 
 async def _forget_prompt(state: FSMContext, outbox: Outbox) -> None:

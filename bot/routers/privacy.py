@@ -47,7 +47,9 @@ async def confirm(query: CallbackQuery, callback_data: ForgetCb, ctx: ChatContex
         await ctx.outbox.answer(query.id, ctx.t("forget.stale"), show_alert=True)
         await _close_question(ctx, query)
         return
-    # Their open cases close the loop too: 无法联系 (surveys.cases.closing).
+    # Their open cases close the loop too: 无法联系 (surveys.cases.closing). Whatever this
+    # update queued so far is written first, so the erasure takes it too.
+    await ctx.outbox.flush()
     erased = await closing.forget_citizen(
         session=ctx.session, respondent=ctx.respondent, now=utcnow()
     )

@@ -63,6 +63,66 @@ async def enqueue(
 
 
 @dataclass(frozen=True, slots=True)
+class Queued:
+    """One Bot API call to queue with :func:`enqueue_many` (as :func:`enqueue` takes it)."""
+
+    chat_id: int
+    method: str
+    payload: dict[str, Any]
+    purpose: str = "reply"
+    ref_id: int | None = None
+    case_id: int | None = None
+
+
+async def enqueue_many(
+    session: AsyncSession, calls: Sequence[Queued], *, now: datetime
+) -> list[int]:
+    """Queue several calls in one statement, in the order given; their ids, in that order.
+
+    The rows get their ids in the order of the statement's VALUES (SQLite under its one
+    writer, PostgreSQL by its sequence, which only grows), so the ids sorted are the calls'
+    ids in order, whatever order RETURNING hands them back in.
+    """
+    if not calls:
+        return []
+    if len(calls) == 1:
+        call = calls[0]
+        return [
+            await enqueue(
+                session,
+                chat_id=call.chat_id,
+                method=call.method,
+                payload=call.payload,
+                purpose=call.purpose,
+                ref_id=call.ref_id,
+                case_id=call.case_id,
+                now=now,
+            )
+        ]
+    rows = [
+        {
+            "chat_id": call.chat_id,
+            "method": call.method,
+            "payload": call.payload,
+            "purpose": call.purpose,
+            "ref_id": call.ref_id,
+            "case_id": call.case_id,
+            "status": OutboxStatus.pending.value,
+            "attempts": 0,
+            "not_before": now,
+            "created_at": now,
+        }
+        for call in calls
+    ]
+    connection = await session.connection()
+    result = await connection.execute(sa.insert(_T).values(rows).returning(_T.c.id))
+    ids = sorted(int(row[0]) for row in result)
+    if len(ids) != len(calls):
+        raise RuntimeError(f"queued {len(calls)} calls but got {len(ids)} ids back")
+    return ids
+
+
+@dataclass(frozen=True, slots=True)
 class Claimed:
     """A message the sender now holds: where, what, and the message an edit changes."""
 
