@@ -14,7 +14,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from sqlmodel import col, select
 
 from bot.outbox import Outbox, Ref
-from bot.sender import Sender
+from bot.sender import BUCKET, Sender, Slots
 from surveys.core.db import SessionMaker, unit_of_work
 from surveys.core.settings import Settings
 from surveys.delivery.models import OutboxMessage, OutboxStatus, UnreachableChat
@@ -116,6 +116,33 @@ class TestTelegramSaysNo:
         assert tg.delivered(user) == ["您好", "第1题"]
         assert tg.early_retries == []
         assert tg.duplicates() == []
+
+    async def test_a_call_refused_with_429_gives_its_slot_back(
+        self, tg: FakeTelegram, bot: Bot, sessionmaker: SessionMaker, settings: Settings
+    ) -> None:
+        """Telegram counts the calls it performed: a refused one must not cost the rate."""
+        users = [tg.user(9310 + n, started=True) for n in range(BUCKET + 1)]
+        for user in users:
+            await queue(sessionmaker, user.id, "您好")
+        # A slot a minute overall: once the bucket's slots are taken, a call waits minutes.
+        sender = make_sender(bot, sessionmaker, settings, send_per_second=1 / 60)
+        tg.fail_next("sendMessage", error_code=429, retry_after=1)
+        await sender.pump()
+        await asyncio.wait(set(sender._tasks), timeout=10)
+        assert [c.status for c in tg.calls if c.method == "sendMessage"].count(429) == 1
+        # The refused call's slot was free again: every other chat's message went at once.
+        assert sum(len(tg.delivered(user)) for user in users) == BUCKET
+        assert not sender.overall.has_capacity()  # the performed calls hold theirs
+
+    async def test_slots_give_back_what_a_refused_call_took(self) -> None:
+        slots = Slots(1, 60)
+        await slots.acquire()
+        assert not slots.has_capacity()
+        slots.give_back()
+        assert slots.has_capacity()
+        slots.give_back()  # never below empty: no slot is made out of nothing
+        await slots.acquire()
+        assert not slots.has_capacity()
 
     async def test_server_errors_are_retried_then_kept_as_failed(
         self, tg: FakeTelegram, bot: Bot, sessionmaker: SessionMaker, settings: Settings
