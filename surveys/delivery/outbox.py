@@ -31,6 +31,11 @@ ERASURE = "erasure"
 KEEP_DELIVERED = timedelta(days=7)
 
 
+_T = OutboxMessage.__table__  # type: ignore[attr-defined]
+# Built once: a statement made per call pays for its cache key every time.
+_ENQUEUE = sa.insert(_T).returning(_T.c.id)
+
+
 async def enqueue(
     session: AsyncSession,
     *,
@@ -43,23 +48,8 @@ async def enqueue(
     now: datetime,
 ) -> int:
     """Queue one Bot API call to ``chat_id``; its id orders it after the chat's earlier ones."""
-    result = await session.exec(
-        sa.insert(OutboxMessage)
-        .values(
-            chat_id=chat_id,
-            method=method,
-            payload=payload,
-            purpose=purpose,
-            ref_id=ref_id,
-            case_id=case_id,
-            status=OutboxStatus.pending,
-            attempts=0,
-            not_before=now,
-            created_at=now,
-        )
-        .returning(col(OutboxMessage.id))
-    )
-    return int(result.scalar_one())
+    call = Queued(chat_id, method, payload, purpose, ref_id, case_id)
+    return (await enqueue_many(session, [call], now=now))[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,28 +67,15 @@ class Queued:
 async def enqueue_many(
     session: AsyncSession, calls: Sequence[Queued], *, now: datetime
 ) -> list[int]:
-    """Queue several calls in one statement, in the order given; their ids, in that order.
+    """Queue several calls, in the order given, in one statement; their ids, in that order.
 
-    The rows get their ids in the order of the statement's VALUES (SQLite under its one
-    writer, PostgreSQL by its sequence, which only grows), so the ids sorted are the calls'
-    ids in order, whatever order RETURNING hands them back in.
+    Several rows go as one multi-row INSERT (SQLAlchemy's "insertmanyvalues"). The rows get
+    their ids in the order of its VALUES (SQLite under its one writer, PostgreSQL from its
+    sequence, which only grows), so the ids sorted are the calls' ids in order, whatever
+    order RETURNING hands them back in.
     """
     if not calls:
         return []
-    if len(calls) == 1:
-        call = calls[0]
-        return [
-            await enqueue(
-                session,
-                chat_id=call.chat_id,
-                method=call.method,
-                payload=call.payload,
-                purpose=call.purpose,
-                ref_id=call.ref_id,
-                case_id=call.case_id,
-                now=now,
-            )
-        ]
     rows = [
         {
             "chat_id": call.chat_id,
@@ -111,11 +88,15 @@ async def enqueue_many(
             "attempts": 0,
             "not_before": now,
             "created_at": now,
+            "lease_until": None,
+            "message_id": None,
+            "outcome": None,
+            "sent_at": None,
         }
         for call in calls
     ]
     connection = await session.connection()
-    result = await connection.execute(sa.insert(_T).values(rows).returning(_T.c.id))
+    result = await connection.execute(_ENQUEUE, rows if len(rows) > 1 else rows[0])
     ids = sorted(int(row[0]) for row in result)
     if len(ids) != len(calls):
         raise RuntimeError(f"queued {len(calls)} calls but got {len(ids)} ids back")
@@ -136,7 +117,6 @@ class Claimed:
     purpose: str
 
 
-_T = OutboxMessage.__table__  # type: ignore[attr-defined]
 _TARGET = _T.alias("target")
 _HEADS = (
     sa.select(_T.c.chat_id, sa.func.min(_T.c.id).label("head"))
@@ -172,14 +152,14 @@ _DUE_HEADS = (
     .order_by(_T.c.not_before, _T.c.id)
     .limit(sa.bindparam("limit"))
 )
-# The open messages of some chats, for the runs that follow their heads.
-_FOLLOWING = (
+# The open messages of the chats whose head is due (those _DUE_HEADS finds), oldest first:
+# each chat's head and the run that follows it, in one statement.
+_DUE_RUNS = (
     sa.select(*_FIELDS, _T.c.status, _T.c.not_before)
     .outerjoin(_TARGET, _TARGET.c.id == _T.c.ref_id)
     .where(
-        _T.c.chat_id.in_(sa.bindparam("chats", expanding=True)),
+        _T.c.chat_id.in_(sa.select(_DUE_HEADS.subquery().c.chat_id)),
         _T.c.status.in_([s.value for s in OPEN]),
-        _T.c.id > sa.bindparam("after"),
     )
     .order_by(_T.c.id)
 )
@@ -236,23 +216,25 @@ async def due(
     (which waits for no writer) will do. Hand the result to :func:`take`."""
     params = {"now": now, "skip": sorted(skip_chats) or [0], "limit": limit}
     connection = await session.connection()
-    heads = (await connection.execute(_DUE_HEADS, params)).all()
-    if not heads:
-        return []
-    runs: dict[int, list[Claimed]] = {row.chat_id: [_claimed(row)] for row in heads}
-    if per_chat > 1:
-        following = await connection.execute(
-            _FOLLOWING, {"chats": list(runs), "after": min(row.id for row in heads)}
-        )
-        for row in following:
-            run = runs[row.chat_id]
-            if row.id <= run[0].id or len(run) >= per_chat or run[-1].id < 0:
-                continue
-            if row.status != OutboxStatus.pending or _utc(row.not_before) > now:
-                run.append(_STOP)  # the run ends at the first message not due
-                continue
-            run.append(_claimed(row))
-    return [item for run in runs.values() for item in run if item is not _STOP]
+    if per_chat <= 1:
+        return [_claimed(row) for row in await connection.execute(_DUE_HEADS, params)]
+    runs: dict[int, list[Claimed]] = {}
+    heads: dict[int, tuple[datetime, int]] = {}  # chat -> its head's (not_before, id)
+    for row in await connection.execute(_DUE_RUNS, params):
+        run = runs.get(row.chat_id)
+        if run is None:  # the chat's oldest open message: its head, due
+            runs[row.chat_id] = [_claimed(row)]
+            heads[row.chat_id] = (_utc(row.not_before), int(row.id))
+            continue
+        if len(run) >= per_chat or run[-1] is _STOP:
+            continue
+        if row.status != OutboxStatus.pending or _utc(row.not_before) > now:
+            run.append(_STOP)  # the run ends at the first message not due
+            continue
+        run.append(_claimed(row))
+    # The chats in the order of their heads, as _DUE_HEADS takes them.
+    chats = sorted(runs, key=heads.__getitem__)
+    return [item for chat in chats for item in runs[chat] if item is not _STOP]
 
 
 async def take(

@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from datetime import date
+from typing import Protocol, cast
 
+import sqlalchemy as sa
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -214,7 +216,7 @@ async def submit(
         return _showing(definition, version, result.state)
     if result.retired:
         await _retire(session, response, result.retired)
-    session.add(_answer_row(response, result.question, result.value))
+    await _store_answer(session, _answer_row(response, result.question, result.value))
     answered = Answered(label(result.question.text), _labels(result.question, result.value))
     if engine.prompt(definition, result.state) is None:
         return await _finish(session, respondent, response, answered)
@@ -276,14 +278,17 @@ async def _load(
     session: AsyncSession, respondent: Respondent
 ) -> tuple[Response, SurveyVersion] | None:
     # One round trip: this runs on every answer.
-    statement = (
-        select(Response, SurveyVersion)
-        .join(Conversation, col(Conversation.response_id) == col(Response.id))
-        .join(SurveyVersion, col(SurveyVersion.id) == col(Response.survey_version_id))
-        .where(Conversation.respondent_id == respondent.id)
-    )
-    row = (await session.exec(statement)).first()
+    row = (await session.exec(_LOAD, params={"respondent_id": respondent.id})).first()
     return None if row is None else (row[0], row[1])
+
+
+# Built once (a statement made per call pays for its cache key every time).
+_LOAD = (
+    select(Response, SurveyVersion)
+    .join(Conversation, col(Conversation.response_id) == col(Response.id))
+    .join(SurveyVersion, col(SurveyVersion.id) == col(Response.survey_version_id))
+    .where(col(Conversation.respondent_id) == sa.bindparam("respondent_id"))
+)
 
 
 async def _reply_for(session: AsyncSession, response: Response, version: SurveyVersion) -> Reply:
@@ -315,13 +320,45 @@ def _unit_prompt(definition: SurveyDefinition, units: list[Unit]) -> Prompt:
     )
 
 
+_ANSWER = Answer.__table__  # type: ignore[attr-defined]
+# Runs on every answer: Core statements, built once (no ORM objects to make or flush).
+_ANSWERS = (
+    sa.select(
+        _ANSWER.c.question_key,
+        _ANSWER.c.choice,
+        _ANSWER.c.choices,
+        _ANSWER.c.number,
+        _ANSWER.c.text,
+        _ANSWER.c.skipped,
+    )
+    .where(_ANSWER.c.response_id == sa.bindparam("response_id"))
+    .order_by(_ANSWER.c.id)
+)
+_STORE_ANSWER = sa.insert(_ANSWER)
+
+
 async def _answers(session: AsyncSession, response: Response) -> dict[str, AnswerValue]:
-    rows = (
-        await session.exec(
-            select(Answer).where(Answer.response_id == response.id).order_by(col(Answer.id))
-        )
-    ).all()
-    return {row.question_key: _value_of(row) for row in rows}
+    connection = await session.connection()
+    rows = await connection.execute(_ANSWERS, {"response_id": response.id})
+    return {row.question_key: _value_of(cast(_Stored, row)) for row in rows}
+
+
+async def _store_answer(session: AsyncSession, row: Answer) -> None:
+    """INSERT the answer now (as one Core statement, not an ORM object flushed later)."""
+    connection = await session.connection()
+    await connection.execute(
+        _STORE_ANSWER,
+        {
+            "response_id": row.response_id,
+            "question_key": row.question_key,
+            "choice": row.choice,
+            "choices": row.choices,
+            "number": row.number,
+            "text": row.text,
+            "skipped": row.skipped,
+            "answered_at": row.answered_at,
+        },
+    )
 
 
 async def _retire(session: AsyncSession, response: Response, keys: tuple[str, ...]) -> None:
@@ -353,7 +390,22 @@ async def _retire(session: AsyncSession, response: Response, keys: tuple[str, ..
     await session.flush()
 
 
-def _value_of(row: Answer) -> AnswerValue:
+class _Stored(Protocol):
+    """A stored answer's value columns: an ``answer`` row, or an :class:`Answer`."""
+
+    @property
+    def skipped(self) -> bool: ...
+    @property
+    def choices(self) -> list[str] | None: ...
+    @property
+    def text(self) -> str | None: ...
+    @property
+    def choice(self) -> str | None: ...
+    @property
+    def number(self) -> int | None: ...
+
+
+def _value_of(row: _Stored) -> AnswerValue:
     if row.skipped:
         return None
     if row.choices is not None:

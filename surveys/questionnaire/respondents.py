@@ -8,7 +8,9 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, not_, or_
+from sqlalchemy import and_, bindparam, not_, or_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import col, delete, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -104,9 +106,23 @@ async def forget_respondent(*, session: AsyncSession, respondent: Respondent) ->
     return int(result.rowcount)
 
 
+_EVENTS = InboundEvent.__table__  # type: ignore[attr-defined]
+# Runs on every update: built once per dialect (a statement made per call pays for its
+# cache key each time). psycopg reports rowcount -1 for ON CONFLICT unless asked to keep it.
+_CLAIM = {
+    name: module.insert(_EVENTS).on_conflict_do_nothing().execution_options(preserve_rowcount=True)
+    for name, module in (("sqlite", sqlite), ("postgresql", postgresql))
+}
+
+
 async def claim_event(*, session: AsyncSession, key: str) -> bool:
     """True the first time a key is seen in a committed transaction; False for replays."""
-    return await insert_ignore(session, InboundEvent, key=key)
+    connection = await session.connection()
+    claim = _CLAIM.get(connection.dialect.name)
+    if claim is None:
+        return await insert_ignore(session, InboundEvent, key=key)
+    result = await connection.execute(claim, {"key": key})
+    return bool(result.rowcount)
 
 
 async def set_invite_consent(
@@ -160,7 +176,14 @@ def preferences_of(respondent: Respondent, language_code: str | None) -> Prefere
 
 async def load_respondent(*, session: AsyncSession, respondent_id: int) -> Respondent:
     """The respondent row, with the citizen's current choices (language, care mode)."""
-    return await session.get_one(Respondent, respondent_id)
+    found = session.identity_map.get(identity_key(Respondent, respondent_id))
+    if isinstance(found, Respondent):
+        return found
+    return (await session.exec(_RESPONDENT, params={"respondent_id": respondent_id})).one()
+
+
+# Runs on every update: built once (a statement made per call pays for its cache key).
+_RESPONDENT = select(Respondent).where(col(Respondent.id) == bindparam("respondent_id"))
 
 
 async def set_language(
