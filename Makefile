@@ -91,8 +91,6 @@ PG_TESTS := tests/bot tests/api tests/e2e
 # Left out of this run on purpose, each for the reason given; they all run in the SQLite run.
 PG_EXCLUDE = \
 	--deselect tests/bot/test_privacy.py::TestNoCopyLeftInTheFiles \
-	--deselect tests/e2e/test_delivery.py::TestKilled::test_a_press_being_handled_at_kill_9_is_handled_after_the_restart \
-	--deselect tests/e2e/test_delivery.py::TestKilled::test_kill_9_during_fifty_conversations \
 	--ignore=tests/e2e/test_read_during_write.py \
 	--ignore=tests/e2e/test_mixed_load.py \
 	--ignore=tests/api/cli \
@@ -102,11 +100,6 @@ PG_EXCLUDE = \
 # - TestNoCopyLeftInTheFiles: reads the bytes of the SQLite file and its -wal file.
 # - test_read_during_write.py: holds and probes SQLite's write lock (BEGIN IMMEDIATE).
 # - test_mixed_load.py: SQLite's one writer under a bot crowd, an import and heavy pages.
-# - test_a_press_being_handled_at_kill_9…: holds SQLite's write lock to catch the bot
-#   mid-update (polling confirms an update only after it is stored; same code on PostgreSQL).
-# - test_kill_9_during_fifty_conversations: KNOWN FLAKY on PostgreSQL under a full `make test`
-#   (2 of the last 3 runs: a citizen's next question did not come within 60 s after a
-#   restart); passes alone on PostgreSQL and in every SQLite run. Open: find out why.
 # - tests/api/cli, test_flow_parity.py, test_no_personal_data.py, routes/test_cross_unit.py:
 #   build their own SQLite databases (DATA_DIR or Settings of their own, read back with
 #   sqlite3) instead of the root fixtures, so here they would only repeat the SQLite run.
