@@ -40,11 +40,15 @@ typecheck: $(STAMP)
 # $(BROWSER_LOG), printed in full when a run fails; all must pass. Each lane lists its slowest
 # tests (--durations), to keep the lanes even.
 BROWSER_LOG := test-output/browser.log
-BROWSER_PYTEST = $(BIN)/pytest -p no:cacheprovider --durations=10 tests/browser
+# The console's permission matrix (four roles, about 20 s each) runs after the browser tests
+# rather than in the API lane, the longest of the three.
+MATRIX := tests/api/console/test_permissions.py
+BROWSER_PYTEST = $(BIN)/pytest -p no:cacheprovider --durations=10 tests/browser $(MATRIX)
 DOMAIN_LOG := test-output/sqlite-domain.log
 API_LANE := $(filter-out tests/api/cli tests/api/conftest.py tests/api/__init__.py \
 	tests/api/__pycache__,$(wildcard tests/api/*))
 ADAPTER_TESTS := $(API_LANE) tests/e2e
+ADAPTER_PYTEST = $(BIN)/pytest --durations=20 --deselect $(MATRIX) $(ADAPTER_TESTS)
 DOMAIN_PYTEST = $(BIN)/pytest -p no:cacheprovider --durations=20 --ignore=tests/browser \
 	$(addprefix --ignore=,$(ADAPTER_TESTS))
 
@@ -57,7 +61,7 @@ test: lint typecheck assets browser servers
 	( $(DOMAIN_PYTEST) >$(DOMAIN_LOG) 2>&1; echo $$? >$(DOMAIN_LOG).status; \
 	  $(BROWSER_PYTEST) >$(BROWSER_LOG) 2>&1; echo $$? >$(BROWSER_LOG).status ) & domain=$$!; \
 	( $(PG_PYTEST) --durations=20 >$(PG_LOG) 2>&1; echo $$? >$(PG_LOG).status ) & lane=$$!; \
-	$(BIN)/pytest --durations=20 $(ADAPTER_TESTS); sqlite=$$?; \
+	$(ADAPTER_PYTEST); sqlite=$$?; \
 	wait $$domain; wait $$lane; domain=$$(cat $(DOMAIN_LOG).status); \
 	postgres=$$(cat $(PG_LOG).status); browser=$$(cat $(BROWSER_LOG).status); \
 	for run in "SQLite domain:$$domain:$(DOMAIN_LOG)" "PostgreSQL + Redis:$$postgres:$(PG_LOG)" \
