@@ -57,7 +57,7 @@ from surveys.core.db import SessionMaker, read_only, unit_of_work
 from surveys.core.exceptions import DatabaseBusy, DatabaseUnavailable
 from surveys.core.models import utcnow
 from surveys.core.settings import Settings
-from surveys.delivery import leases, outbox
+from surveys.delivery import leases, outbox, wakeups
 from surveys.delivery.outbox import Claimed, Result, Try
 
 log = logging.getLogger(__name__)
@@ -116,6 +116,7 @@ class Sender:
         self.lease = timedelta(seconds=settings.outbox_lease_seconds)
         engine = sessionmaker.kw["bind"]
         self.leadership = leases.Leadership(engine, LEASE)
+        self.listener = wakeups.Listener(engine, self.wake)
         # Which messages were claimed and sent is bookkeeping: its commits need not wait for
         # the disk (a power cut can at worst send the last messages once more).
         self._books_engine = db.create_engine(
@@ -135,7 +136,9 @@ class Sender:
     # ------------------------------------------------------------------ the loop
 
     async def run(self) -> None:
-        """Send until cancelled; a worker without the lease waits for it."""
+        """Send until cancelled; a worker without the lease waits for it. On PostgreSQL what
+        other workers queue wakes this sender too (:mod:`surveys.delivery.wakeups`)."""
+        listening = asyncio.create_task(self.listener.run())
         try:
             while True:
                 try:
@@ -159,6 +162,8 @@ class Sender:
                 if not claimed:
                     await self._sleep(self.settings.outbox_poll_seconds)
         finally:
+            listening.cancel()
+            await asyncio.gather(listening, return_exceptions=True)
             await self.finish()
 
     async def drain(self, *, timeout: float = 30.0) -> None:
