@@ -23,6 +23,7 @@ from sqlmodel import col, delete, func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from surveys.core.sql import insert_ignore
+from surveys.delivery import wakeups
 from surveys.delivery.models import OutboxMessage, OutboxStatus, UnreachableChat
 
 OPEN = (OutboxStatus.pending, OutboxStatus.sending)
@@ -100,6 +101,7 @@ async def enqueue_many(
     ids = sorted(int(row[0]) for row in result)
     if len(ids) != len(calls):
         raise RuntimeError(f"queued {len(calls)} calls but got {len(ids)} ids back")
+    await wakeups.announce(session)  # the sender of whichever worker sends, at the commit
     return ids
 
 

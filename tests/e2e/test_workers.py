@@ -41,14 +41,17 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def minyi(
-    tmp_path_factory: pytest.TempPathFactory, tg: FakeTelegram
+async def serve_workers(
+    data_dir: Path, tg: FakeTelegram, **env: str
 ) -> AsyncIterator[MinyiProcess]:
-    process = MinyiProcess(tmp_path_factory.mktemp("minyi-workers"), tg.base_url)
+    """``minyi serve --workers 2`` in webhook mode on a migrated database with the demo data,
+    ready (the webhook set, /healthz answering) until the caller is done; ``env`` adds
+    settings."""
+    process = MinyiProcess(data_dir, tg.base_url)
     process.env["BOT_MODE"] = "webhook"
     process.env["WEBHOOK_URL"] = _api_url(process)
     process.env["WEBHOOK_SECRET"] = WEBHOOK_SECRET
+    process.env.update(env)
     await process.cli("db", "upgrade")
     await process.cli("demo", "load")
     log = process.log_path.open("ab")
@@ -80,6 +83,14 @@ async def minyi(
     yield process
     await process.stop()
     assert "Traceback" not in process.log(), process.log()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def minyi(
+    tmp_path_factory: pytest.TempPathFactory, tg: FakeTelegram
+) -> AsyncIterator[MinyiProcess]:
+    async for process in serve_workers(tmp_path_factory.mktemp("minyi-workers"), tg):
+        yield process
 
 
 async def test_two_workers_serve_and_a_batch_delivered_twice_is_stored_once(

@@ -1563,6 +1563,9 @@ class FakeTelegram:
         self._webhook_wake = asyncio.Event()
         self._webhook_task: asyncio.Task[None] | None = None
         self._http: aiohttp.ClientSession | None = None
+        # Telegram keeps its webhook connections open; False opens one per delivery, so that
+        # several server processes behind one port each get some (set before the webhook).
+        self.webhook_keeps_connections = True
         self._injected: dict[str, list[_Injected]] = {}
         self._runner: web.AppRunner | None = None
         self._closing = False
@@ -2111,7 +2114,9 @@ class FakeTelegram:
     async def _webhook_worker(self, hook: Webhook) -> None:
         if self._http is None:
             self._http = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=10), json_serialize=_dumps
+                timeout=aiohttp.ClientTimeout(total=10),
+                json_serialize=_dumps,
+                connector=aiohttp.TCPConnector(force_close=not self.webhook_keeps_connections),
             )
         while True:
             if not self._queue:
