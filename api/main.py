@@ -50,6 +50,7 @@ from api.routes import (
 from api.webchat import chat as webchat_chat
 from api.webchat import contact as webchat_contact
 from api.webchat import errors as webchat_errors
+from api.webchat import forget as webchat_forget
 from api.webchat import prefs as webchat_prefs
 from api.webchat import rating as webchat_rating
 from surveys.core.db import SessionMaker
@@ -98,7 +99,7 @@ def create_app(settings: Settings, sessionmaker: SessionMaker) -> FastAPI:
         console_hotline,
     ):
         app.include_router(console.router)
-    for page in (webchat_chat, webchat_prefs, webchat_rating, webchat_contact):
+    for page in (webchat_chat, webchat_prefs, webchat_rating, webchat_contact, webchat_forget):
         app.include_router(page.router)
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(ConsoleLogin, _to_login)

@@ -6,12 +6,16 @@ case closes as 已关闭（未复评）. A supervisor closes any open case at an
 (结案). A citizen who erased their contact (/forget) can no longer be reached: their cases
 awaiting the 复评 close as 无法联系; those still with the unit stay open, marked so on the
 timeline (the unit finishes its work, nothing can be relayed), and close as 无法联系 once
-they reach 已反馈. Every close is a timeline event with who, when and a note, and the
-case keeps its reason (:class:`CloseReason`), shown as e.g. 已关闭（未复评）.
+they reach 已反馈. The web chat's 删除我的联系方式 does the same for a web citizen, whose
+page links go (:func:`forget_web_citizen`). Every close is a timeline event with who, when
+and a note, and the case keeps its reason (:class:`CloseReason`), shown as e.g.
+已关闭（未复评）.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 import sqlalchemy as sa
@@ -19,6 +23,7 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from surveys.accounts.access import Actor, Perm
+from surveys.cases import contact
 from surveys.cases import service as cases
 from surveys.cases.models import CaseEvent, CaseState, CloseReason, FollowUpCase
 from surveys.cases.workdays import WorkCalendar
@@ -165,23 +170,82 @@ async def forget_citizen(*, session: AsyncSession, respondent: Respondent, now: 
     :func:`~surveys.questionnaire.respondents.forget_respondent` does.
     """
     erased = await respondents.forget_respondent(session=session, respondent=respondent)
+    await _close_the_loop(session, [pk(respondent)], now)
+    return erased
+
+
+@dataclass(frozen=True)
+class WebErasure:
+    """What the web chat's 删除我的联系方式 erased."""
+
+    links: int = 0  # 保密联络 page links that no longer open
+    cases: int = 0  # open cases marked 无法联系: the unit can no longer reach the citizen
+    closed: int = 0  # of those, the ones awaiting the 复评 (已反馈), closed at once
+
+    @property
+    def anything(self) -> bool:
+        return bool(self.links or self.cases)
+
+
+async def forget_web_citizen(
+    *,
+    session: AsyncSession,
+    secret: bytes,
+    citizen_id: str | None,
+    tokens: Sequence[str],
+    now: datetime,
+) -> WebErasure:
+    """The web chat's twin of :func:`forget_citizen`: erase how to reach a web citizen.
+
+    The citizen is the pseudonym of their browser's random id (``citizen_id``, never
+    created here) and the citizen behind each page link the browser kept (``tokens``: the
+    link is the key to the page). Their cases' web chat rows go, page links and all (no link
+    opens a page any more, so a reply cannot reach them), their dialogues in progress go, and
+    their open cases close the loop as with /forget: marked 无法联系, closed at once when
+    awaiting the 复评. Answers and ratings stay under the pseudonym. A second call finds
+    nothing more to erase.
+    """
+    ids = await contact.respondents_of_links(session=session, tokens=tokens)
+    if citizen_id:
+        name = respondents.pseudonym(secret, contact.WEB, citizen_id)
+        found = await session.exec(select(Respondent).where(Respondent.pseudonym == name))
+        respondent = found.first()
+        if respondent is not None:
+            ids.add(pk(respondent))
+    if not ids:
+        return WebErasure()
+    links = await contact.forget_links(session=session, respondent_ids=ids)
+    for respondent_id in sorted(ids):
+        who = await session.get_one(Respondent, respondent_id)
+        await respondents.forget_respondent(session=session, respondent=who)
+    marked = await _close_the_loop(session, sorted(ids), now)
+    return WebErasure(links=links, cases=len(marked), closed=sum(closed for _, closed in marked))
+
+
+async def _close_the_loop(
+    session: AsyncSession, respondent_ids: Sequence[int], now: datetime
+) -> list[tuple[FollowUpCase, bool]]:
+    """Mark the open cases of these respondents 无法联系 (not marked yet); close those
+    awaiting the 复评. Each case marked, with whether it closed."""
     statement = (
         select(FollowUpCase)
         .join(Rating, col(Rating.id) == col(FollowUpCase.rating_id))
         .where(
-            col(Rating.respondent_id) == pk(respondent),
+            col(Rating.respondent_id).in_(respondent_ids),
             col(FollowUpCase.state) != S.closed.value,
             ~_unreachable(),
         )
         .order_by(col(FollowUpCase.id))
     )
     t = Translator()
+    marked = []
     for case in (await session.exec(statement)).all():
         note = t(N_("caseclose.note.erased"))
         session.add(
             CaseEvent(case_id=pk(case), actor=cases.SYSTEM, kind=UNREACHABLE, note=note, at=now)
         )
-        if case.state == S.replied:
+        closing = case.state == S.replied
+        if closing:
             await cases.close(
                 session=session,
                 case=case,
@@ -191,5 +255,6 @@ async def forget_citizen(*, session: AsyncSession, respondent: Respondent, now: 
                 note=t(N_("caseclose.note.unreachable")),
                 at=now,
             )
+        marked.append((case, closing))
     await session.flush()
-    return erased
+    return marked

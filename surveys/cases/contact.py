@@ -13,11 +13,12 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date
 from zoneinfo import ZoneInfo
 
-from sqlmodel import col, select
+from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from surveys.accounts.models import Unit
@@ -61,10 +62,45 @@ async def record_web_case(
     return token
 
 
+async def respondents_of_links(*, session: AsyncSession, tokens: Sequence[str]) -> set[int]:
+    """The respondents whose cases the page links ``tokens`` open (wrong ones open none)."""
+    digests = [_digest(token) for token in tokens if _TOKEN.match(token)]
+    if not digests:
+        return set()
+    statement = (
+        select(Rating.respondent_id)
+        .join(FollowUpCase, col(FollowUpCase.rating_id) == col(Rating.id))
+        .join(CitizenContact, col(CitizenContact.case_id) == col(FollowUpCase.id))
+        .where(col(CitizenContact.token_hash).in_(digests))
+    )
+    return {found for found in (await session.exec(statement)).all() if found is not None}
+
+
+async def forget_links(*, session: AsyncSession, respondent_ids: Collection[int]) -> int:
+    """Delete the web chat's rows of these respondents' cases, page links and all: no link
+    opens their page any more, and :func:`channel_of` reports them unreachable. The number
+    of page links deleted."""
+    if not respondent_ids:
+        return 0
+    theirs = (
+        select(FollowUpCase.id)
+        .join(Rating, col(Rating.id) == col(FollowUpCase.rating_id))
+        .where(col(Rating.respondent_id).in_(respondent_ids))
+    )
+    links = await session.exec(
+        select(CitizenContact.id).where(
+            col(CitizenContact.case_id).in_(theirs), col(CitizenContact.token_hash).is_not(None)
+        )
+    )
+    count = len(links.all())
+    await session.exec(delete(CitizenContact).where(col(CitizenContact.case_id).in_(theirs)))
+    return count
+
+
 async def channel_of(*, session: AsyncSession, case: FollowUpCase) -> str | None:
     """How the case's citizen is reached: "web" (their page), "telegram", "unreachable" (a
-    Telegram citizen whose contact was erased: /forget or the retention purge), or None
-    (imported)."""
+    citizen whose contact was erased: /forget, the retention purge or the web chat's
+    删除我的联系方式), or None (imported)."""
     found = await session.exec(select(CitizenContact.id).where(CitizenContact.case_id == pk(case)))
     if found.first() is not None:
         return WEB
