@@ -6,14 +6,13 @@ exception's message, which can quote what the citizen wrote (bot/log_privacy.py)
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 from aiogram import Router
 from aiogram.filters import ExceptionTypeFilter
 from aiogram.types import ErrorEvent
 
 from bot.log_privacy import describe
-from bot.outbox import Outbox
+from bot.outbox import Notify, Outbox
 from surveys.core import metrics
 from surveys.core.db import SessionMaker, unit_of_work
 from surveys.core.exceptions import DomainError
@@ -21,7 +20,6 @@ from surveys.core.i18n import N_, Translator, locale_for
 
 log = logging.getLogger(__name__)
 router = Router(name=__name__)
-Notify = Callable[[], None]
 
 
 @router.errors(ExceptionTypeFilter(DomainError))
@@ -72,4 +70,4 @@ async def _tell(
         if update.callback_query is not None:
             await mail.answer(update.callback_query.id, text, show_alert=True)
         await mail.send(text)
-    notify()
+    notify(user.id)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -21,6 +20,7 @@ from aiogram.types import BotCommand
 
 from bot import errors, relay
 from bot.middlewares import ChatContextMiddleware, DbSessionMiddleware, TranslatorMiddleware
+from bot.outbox import Notify
 from bot.routers import invites, preferences, privacy, rating, start, survey
 from surveys.core.db import SessionMaker
 from surveys.core.i18n import DEFAULT_LOCALE, Translator, load_translations
@@ -57,7 +57,7 @@ def _storage(settings: Settings) -> tuple[BaseStorage, BaseEventIsolation]:
 
 
 def build_dispatcher(
-    settings: Settings, sessionmaker: SessionMaker, notify: Callable[[], None] = lambda: None
+    settings: Settings, sessionmaker: SessionMaker, notify: Notify = lambda chat_id=None: None
 ) -> Dispatcher:
     """The dispatcher; ``notify`` is called when an update queued messages (wakes the sender)."""
     storage, isolation = _storage(settings)

@@ -14,7 +14,7 @@ from aiogram import BaseMiddleware
 from aiogram.fsm.context import FSMContext
 from aiogram.types import Chat, TelegramObject, Update, User
 
-from bot.outbox import Outbox
+from bot.outbox import Notify, Outbox
 from surveys.cases import workdays
 from surveys.core import metrics
 from surveys.core.clock import today as today_in
@@ -43,7 +43,7 @@ class DbSessionMiddleware(BaseMiddleware):
         self,
         sessionmaker: SessionMaker,
         secret: bytes,
-        notify: Callable[[], None] = lambda: None,
+        notify: Notify = lambda chat_id=None: None,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.secret = secret
@@ -76,7 +76,7 @@ class DbSessionMiddleware(BaseMiddleware):
             self._remember(data["respondent"])
         await outbox.committed()
         if outbox.queued:
-            self.notify()
+            self.notify(*outbox.chats) if len(outbox.chats) == 1 else self.notify()
         return result
 
     async def _respondent(self, session: AsyncSession, user: User) -> Respondent:

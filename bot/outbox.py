@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from surveys.core.db import AsyncSession
 from surveys.core.models import utcnow
@@ -67,6 +67,12 @@ def markup_json(markup: InlineKeyboardMarkup | None) -> dict[str, Any] | None:
     return markup.model_dump(mode="json", exclude_none=True)
 
 
+class Notify(Protocol):
+    """Wakes the sender: messages were queued (to ``chat_id``, when to one chat only)."""
+
+    def __call__(self, chat_id: int | None = None) -> None: ...
+
+
 class Outbox:
     """Bot API calls to one chat, queued in ``session``'s transaction.
 
@@ -86,6 +92,7 @@ class Outbox:
         self._after: list[Callable[[], object]] = []
         self._pending: list[tuple[Ref, outbox.Queued]] = []
         self.queued = 0
+        self.chats: set[int] = set()  # the chats queued to
         # Scratch state this update has set, visible before it is stored after the commit.
         self.scratch: dict[str, Any] = {}
 
@@ -100,6 +107,7 @@ class Outbox:
         chat_id: int | None = None,
     ) -> Ref:
         self.queued += 1
+        self.chats.add(self.chat_id if chat_id is None else chat_id)
         if ref is not None and not ref.written:
             await self.flush()  # the edit names the row of a message queued just now
         call = outbox.Queued(

@@ -105,6 +105,8 @@ class Sender:
         self.overall = Slots(BUCKET, BUCKET * SPACING / settings.send_per_second)
         self._chats: OrderedDict[int, AsyncLimiter] = OrderedDict()
         self._busy: set[int] = set()
+        self._behind: set[int] = set()  # busy chats with more queued since their run began
+        self._passed = False  # the last look passed over busy chats
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         # Whether messages may wait that no look has seen yet (queued since, or held back
@@ -128,8 +130,13 @@ class Sender:
         self._unrecorded: list[tuple[Record, asyncio.Future[None]]] = []
         self._recorder: asyncio.Task[None] | None = None
 
-    def wake(self) -> None:
-        """Something was queued: look now rather than at the next poll."""
+    def wake(self, chat_id: int | None = None) -> None:
+        """Something was queued (to ``chat_id``, when to one chat only): look now rather than
+        at the next poll; for a chat whose run is in hand, when that run ends (a look before
+        would pass the chat over and find nothing)."""
+        if chat_id is not None and chat_id in self._busy:
+            self._behind.add(chat_id)
+            return
         self._dirty = True
         self._wake.set()
 
@@ -159,7 +166,9 @@ class Sender:
                 except Exception as exc:  # the database was away: try again
                     log.error("outbox round failed: %s\n%s", summary(exc), describe(exc))
                     claimed = 0
-                if not claimed:
+                if not claimed or not self._dirty:
+                    # Nothing more known to wait: until woken (by the queueing, or by a run
+                    # that ends with its chat behind), or the next poll for due retries.
                     await self._sleep(self.settings.outbox_poll_seconds)
         finally:
             listening.cancel()
@@ -229,7 +238,9 @@ class Sender:
                 batch = await outbox.take(session, found, now=now, lease=self.lease)
         if sweep:
             self._swept = time.monotonic()
-        if self._busy:  # their chats were passed over: look again when one is done
+        # Chats in hand were passed over: look again when one of their runs ends.
+        self._passed = bool(self._busy)
+        if len({item.chat_id for item in found}) >= free:  # the limit: more may be due
             self._dirty = True
         runs: dict[int, list[Claimed]] = {}
         for item in batch:
@@ -290,7 +301,9 @@ class Sender:
             )
         finally:
             self._busy.discard(chat_id)
-            if len(run) >= RUN:  # the chat may have more
+            if len(run) >= RUN or chat_id in self._behind or self._passed:  # more may wait
+                self._behind.discard(chat_id)
+                self._passed = False
                 self._dirty = True
             if self._dirty:
                 self._wake.set()
