@@ -11,6 +11,7 @@ from api.auth import console_actor
 from api.console.web import render
 from api.deps import SessionDep, SettingsDep
 from surveys.accounts.access import Actor, Perm
+from surveys.cases import workdays
 from surveys.core.clock import today
 from surveys.haochaping import dashboard as service
 
@@ -25,7 +26,11 @@ async def dashboard(
     actor: Annotated[Actor, Depends(console_actor(Perm.view))],
 ) -> Response:
     overview = await service.overview(
-        session=session, actor=actor, today=today(settings.tz), tz=settings.tz
+        session=session,
+        actor=actor,
+        today=today(settings.tz),
+        tz=settings.tz,
+        policy=workdays.policy_from(settings),
     )
     context = {"overview": overview, "charts": overview.charts()}
     return render(request, "console/dashboard.html", context, actor=actor)

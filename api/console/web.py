@@ -11,7 +11,7 @@ from fastapi.templating import Jinja2Templates
 
 from surveys.accounts.access import Actor, Perm
 from surveys.core.i18n import Translator
-from surveys.core.periods import period_label
+from surveys.core.periods import chinese_date, period_label
 
 
 def period_text(period: str | None) -> str:
@@ -30,6 +30,7 @@ translate = Translator()
 templates.env.globals["t"] = translate
 templates.env.globals["Perm"] = Perm
 templates.env.filters["period"] = period_text
+templates.env.filters["chinese_date"] = chinese_date
 
 
 def csrf_token(request: Request) -> str:

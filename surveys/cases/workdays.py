@@ -10,6 +10,7 @@ also win inside the package's years. A year that neither covers is refused with
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -205,6 +206,33 @@ class DeadlinePolicy(BaseModel):
         contact, rectify = self.days_for(kind)
         contact_due = calendar.add_working_days(trigger, contact)
         return contact_due, calendar.add_working_days(trigger, rectify)
+
+
+GAP_WARNING_DAYS = 60  # how far ahead the console warns of a year the calendar lacks
+
+
+@dataclass(frozen=True)
+class CalendarGap:
+    """From ``from_day`` on, a new 差评 cannot be registered: its deadlines would fall in
+    ``year``, which neither chinesecalendar nor an override covers."""
+
+    from_day: date
+    year: int
+
+
+def coming_gap(
+    calendar: WorkCalendar, policy: DeadlinePolicy, today: date, *, within: int = GAP_WARNING_DAYS
+) -> CalendarGap | None:
+    """The first day from ``today`` to ``within`` days later on which a 差评 of some unit kind
+    would be refused for want of working-day data, or None."""
+    for offset in range(within + 1):
+        day = today + timedelta(days=offset)
+        for kind in UnitKind:
+            try:
+                policy.deadlines(calendar, day, kind)
+            except CalendarNotCovered as exc:
+                return CalendarGap(from_day=day, year=exc.year)
+    return None
 
 
 def policy_from(settings: Settings) -> DeadlinePolicy:

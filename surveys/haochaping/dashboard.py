@@ -19,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from surveys.accounts.access import Actor, Perm
 from surveys.accounts.models import Unit
+from surveys.cases import workdays
 from surveys.cases.models import CaseState, FollowUpCase
 from surveys.cases.service import overdue_condition
 from surveys.haochaping import indicators
@@ -58,6 +59,8 @@ class MonthPoint:
 class Overview:
     units: list[UnitRow]
     trend: list[MonthPoint]
+    # For administrators: a coming day from which 差评 are refused for want of working days.
+    calendar_gap: workdays.CalendarGap | None = None
 
     @property
     def totals(self) -> dict[str, int]:
@@ -89,14 +92,23 @@ def _months(today: date, count: int) -> list[str]:
     return found[::-1]
 
 
-async def overview(*, session: AsyncSession, actor: Actor, today: date, tz: ZoneInfo) -> Overview:
+async def overview(
+    *,
+    session: AsyncSession,
+    actor: Actor,
+    today: date,
+    tz: ZoneInfo,
+    policy: workdays.DeadlinePolicy | None = None,
+) -> Overview:
     """The dashboard of the actor's units (every unit for admins and city-wide readers).
 
     Per unit, over all periods: counted ratings (active, not default, not excluded), 好评率
     (基本满意 counted as 好评) and 差评率, 差评 cases not closed, overdue cases (as the case
     queue counts them: :func:`surveys.cases.service.is_overdue` on ``today``, whatever the
     rating's score became) and completed survey responses;
-    and the counted ratings of the last :data:`TREND_MONTHS` months in ``tz``.
+    and the counted ratings of the last :data:`TREND_MONTHS` months in ``tz``. For those who
+    can set the working-day calendar (``manage``), with the deadline ``policy``: whether a
+    year it lacks will soon refuse new 差评 (:func:`surveys.cases.workdays.coming_gap`).
     """
     actor.require(Perm.view)
     statement = select(Unit).where(col(Unit.active).is_(True)).order_by(col(Unit.id))
@@ -160,7 +172,11 @@ async def overview(*, session: AsyncSession, actor: Actor, today: date, tz: Zone
         )
         for m, point in zip(months, per_month, strict=True)
     ]
-    return Overview(units=rows, trend=trend)
+    gap = None
+    if policy is not None and actor.can(Perm.manage):
+        calendar = await workdays.load_calendar(session=session, tz=tz)
+        gap = workdays.coming_gap(calendar, policy, today)
+    return Overview(units=rows, trend=trend, calendar_gap=gap)
 
 
 def _rate(part: int, whole: int) -> float | None:

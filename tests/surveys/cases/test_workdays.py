@@ -17,9 +17,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from surveys.accounts.models import UnitKind
 from surveys.cases.models import CalendarOverride
 from surveys.cases.workdays import (
+    CalendarGap,
     CalendarNotCovered,
     DeadlinePolicy,
     WorkCalendar,
+    coming_gap,
     list_overrides,
     load_calendar,
     set_override,
@@ -414,3 +416,37 @@ class TestLoadCalendar:
         assert isinstance(row, CalendarOverride)
         assert CalendarOverride.__tablename__ == "calendar_override"
         assert (await load_calendar(session=session)).is_workday(d("2026-10-11"))
+
+
+class TestComingGap:
+    """The day from which a new 差评 would be refused: its deadlines fall in a year the
+    calendar lacks (the console warns administrators ahead of it)."""
+
+    def test_five_working_days_reach_2027_from_christmas_2026(self) -> None:
+        # 2026-12-24 (Thu) + 5 working days = 12-31; from 12-25 (Fri) they reach 2027.
+        assert coming_gap(CAL, DeadlinePolicy(), d("2026-11-30")) == CalendarGap(
+            d("2026-12-25"), 2027
+        )
+
+    @pytest.mark.parametrize("rectify", [5, 10, 15])
+    def test_the_day_before_is_the_last_that_gets_its_deadlines(self, rectify: int) -> None:
+        policy = DeadlinePolicy(rectify_days=rectify)
+        gap = coming_gap(CAL, policy, d("2026-11-01"))
+        assert gap is not None
+        assert gap.year == 2027
+        for kind in UnitKind:
+            policy.deadlines(CAL, gap.from_day - timedelta(days=1), kind)  # not refused
+        assert not_covered(lambda: policy.deadlines(CAL, gap.from_day, UnitKind.district))
+
+    def test_a_longer_deadline_for_one_kind_brings_the_day_forward(self) -> None:
+        longer = DeadlinePolicy(by_kind={UnitKind.department.value: (1, 15)})
+        plain = coming_gap(CAL, DeadlinePolicy(), d("2026-11-01"))
+        early = coming_gap(CAL, longer, d("2026-11-01"))
+        assert plain is not None
+        assert early is not None
+        assert early.from_day < plain.from_day
+
+    def test_no_gap_once_the_year_is_entered_or_far_ahead(self) -> None:
+        entered = WorkCalendar(OVERRIDES_2027)
+        assert coming_gap(entered, DeadlinePolicy(), d("2026-11-30")) is None
+        assert coming_gap(CAL, DeadlinePolicy(), d("2026-06-01")) is None  # 60 days ahead
