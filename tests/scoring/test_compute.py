@@ -7,7 +7,7 @@ import random
 from dataclasses import dataclass, replace
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
@@ -261,13 +261,39 @@ class TestProperties:
     def test_a_very_dissatisfied_answer_never_raises_the_score(
         self, drafts: list[Drawn], name: str, source: Source
     ) -> None:
+        """Once its source counts for the unit. A first answer brings the source in with its
+        weight, which can raise the 民意 score when the other sources are lower still (see
+        the next test)."""
         method = METHODS[name]
-        before = opinion_of(build(drafts, method), method)
+        items = build(drafts, method)
+        first = next(r for r in score_half(items, method) if r.unit.code == "u0")
+        assume(source in first.sources)
+        before = opinion_of(items, method)
         worse = [with_added(drafts[0], source, Level.very_dissatisfied), *drafts[1:]]
+        after_result = next(
+            r for r in score_half(build(worse, method), method) if r.unit.code == "u0"
+        )
         after = opinion_of(build(worse, method), method)
 
         assert after is not None
+        assert after_result.sources[source].score <= first.sources[source].score + 1e-9
         assert before is None or after <= before + 1e-9
+
+    def test_a_first_answer_brings_its_source_in_even_above_the_others(self) -> None:
+        # An outside poll of 0 alone, then one respondent answering 非常不满意: the survey
+        # source now counts, with its weight, at what 非常不满意 is worth under the method.
+        method = METHODS["B"]
+        alone = Drawn(
+            UnitRef("u0", "单位0", KINDS[0]), {}, [], {}, None, (OutsideInput("甲", 0.0, 1),)
+        )
+        worse = with_added(alone, Source.survey, Level.very_dissatisfied)
+        before = opinion_of(build([alone], method), method)
+        result = next(r for r in score_half(build([worse], method), method))
+        assert before == 0.0
+        assert Source.survey in result.sources
+        assert result.opinion is not None
+        assert result.opinion.score > before
+        assert result.opinion.score <= result.sources[Source.survey].score
 
     @settings(max_examples=150, deadline=None)
     @given(unit_drafts(), st.sampled_from("ABCD"), st.integers(1, 5))
